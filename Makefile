@@ -1,0 +1,44 @@
+# aftershock: the two front-door commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/python -m pytest
+
+.PHONY: help venv unit lint e2e test demo clean
+
+help:
+	@echo "make demo            testbed up, sample app deployed, suite run, report shown"
+	@echo "make test            every test tier: lint, unit, e2e (brings the testbed up)"
+	@echo "make unit | lint | e2e"
+	@echo "make testbed-up | testbed-down | testbed-status"
+
+# The venv is rebuilt when the dependency pins change.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+unit: venv
+	$(PY) tests/run_tier.py unit -- tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+e2e: venv testbed-up
+	$(PY) tests/run_tier.py e2e -- tests/e2e -m e2e
+
+test: lint unit e2e
+
+clean:
+	rm -rf $(VENV) results .mypy_cache .ruff_cache .pytest_cache
+
+include testbed/testbed.mk
+include demo.mk

@@ -1,0 +1,120 @@
+"""Faults: each one injects, and each one knows how to undo itself.
+
+The experiment runner calls :meth:`Fault.inject` inside
+:func:`aftershock.safety.rolled_back`, so :meth:`Fault.rollback` runs on success,
+failure, exception, Ctrl-C and SIGTERM. Rollbacks are idempotent and say what
+they did, because "what was restored" is part of the record.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chaosk8s.deployment.actions import rollout_deployment
+from chaosk8s.pod.actions import terminate_pods
+
+from aftershock.kube.cluster import Cluster
+
+
+class Fault(Protocol):
+    name: str
+
+    def inject(self) -> str:
+        """Start the fault; return what was done, for the timeline."""
+        ...
+
+    def rollback(self) -> str:
+        """Undo whatever is left of the fault; return what was restored."""
+        ...
+
+
+@dataclass
+class PodKill:
+    """Delete some of the target's pods (chaosk8s ``terminate_pods``, a DELETE per pod).
+
+    ``count`` or ``percent`` (rounded up) says how many; ``grace_s`` None keeps each
+    pod's own terminationGracePeriodSeconds, 0 kills at once; ``oldest`` picks by age,
+    otherwise at random. Nothing needs restoring: the Deployment replaces the pods.
+    """
+
+    cluster: Cluster
+    namespace: str
+    selector: str
+    count: int | None = 1
+    percent: float | None = None
+    grace_s: int | None = None
+    oldest: bool = False
+    name: str = "pod-kill"
+    killed: list[str] = field(default_factory=list)
+
+    def inject(self) -> str:
+        by_percent = self.count is None and self.percent is not None
+        self.killed = terminate_pods(
+            label_selector=self.selector,
+            rand=not self.oldest,
+            mode="percentage" if by_percent else "fixed",
+            qty=int(self.percent if by_percent else (self.count or 1)),  # type: ignore[arg-type]
+            grace_period=-1 if self.grace_s is None else self.grace_s,
+            ns=self.cluster.guard(self.namespace),
+            order="oldest" if self.oldest else "alphabetic",
+            secrets=self.cluster.chaosk8s_secrets(),
+        )
+        grace = "own grace period" if self.grace_s is None else f"grace {self.grace_s}s"
+        return f"killed {', '.join(self.killed) or 'no pod'} ({grace})"
+
+    def rollback(self) -> str:
+        return "nothing to restore: the Deployment replaces killed pods"
+
+
+@dataclass
+class Rollout:
+    """Roll the Deployment: a restart (chaosk8s ``rollout_deployment``), or a change of
+    image or env on the first container. A change is undone by putting the original pod
+    template back, which rolls the Deployment again; a restart has nothing to undo."""
+
+    cluster: Cluster
+    namespace: str
+    deployment: str
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    name: str = "rollout"
+    _original_template: dict[str, Any] | None = None
+
+    @property
+    def changes_spec(self) -> bool:
+        return self.image is not None or bool(self.env)
+
+    def inject(self) -> str:
+        ns = self.cluster.guard(self.namespace)
+        if not self.changes_spec:
+            rollout_deployment(name=self.deployment, ns=ns,
+                               secrets=self.cluster.chaosk8s_secrets())
+            return f"rolling restart of deployment {self.deployment}"
+        current = self.cluster.apps.read_namespaced_deployment(self.deployment, ns)
+        template = self.cluster.api_client.sanitize_for_serialization(current.spec.template)
+        self._original_template = copy.deepcopy(template)
+        container = template["spec"]["containers"][0]
+        if self.image is not None:
+            container["image"] = self.image
+        if self.env:
+            kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
+            container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
+        self._replace_template(template)
+        what = [f"image {self.image}"] if self.image else []
+        what += [f"env {k}={v}" for k, v in self.env.items()]
+        return f"rollout of deployment {self.deployment}: {', '.join(what)}"
+
+    def rollback(self) -> str:
+        if self._original_template is None:
+            return "nothing to restore: no pod template was changed"
+        self._replace_template(self._original_template)
+        self._original_template = None
+        return f"restored the original pod template of deployment {self.deployment}"
+
+    def _replace_template(self, template: dict[str, Any]) -> None:
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        self.cluster.apps.patch_namespaced_deployment(
+            self.deployment, self.cluster.guard(self.namespace), patch,
+            _content_type="application/json-patch+json")

@@ -1,0 +1,112 @@
+"""Turn Kubernetes objects, as the API serialises them, into timeline observations.
+
+Pure functions over the wire format (camelCase dicts), so they are tested from
+recorded objects and the watcher never pays for model deserialisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from checks.timeline import (
+    EndpointsObserved,
+    EventObserved,
+    NodeObserved,
+    PodObserved,
+    ScalerObserved,
+    WorkloadObserved,
+)
+
+Raw = Mapping[str, Any]
+
+
+def _conditions(status: Raw) -> dict[str, Raw]:
+    return {c.get("type", ""): c for c in status.get("conditions") or []}
+
+
+def _true(cond: Raw | None) -> bool:
+    return cond is not None and cond.get("status") == "True"
+
+
+def pod(at: float, raw: Raw, gone: bool = False) -> PodObserved:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    restarts = sum(int(cs.get("restartCount", 0)) for cs in status.get("containerStatuses") or [])
+    return PodObserved(
+        at=at,
+        name=meta.get("name", ""),
+        phase=status.get("phase", "Unknown"),
+        ready=_true(_conditions(status).get("Ready")),
+        deleting=meta.get("deletionTimestamp") is not None,
+        restarts=restarts,
+        node=spec.get("nodeName", "") or "",
+        gone=gone,
+    )
+
+
+def endpoints(at: float, raw: Raw, gone: bool = False) -> EndpointsObserved:
+    ready: set[str] = set()
+    serving: set[str] = set()
+    for ep in [] if gone else raw.get("endpoints") or []:
+        target = (ep.get("targetRef") or {}).get("name") or ",".join(ep.get("addresses") or [])
+        conditions = ep.get("conditions") or {}
+        # The API documents a missing ready condition as "unknown, treat as ready".
+        if conditions.get("ready", True) is not False:
+            ready.add(target)
+        if conditions.get("serving", conditions.get("ready", True)) is not False:
+            serving.add(target)
+    return EndpointsObserved(at=at, slice_name=raw.get("metadata", {}).get("name", ""),
+                             ready_pods=frozenset(ready), serving_pods=frozenset(serving),
+                             gone=gone)
+
+
+def workload(at: float, raw: Raw) -> WorkloadObserved:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    return WorkloadObserved(
+        at=at,
+        name=meta.get("name", ""),
+        desired=int(spec.get("replicas", 1)),
+        ready=int(status.get("readyReplicas", 0)),
+        updated=int(status.get("updatedReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        generation=int(meta.get("generation", 0)),
+        observed_generation=int(status.get("observedGeneration", 0)),
+        total=int(status.get("replicas", 0)),
+    )
+
+
+def node(at: float, raw: Raw) -> NodeObserved:
+    return NodeObserved(at=at, name=raw.get("metadata", {}).get("name", ""),
+                        ready=_true(_conditions(raw.get("status", {})).get("Ready")),
+                        unschedulable=bool(raw.get("spec", {}).get("unschedulable", False)))
+
+
+def event(at: float, raw: Raw) -> EventObserved:
+    involved = raw.get("involvedObject", {})
+    return EventObserved(at=at, kind=involved.get("kind", ""), name=involved.get("name", ""),
+                         reason=raw.get("reason", ""), message=raw.get("message", ""),
+                         type=raw.get("type", "Normal"))
+
+
+def scaler(at: float, raw: Raw) -> ScalerObserved:
+    spec, status = raw.get("spec", {}), raw.get("status", {})
+    conditions = _conditions(status)
+    active = conditions.get("ScalingActive")
+    able = conditions.get("AbleToScale")
+    return ScalerObserved(
+        at=at,
+        name=raw.get("metadata", {}).get("name", ""),
+        current_replicas=int(status.get("currentReplicas", 0)),
+        desired_replicas=int(status.get("desiredReplicas", 0)),
+        min_replicas=int(spec.get("minReplicas", 1)),
+        max_replicas=int(spec.get("maxReplicas", 1)),
+        able_to_scale=None if able is None else _true(able),
+        metric_available=None if active is None else _true(active),
+        message=(active or {}).get("message", ""),
+    )
+
+
+def scales(raw: Raw, deployment: str) -> bool:
+    """Whether an HPA targets the given Deployment."""
+    ref = raw.get("spec", {}).get("scaleTargetRef", {})
+    return bool(ref.get("kind") == "Deployment" and ref.get("name") == deployment)

@@ -1,0 +1,220 @@
+"""The recorded evidence: requests, Kubernetes observations and markers on one clock.
+
+Every timestamp is wall-clock seconds since the epoch (``time.time()``), taken by
+the process that saw the thing happen: the load process stamps requests, the
+watcher stamps Kubernetes changes when they arrive, the engine stamps markers.
+One clock is what lets an outage be explained by the change that caused it.
+
+Requests are stored column-wise because a run can hold millions of them and
+verdicts must stay fast; everything else is a short list of small records.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ErrorKind(StrEnum):
+    """Why a request did not succeed. ``NONE`` means it succeeded."""
+
+    NONE = ""
+    HTTP = "http"  # a response arrived, with a status the profile counts as failure
+    CONNECT = "connect"  # refused or unreachable: nothing was listening
+    RESET = "reset"  # the connection broke mid-request
+    TIMEOUT = "timeout"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as the load generator saw it."""
+
+    start: float
+    latency_ms: float
+    status: int  # 0 when no HTTP response arrived
+    error: ErrorKind = ErrorKind.NONE
+    new_connection: bool | None = None  # None when the client cannot tell
+    name: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is ErrorKind.NONE
+
+
+class Requests:
+    """Requests in start order, column-wise. Append-only while recording."""
+
+    __slots__ = ("_sorted", "errors", "latency_ms", "names", "new_connection", "starts",
+                 "statuses")
+
+    def __init__(self) -> None:
+        self.starts = array("d")
+        self.latency_ms = array("d")
+        self.statuses = array("H")
+        self.errors: list[ErrorKind] = []
+        self.new_connection: list[bool | None] = []
+        self.names: list[str] = []
+        self._sorted = True
+
+    def append(self, r: Request) -> None:
+        if self.starts and r.start < self.starts[-1]:
+            self._sorted = False
+        self.starts.append(r.start)
+        self.latency_ms.append(r.latency_ms)
+        self.statuses.append(r.status)
+        self.errors.append(r.error)
+        self.new_connection.append(r.new_connection)
+        self.names.append(r.name)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> Request:
+        return Request(self.starts[i], self.latency_ms[i], self.statuses[i], self.errors[i],
+                       self.new_connection[i], self.names[i])
+
+    def sort(self) -> None:
+        """Order by start time; several load processes interleave their records."""
+        if self._sorted:
+            return
+        order = sorted(range(len(self.starts)), key=self.starts.__getitem__)
+        self.starts = array("d", (self.starts[i] for i in order))
+        self.latency_ms = array("d", (self.latency_ms[i] for i in order))
+        self.statuses = array("H", (self.statuses[i] for i in order))
+        self.errors = [self.errors[i] for i in order]
+        self.new_connection = [self.new_connection[i] for i in order]
+        self.names = [self.names[i] for i in order]
+        self._sorted = True
+
+    @classmethod
+    def of(cls, requests: list[Request]) -> Requests:
+        out = cls()
+        for r in requests:
+            out.append(r)
+        out.sort()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PodObserved:
+    """A target pod as one watch event showed it."""
+
+    at: float
+    name: str
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    ready: bool
+    deleting: bool  # metadata.deletionTimestamp is set
+    restarts: int  # sum of container restartCounts
+    node: str = ""
+    gone: bool = False  # the watch said DELETED
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointsObserved:
+    """The ready and serving pods behind the target Service, from one EndpointSlice event."""
+
+    at: float
+    slice_name: str
+    ready_pods: frozenset[str]  # pods whose endpoint has conditions.ready true
+    serving_pods: frozenset[str] = frozenset()  # conditions.serving (terminating pods too)
+    gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadObserved:
+    """The target Deployment's replica counts from one watch event."""
+
+    at: float
+    name: str
+    desired: int
+    ready: int
+    updated: int
+    available: int
+    generation: int = 0
+    observed_generation: int = 0
+    total: int = -1  # status.replicas: every pod of every ReplicaSet; -1 when unknown
+
+    @property
+    def rolled_out(self) -> bool:
+        """What `kubectl rollout status` waits for: only new, available pods remain."""
+        return (self.observed_generation >= self.generation
+                and self.updated == self.desired == self.available == self.ready
+                and self.total in (-1, self.desired))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeObserved:
+    at: float
+    name: str
+    ready: bool
+    unschedulable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventObserved:
+    """A Kubernetes Event (core/v1) about an object in the target namespace."""
+
+    at: float
+    kind: str  # involvedObject.kind
+    name: str  # involvedObject.name
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalerObserved:
+    """The target's HorizontalPodAutoscaler status from one watch event."""
+
+    at: float
+    name: str
+    current_replicas: int
+    desired_replicas: int
+    min_replicas: int
+    max_replicas: int
+    able_to_scale: bool | None = None
+    metric_available: bool | None = None  # condition ScalingActive
+    message: str = ""
+
+
+class MarkerKind(StrEnum):
+    LOAD_START = "load_start"
+    LOAD_END = "load_end"
+    FAULT_START = "fault_start"
+    FAULT_END = "fault_end"
+    ROLLBACK_START = "rollback_start"
+    ROLLBACK_END = "rollback_end"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    at: float
+    kind: MarkerKind
+    detail: str = ""
+
+
+Observation = (PodObserved | EndpointsObserved | WorkloadObserved | NodeObserved | EventObserved
+               | ScalerObserved)
+
+
+@dataclass
+class Timeline:
+    """Everything one experiment recorded. Verdicts are pure functions of this plus the SLO."""
+
+    requests: Requests = field(default_factory=Requests)
+    observations: list[Observation] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+
+    def marker(self, kind: MarkerKind) -> Marker | None:
+        """The first marker of a kind, or None when it was never set."""
+        return next((m for m in self.markers if m.kind is kind), None)
+
+    def of_type(self, kind: type[T]) -> list[T]:
+        """Observations of one type, in arrival order."""
+        return [o for o in sorted(self.observations, key=lambda o: o.at) if isinstance(o, kind)]

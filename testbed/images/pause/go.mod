@@ -1,0 +1,3 @@
+module aftershock.local/pause
+
+go 1.24

@@ -1,0 +1,3 @@
+module aftershock.local/sampleapp
+
+go 1.24

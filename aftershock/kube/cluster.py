@@ -62,7 +62,7 @@ class Cluster:
         self.api_client.close()
 
 
-def connect(kubeconfig: str | None, context: str | None, namespaces: list[str]) -> Cluster:
+def connect_to(kubeconfig: str | None, context: str | None, namespaces: list[str]) -> Cluster:
     """Build a client from a kubeconfig, or from the pod's service account in a Job.
 
     Fails with :class:`ClusterUnreachable` naming what was tried, before any fault.

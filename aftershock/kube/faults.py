@@ -15,11 +15,14 @@ from typing import Any, Protocol
 from chaosk8s.deployment.actions import rollout_deployment
 from chaosk8s.pod.actions import terminate_pods
 
+from aftershock.errors import UsageError
 from aftershock.kube.cluster import Cluster
 
 
 class Fault(Protocol):
     name: str
+    # The Deployment generation the fault produced; a status older than it is stale.
+    generation: int
 
     def inject(self) -> str:
         """Start the fault; return what was done, for the timeline."""
@@ -47,6 +50,7 @@ class PodKill:
     grace_s: int | None = None
     oldest: bool = False
     name: str = "pod-kill"
+    generation: int = 0
     killed: list[str] = field(default_factory=list)
 
     def inject(self) -> str:
@@ -71,7 +75,7 @@ class PodKill:
 @dataclass
 class Rollout:
     """Roll the Deployment: a restart (chaosk8s ``rollout_deployment``), or a change of
-    image or env on the first container. A change is undone by putting the original pod
+    image or env on one container. A change is undone by putting the original pod
     template back, which rolls the Deployment again; a restart has nothing to undo."""
 
     cluster: Cluster
@@ -79,7 +83,9 @@ class Rollout:
     deployment: str
     image: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    container: str | None = None  # None: the first container
     name: str = "rollout"
+    generation: int = 0
     _original_template: dict[str, Any] | None = None
 
     @property
@@ -91,17 +97,25 @@ class Rollout:
         if not self.changes_spec:
             rollout_deployment(name=self.deployment, ns=ns,
                                secrets=self.cluster.chaosk8s_secrets())
+            self.generation = self._current_generation()
             return f"rolling restart of deployment {self.deployment}"
         current = self.cluster.apps.read_namespaced_deployment(self.deployment, ns)
         template = self.cluster.api_client.sanitize_for_serialization(current.spec.template)
         self._original_template = copy.deepcopy(template)
-        container = template["spec"]["containers"][0]
+        containers = template["spec"]["containers"]
+        chosen = [c for c in containers if self.container in (None, c["name"])]
+        if not chosen:
+            names = ", ".join(c["name"] for c in containers)
+            raise UsageError(f"deployment {self.deployment} has no container {self.container!r}"
+                             f" (it has: {names})", "fix faults.rollout.container")
+        container = chosen[0]
         if self.image is not None:
             container["image"] = self.image
         if self.env:
             kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
             container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
         self._replace_template(template)
+        self.generation = self._current_generation()
         what = [f"image {self.image}"] if self.image else []
         what += [f"env {k}={v}" for k, v in self.env.items()]
         return f"rollout of deployment {self.deployment}: {', '.join(what)}"
@@ -112,6 +126,11 @@ class Rollout:
         self._replace_template(self._original_template)
         self._original_template = None
         return f"restored the original pod template of deployment {self.deployment}"
+
+    def _current_generation(self) -> int:
+        current = self.cluster.apps.read_namespaced_deployment(
+            self.deployment, self.cluster.guard(self.namespace))
+        return int(current.metadata.generation or 0) if current.metadata else 0
 
     def _replace_template(self, template: dict[str, Any]) -> None:
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]

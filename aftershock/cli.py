@@ -1,0 +1,316 @@
+"""The ``aftershock`` command.
+
+Exit codes (every subcommand):
+  0  every experiment passed
+  1  an SLO failed (or, for ``run``, a test failed)
+  2  usage or configuration error: nothing touched the cluster
+  3  inconclusive: the suite could not measure (target missing, too few requests,
+     steady state already failing, interrupted, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aftershock.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_PASS,
+    EXIT_SLO_FAILED,
+    EXIT_USAGE,
+    AftershockError,
+    ConfigError,
+)
+
+EXIT_CODES = """\
+exit codes:
+  0  all experiments passed
+  1  an SLO failed (the message names the threshold, the measured value and the limit)
+  2  usage or configuration error (nothing was done to the cluster)
+  3  inconclusive: the suite could not measure (see results.json "reason")
+"""
+
+#: The experiments shipped with aftershock (experiments/ at the project root).
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors, which is already our usage exit code.
+
+    No abbreviations: ``aftershock run`` passes unknown options on to pytest, and
+    pytest's ``--co`` must not be taken for ``--config``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration (defaults < --config file < AFTERSHOCK_* env < "
+                             "these options)")
+    g.add_argument("--config", metavar="FILE",
+                   help="YAML config file (default: $AFTERSHOCK_CONFIG, else ./aftershock.yaml "
+                        "if present)")
+    g.add_argument("--set", dest="set_options", action="append", default=[],
+                   metavar="PATH=VALUE",
+                   help="override one field, e.g. --set slo.during.max_outage_ms=250 "
+                        "(repeatable)")
+    g.add_argument("--namespace", help="target.namespace")
+    g.add_argument("--deployment", help="target.deployment")
+    g.add_argument("--service", help="target.service")
+    g.add_argument("--url", help="target.url (default: the Service's ClusterIP)")
+    g.add_argument("--results", metavar="DIR", help="results_dir (default ./results)")
+
+
+def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
+    target = {k: getattr(ns, k) for k in ("namespace", "deployment", "service", "url")
+              if getattr(ns, k, None) is not None}
+    out: dict[str, Any] = {"target": target} if target else {}
+    if getattr(ns, "results", None):
+        out["results_dir"] = ns.results
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="aftershock",
+        description="Prove that a Kubernetes application survives disruption: steady load, "
+                    "faults, one timeline, verdicts per phase against SLOs.",
+        epilog=EXIT_CODES + "\nconfiguration reference: docs/cli.md and "
+                            "`aftershock config example`",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run", help="run the experiments (pytest) and write results/",
+        description="Run the experiments under pytest: load the target, inject each fault, "
+                    "judge every phase. Writes results/junit.xml, results/results.json and "
+                    "results/timelines/*.jsonl. Options aftershock does not know are passed "
+                    "to pytest (e.g. -k pod_kill, -x, -v).",
+        epilog=EXIT_CODES + "\nexamples:\n  aftershock run -c aftershock.yaml\n"
+                            "  aftershock run -n shop --deployment web --service web -k pod_kill",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _config_options(run)
+    run.add_argument("--experiments", metavar="PATH", action="append",
+                     help=f"experiment modules or directories (default: {EXPERIMENTS_DIR}; "
+                          "repeatable)")
+
+    verdict = sub.add_parser(
+        "verdict", help="recompute a verdict offline from a recorded timeline",
+        description="Recompute one experiment's verdict from its raw timeline "
+                    "(results/timelines/NAME.jsonl), with the SLO recorded in the timeline or "
+                    "the one from --config/--set. Needs no cluster.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verdict.add_argument("--timeline", required=True, metavar="FILE",
+                         help="a timeline JSON-lines file")
+    verdict.add_argument("--config", metavar="FILE",
+                         help="take the slo section from this config file instead of the "
+                              "SLO recorded in the timeline")
+    verdict.add_argument("--set", dest="set_options", action="append", default=[],
+                         metavar="slo.PATH=VALUE",
+                         help="override one SLO field, e.g. --set slo.during.max_outage_ms=250")
+    verdict.add_argument("--json", action="store_true",
+                         help="print the results.json entry instead of the text report")
+
+    config = sub.add_parser("config", help="show or check the configuration",
+                            description="Print the example configuration, or validate one "
+                                        "and print the effective values.",
+                            epilog=EXIT_CODES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    csub.add_parser("example", help="print a commented example config with every default")
+    show = csub.add_parser("show", help="validate and print the effective configuration "
+                                        "(file + env + options)")
+    _config_options(show)
+
+    check = sub.add_parser("check", help="posture checks of the target's configuration "
+                                         "(not in this version yet)",
+                           description="Static posture checks (probes, PDB, grace periods). "
+                                       "Provided by aftershock.posture when installed.")
+    _config_options(check)
+
+    job = sub.add_parser("job", help="run as a Kubernetes Job (not in this version yet)")
+    jsub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    jsub.add_parser("run", help="run the suite inside the cluster as a Job")
+    return parser
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _load_config(ns: argparse.Namespace) -> Any:
+    from aftershock.config import load_config
+    return load_config(ns.config, overrides=_overrides(ns), set_options=ns.set_options)
+
+
+def _has_path_arg(args: Sequence[str]) -> bool:
+    return any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in args)
+
+
+def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str], results_dir: Path
+                ) -> list[str]:
+    """The pytest command line ``aftershock run`` uses."""
+    args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}",
+                       f"--aftershock-results={results_dir}"]
+    if ns.config:
+        args.append(f"--aftershock-config={ns.config}")
+    for s in ns.set_options:
+        args.append(f"--aftershock-set={s}")
+    for opt in ("namespace", "deployment", "service", "url"):
+        value = getattr(ns, opt)
+        if value is not None:
+            args.append(f"--aftershock-{opt}={value}")
+    args += list(passthrough)
+    if ns.experiments:
+        args += ns.experiments
+    elif not _has_path_arg(passthrough):
+        args.append(str(EXPERIMENTS_DIR))
+    return args
+
+
+def run_exit_code(pytest_code: int, results_file: Path) -> int:
+    """Our exit code from pytest's and results.json (results.json decides when present)."""
+    from aftershock.results import load_results, overall
+    verdicts: list[str] = []
+    if results_file.is_file():
+        try:
+            verdicts = [e["verdict"] for e in load_results(results_file)["experiments"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return EXIT_INCONCLUSIVE
+    o = overall(verdicts)
+    if o is not None and o.value == "fail":
+        return EXIT_SLO_FAILED
+    if pytest_code in (4, 5):  # usage error / nothing collected
+        return EXIT_USAGE
+    if pytest_code in (2, 3):  # interrupted / internal error
+        return EXIT_INCONCLUSIVE
+    if o is not None and o.value == "inconclusive":
+        return EXIT_INCONCLUSIVE
+    if pytest_code == 1:  # a test failed without an experiment verdict saying so
+        return EXIT_SLO_FAILED
+    return EXIT_PASS
+
+
+def cmd_run(ns: argparse.Namespace, passthrough: list[str]) -> int:
+    config = _load_config(ns)  # ConfigError -> exit 2 before anything runs
+    results_dir = Path(config.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    from aftershock.results import RESULTS_FILE
+    results_file = results_dir / RESULTS_FILE
+    results_file.unlink(missing_ok=True)  # each run replaces results.json
+    import pytest
+    code = int(pytest.main(pytest_args(ns, passthrough, results_dir)))
+    final = run_exit_code(code, results_file)
+    print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/); "
+          f"exit {final}", file=sys.stderr)
+    return final
+
+
+def cmd_verdict(ns: argparse.Namespace) -> int:
+    from aftershock.config import _read_yaml, env_overrides, parse_set
+    from aftershock.results import exit_code, experiment_json, read_timeline
+    from checks import report
+    from checks.codec import TimelineFormatError
+    from checks.slo import SLO
+    from checks.verdict import evaluate
+    path = Path(ns.timeline)
+    try:
+        timeline, meta = read_timeline(path)
+    except FileNotFoundError:
+        raise ConfigError(f"timeline file {path} does not exist",
+                          "pass a file from results/timelines/") from None
+    except TimelineFormatError as e:
+        raise ConfigError(str(e), "pass an aftershock timeline file") from None
+    data: dict[str, Any] = {}
+    if ns.config:
+        data = dict(_read_yaml(Path(ns.config)).get("slo") or {})
+    elif isinstance(meta.get("slo"), dict):
+        data = dict(meta["slo"])
+    env_tree, _ = env_overrides({k: v for k, v in os.environ.items()
+                                 if k.startswith("AFTERSHOCK_SLO__")})
+    set_tree, _ = parse_set(ns.set_options)
+    from aftershock.config import _merge
+    merged = _merge(_merge({"slo": data}, env_tree), set_tree)
+    unknown = set(merged) - {"slo"}
+    if unknown:
+        raise ConfigError(f"verdict only takes slo.* overrides, not {sorted(unknown)}",
+                          "use --set slo.during.max_outage_ms=250")
+    from pydantic import ValidationError
+
+    from aftershock.config import _describe
+    try:
+        slo = SLO.model_validate(merged["slo"])
+    except ValidationError as e:
+        raise ConfigError("invalid SLO:\n  " + "\n  ".join(
+            _describe({**err, "loc": ("slo", *err["loc"])}, {}) for err in e.errors())
+        ) from None
+    v = evaluate(timeline, slo)
+    if ns.json:
+        import json
+        name = str(meta.get("experiment") or path.stem)
+        print(json.dumps(experiment_json(name, v, slo, timeline_file=str(path)), indent=2))
+    else:
+        print(report.explain(v, slo))
+    return exit_code(v.outcome)
+
+
+def cmd_config(ns: argparse.Namespace) -> int:
+    from aftershock.config import example_yaml
+    if ns.config_command == "example":
+        print(example_yaml(), end="")
+        return EXIT_PASS
+    config = _load_config(ns)
+    print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+    return EXIT_PASS
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    """Posture checks: dispatched to aftershock.posture.cli when that module exists."""
+    config = _load_config(ns)
+    try:
+        from aftershock.posture import cli as posture_cli  # type: ignore[import-not-found]
+    except ImportError:
+        print("aftershock check: posture checks are not part of this version yet",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return int(posture_cli.main(config))
+
+
+def cmd_job(ns: argparse.Namespace) -> int:
+    print("aftershock job run: not part of this version yet", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = list(sys.argv[1:] if argv is None else argv)
+    ns, rest = parser.parse_known_args(args)
+    if ns.command != "run" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        if ns.command == "run":
+            return cmd_run(ns, rest)
+        if ns.command == "verdict":
+            return cmd_verdict(ns)
+        if ns.command == "config":
+            return cmd_config(ns)
+        if ns.command == "check":
+            return cmd_check(ns)
+        if ns.command == "job":
+            return cmd_job(ns)
+        parser.print_help()
+        return EXIT_USAGE
+    except AftershockError as e:
+        print(f"aftershock: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

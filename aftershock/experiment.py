@@ -1,0 +1,220 @@
+"""One experiment: steady load, a steady-state gate, one fault, recovery, a verdict.
+
+    load start ── steady_seconds ── gate ── fault start ── recovered ── after_seconds ── load end
+                     "before"                   "during"                  "after"
+
+"during" lasts from the fault's injection until the Deployment is whole again
+(every desired replica updated, available and ready, the killed pods gone), so
+the outage a fault causes is counted where it belongs even when the fault's API
+call returns at once. A target that fails its steady state gets no fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aftershock.config import Config
+from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
+from aftershock.kube.faults import Fault, PodKill
+from aftershock.kube.watch import Recorder, target_streams
+from aftershock.load.driver import LoadDriver, LoadResult, LoadSpec
+from aftershock.results import Results, safe_name
+from aftershock.safety import install_signal_handlers, rolled_back
+from checks import report
+from checks.report import steady_state_message
+from checks.slo import SLO
+from checks.timeline import Marker, MarkerKind, PodObserved, Timeline, WorkloadObserved
+from checks.verdict import Outcome, PhaseVerdict, Verdict, evaluate, evaluate_steady_state
+
+# How often the runner looks at the in-memory timeline while it waits. The timeline
+# itself is fed by watches; this only bounds how late the runner notices.
+_TICK_S = 0.1
+_PROGRESS_EVERY_S = 10.0
+_RECORDS_FLUSH_S = 0.5
+
+
+@dataclass
+class Run:
+    """Everything one experiment produced; results.json and the pytest report read it."""
+
+    name: str
+    timeline: Timeline
+    verdict: Verdict | None = None
+    steady: PhaseVerdict | None = None
+    injected: bool = False
+    inconclusive_reason: str = ""
+    actions: list[str] = field(default_factory=list)  # what the fault did and undid
+    load: LoadResult | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.verdict.outcome if self.verdict is not None else Outcome.INCONCLUSIVE
+
+
+def _say(text: str) -> None:
+    # Progress goes to the real stderr so long waits show even under pytest's capture.
+    print(f"[aftershock] {text}", file=sys.__stderr__, flush=True)
+
+
+def _mark(timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
+    timeline.markers.append(Marker(time.time(), kind, detail))
+
+
+def _latest_workload(timeline: Timeline, deployment: str) -> WorkloadObserved | None:
+    for obs in reversed(timeline.observations):
+        if isinstance(obs, WorkloadObserved) and obs.name == deployment:
+            return obs
+    return None
+
+
+def _pods_gone(timeline: Timeline, names: list[str]) -> bool:
+    gone = {o.name for o in timeline.observations if isinstance(o, PodObserved) and o.gone}
+    return set(names) <= gone
+
+
+def _recovered(timeline: Timeline, deployment: str, since: float, fault: Fault) -> bool:
+    w = _latest_workload(timeline, deployment)
+    if w is None or w.at < since or w.generation < fault.generation or not w.rolled_out:
+        return False
+    return not isinstance(fault, PodKill) or _pods_gone(timeline, fault.killed)
+
+
+def _sleep_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
+    """Wait while load runs, saying how it goes; stop early if the load died."""
+    deadline = time.monotonic() + seconds
+    next_report = time.monotonic() + _PROGRESS_EVERY_S
+    while (left := deadline - time.monotonic()) > 0:
+        if not driver.running:
+            return
+        time.sleep(min(_TICK_S * 5, left))
+        if time.monotonic() >= next_report:
+            next_report += _PROGRESS_EVERY_S
+            _say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
+
+
+def execute(name: str, config: Config, cluster: Cluster, make_fault: Callable[[str], Fault],
+            results: Results) -> str | None:
+    """Run one experiment and record it, even when it is interrupted (Ctrl-C, SIGTERM).
+
+    Returns the message a failed test shows, or None when it passed.
+    """
+    run = Run(name, Timeline())
+    try:
+        run_experiment(run, config, cluster, make_fault)
+    except BaseException as exc:
+        run.verdict = None
+        run.inconclusive_reason = f"interrupted before a verdict: {type(exc).__name__}: {exc}"
+        conclude(run, results, config.slo)
+        raise
+    return conclude(run, results, config.slo)
+
+
+def run_experiment(run: Run, config: Config, cluster: Cluster,
+                   make_fault: Callable[[str], Fault]) -> Run:
+    """Run one experiment against ``config.target``. ``make_fault`` gets the pod selector.
+
+    Raises :class:`aftershock.errors.AftershockError` for a missing target or a load
+    that cannot start, before any fault is injected.
+    """
+    install_signal_handlers()
+    target, name, timeline = config.target, run.name, run.timeline
+    deployment = read_deployment(cluster, target.namespace, target.deployment)
+    selector = label_selector(deployment)
+    url = str(target.url) if target.url else service_url(cluster, target.namespace,
+                                                          target.service)
+    spec = LoadSpec.from_config(config, host=url)
+    streams = target_streams(cluster, target.namespace, target.deployment, target.service,
+                             selector)
+    _say(f"{name}: watching {target.namespace}/{target.deployment}, load {spec.rate:.0f} req/s "
+         f"to {url}")
+    workdir = Path(config.results_dir) / "load" / safe_name(name)
+    with Recorder(timeline, streams), LoadDriver(spec, workdir) as driver:
+        _mark(timeline, MarkerKind.LOAD_START, url)
+        _sleep_with_load(config.load.steady_seconds, f"{name}: steady state", driver)
+        gate_at = time.time()
+        time.sleep(_RECORDS_FLUSH_S)  # the load flushes its records every 200 ms
+        timeline.requests = driver.requests()
+        run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
+        workload = _latest_workload(timeline, target.deployment)
+        if run.steady.outcome is not Outcome.PASS:
+            run.inconclusive_reason = ("steady state not met, no fault injected: "
+                                       + steady_state_message(run.steady))
+        elif workload is None or workload.ready < workload.desired:
+            seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
+            run.inconclusive_reason = (f"steady state not met, no fault injected: deployment "
+                                       f"{target.deployment} is {seen}")
+        if run.inconclusive_reason:
+            _mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
+            _say(run.inconclusive_reason)
+        else:
+            _inject_and_recover(run, config, make_fault(selector), driver)
+            _sleep_with_load(config.load.after_seconds, f"{name}: after the fault", driver)
+        _mark(timeline, MarkerKind.LOAD_END)
+    timeline.requests = driver.requests()
+    run.load = driver.result(timeline.requests)
+    if run.injected:
+        verdict = evaluate(timeline, config.slo)
+        if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
+            # Nothing failed, but the experiment did not see the end of the fault. A
+            # measured SLO failure, on the other hand, stands as a failure.
+            verdict = dataclasses.replace(verdict, outcome=Outcome.INCONCLUSIVE,
+                                          reasons=(run.inconclusive_reason, *verdict.reasons))
+        run.verdict = verdict
+    return run
+
+
+def conclude(run: Run, results: Results, slo: SLO) -> str | None:
+    """Record the run in results.json; return the message a failed test shows, or None."""
+    extra = {"injected": run.injected, "actions": run.actions,
+             "steady_state": run.steady.outcome.value if run.steady else None}
+    if run.verdict is None:
+        reason = run.inconclusive_reason or "the experiment produced no verdict"
+        results.record_inconclusive(run.name, reason, timeline=run.timeline)
+        return f"inconclusive: {reason}"
+    results.record(run.name, run.verdict, slo, timeline=run.timeline, load=run.load,
+                   extra=extra)
+    if run.verdict.outcome is Outcome.PASS:
+        return None
+    return report.explain(run.verdict, slo)
+
+
+def _inject_and_recover(run: Run, config: Config, fault: Fault, driver: LoadDriver) -> None:
+    timeline, deployment = run.timeline, config.target.deployment
+
+    def rollback() -> None:
+        _mark(timeline, MarkerKind.ROLLBACK_START, fault.name)
+        done = fault.rollback()
+        run.actions.append(done)
+        _mark(timeline, MarkerKind.ROLLBACK_END, done)
+
+    _mark(timeline, MarkerKind.FAULT_START, fault.name)
+    started = time.time()
+    with rolled_back(rollback):
+        run.injected = True
+        did = fault.inject()
+        run.actions.append(did)
+        _mark(timeline, MarkerKind.NOTE, did)
+        _say(f"{run.name}: {did}")
+        deadline = time.monotonic() + config.faults.recovery_timeout_s
+        next_report = time.monotonic() + _PROGRESS_EVERY_S
+        while not _recovered(timeline, deployment, started, fault):
+            if time.monotonic() > deadline:
+                run.inconclusive_reason = (
+                    f"deployment {deployment} did not recover within "
+                    f"{config.faults.recovery_timeout_s:.0f} s (faults.recovery_timeout_s)")
+                break
+            if not driver.running:
+                run.inconclusive_reason = f"the load stopped during the fault:\n{driver.log_tail()}"
+                break
+            if time.monotonic() >= next_report:
+                next_report += _PROGRESS_EVERY_S
+                w = _latest_workload(timeline, deployment)
+                state = (f"{w.ready}/{w.desired} ready, {w.updated} updated" if w else "unseen")
+                _say(f"{run.name}: waiting for recovery: {state}")
+            time.sleep(_TICK_S)
+        _mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)

@@ -1,0 +1,134 @@
+"""Records every request locust makes: one JSON line per request.
+
+This file is passed to locust *as a locustfile*, before the load profile
+(``locust -f aftershock_recorder.py,PROFILE.py``; locust imports each file of a
+comma-separated ``-f`` and merges their user classes; this one defines none). So the
+recording works with the shipped profile and with any locustfile a user brings,
+without the user importing anything.
+
+It runs only inside the locust processes. Environment (set by the load driver):
+
+``AFTERSHOCK_LOCUST_RECORDS``
+    Directory for the records. Each locust process that sends requests writes its own
+    ``requests-<pid>.jsonl`` (so ``--processes`` workers never interleave lines).
+``AFTERSHOCK_LOCUST_FAILURE_STATUSES``
+    Status codes that count as failures, as ranges: ``500-599,429``. Default 5xx.
+``AFTERSHOCK_LOCUST_PARENT_PID``
+    The driver's pid. When this process's parent changes (the driver died without
+    stopping it, even by SIGKILL), locust is told to quit within half a second.
+
+Each line is ``{"start": <epoch s>, "latency_ms": <ms>, "status": <int, 0 = no
+response>, "error": "" | "http" | "connect" | "reset" | "timeout" | "other",
+"new_connection": null, "name": <locust request name>}``. ``new_connection`` is null:
+neither locust client exposes whether a pooled connection was reused.
+
+Lines are buffered and flushed every 200 ms, on the first request, and when locust
+quits (SIGTERM from the driver included), so a reader sees the records within 200 ms.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import IO, Any
+
+import gevent
+from locust import events
+
+from aftershock.load.classify import classify, parse_statuses
+
+ENV_RECORDS = "AFTERSHOCK_LOCUST_RECORDS"
+ENV_FAILURE_STATUSES = "AFTERSHOCK_LOCUST_FAILURE_STATUSES"
+ENV_PARENT_PID = "AFTERSHOCK_LOCUST_PARENT_PID"
+FLUSH_EVERY_S = 0.2
+
+_records_dir = os.environ.get(ENV_RECORDS, "")
+_failing = parse_statuses(os.environ.get(ENV_FAILURE_STATUSES, "500-599"))
+_out: IO[str] | None = None
+_out_pid = 0
+_first = True
+
+
+def _file() -> IO[str]:
+    """This process's records file, opened on first use (after any fork)."""
+    global _out, _out_pid, _first
+    pid = os.getpid()
+    if _out is None or _out_pid != pid:
+        path = os.path.join(_records_dir or ".", f"requests-{pid}.jsonl")
+        _out = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        _out_pid = pid
+        _first = True
+    return _out
+
+
+def _flush() -> None:
+    if _out is not None and _out_pid == os.getpid():
+        with contextlib.suppress(OSError, ValueError):
+            _out.flush()
+
+
+_names: dict[str, str] = {}
+
+
+def _on_request(request_type: str = "", name: str = "", response_time: float | None = None,
+                response: Any = None, exception: BaseException | None = None,
+                start_time: float | None = None, **_: Any) -> None:
+    global _first
+    latency = float(response_time or 0.0)
+    if start_time is None:
+        start_time = time.time() - latency / 1000.0
+    status = int(getattr(response, "status_code", 0) or 0)
+    if exception is None and status and status not in _failing:
+        kind = ""  # the common case, without the classifier's call
+    else:
+        kind = classify(exception, status, _failing).value
+    jn = _names.get(name)
+    if jn is None:
+        jn = _names[name] = json.dumps(name)
+    f = _file()
+    f.write(f'{{"start":{start_time!r},"latency_ms":{latency!r},"status":{status},'
+            f'"error":"{kind}","new_connection":null,"name":{jn}}}\n')
+    if _first:
+        _first = False
+        f.flush()
+
+
+def _flusher() -> None:
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        _flush()
+
+
+def _watchdog(parent: int) -> None:
+    while True:
+        gevent.sleep(0.5)
+        if os.getppid() != parent:
+            _flush()
+            os.kill(os.getpid(), signal.SIGTERM)  # locust's own graceful shutdown
+            gevent.sleep(5)
+            os._exit(3)
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    gevent.spawn(_flusher)
+    gevent.spawn(_watchdog, os.getppid())
+
+
+def _on_quitting(**_: Any) -> None:
+    _flush()
+
+
+def _on_test_stop(**_: Any) -> None:
+    _flush()
+
+
+# locust's EventHook.add_listener is untyped.
+events.request.add_listener(_on_request)  # type: ignore[no-untyped-call]
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_on_quitting)  # type: ignore[no-untyped-call]
+events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]
+atexit.register(_flush)

@@ -1,0 +1,121 @@
+"""Map what a load client raised to a :class:`checks.timeline.ErrorKind`.
+
+Runs inside the locust processes, so it imports nothing but the standard library and
+the pure core. Exceptions are matched by class name along their cause chain, because
+locust's two clients (geventhttpclient for FastHttpUser, requests for HttpUser) wrap
+the socket error differently and neither is importable from here without gevent.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from checks.timeline import ErrorKind
+
+_CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                             errno.EADDRNOTAVAIL, errno.EHOSTDOWN, errno.ENETDOWN})
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+_TIMEOUT_NAMES = ("timeout", "timedout")
+_CONNECT_NAMES = ("connectionrefused", "newconnectionerror", "gaierror", "nameresolution",
+                  "maxretryerror")
+_RESET_NAMES = ("connectionreset", "brokenpipe", "connectionaborted", "remotedisconnected",
+                "httpconnectionclosed", "connectionclosed", "httpparseerror",
+                "incompleteread", "protocolerror", "chunkedencodingerror")
+_CONNECT_TEXT = ("connection refused", "no route to host", "network is unreachable",
+                 "name or service not known", "failed to establish a new connection")
+_RESET_TEXT = ("connection reset", "broken pipe", "connection aborted", "remote end closed",
+               "connection closed", "connection was closed", "eof occurred")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen or len(out) > 10:
+            continue
+        seen.add(id(e))
+        out.append(e)
+        todo += [e.__cause__, e.__context__]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return out
+
+
+def classify(exc: BaseException | None, status: int,
+             failure_statuses: frozenset[int] | None = None) -> ErrorKind:
+    """The error kind of one request.
+
+    ``status`` is the HTTP status (0 when no response arrived). A response with a status
+    in ``failure_statuses`` (default 5xx) is ``HTTP``; any other response is a success,
+    unless the locustfile marked it failed itself (``response.failure(...)`` on a status
+    below 400), which is ``OTHER``. Without a response the exception decides: refused or
+    unreachable is ``CONNECT``, broken mid-request is ``RESET``, ``TIMEOUT``, else ``OTHER``.
+    """
+    failing = failure_statuses if failure_statuses is not None else _FIVE_XX
+    if status:
+        if status in failing:
+            return ErrorKind.HTTP
+        if exc is not None and status < 400:
+            return ErrorKind.OTHER
+        return ErrorKind.NONE
+    if exc is None:
+        return ErrorKind.OTHER  # no response and no exception: nothing to trust
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno is not None:
+            if e.errno in _CONNECT_ERRNOS:
+                return ErrorKind.CONNECT
+            if e.errno in _RESET_ERRNOS:
+                return ErrorKind.RESET
+            if e.errno == errno.ETIMEDOUT:
+                return ErrorKind.TIMEOUT
+        if isinstance(e, TimeoutError):
+            return ErrorKind.TIMEOUT
+        name = type(e).__name__.lower()
+        if any(n in name for n in _TIMEOUT_NAMES):
+            return ErrorKind.TIMEOUT
+        if any(n in name for n in _CONNECT_NAMES):
+            return ErrorKind.CONNECT
+        if any(n in name for n in _RESET_NAMES):
+            return ErrorKind.RESET
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    if "timed out" in text or "timeout" in text:
+        return ErrorKind.TIMEOUT
+    if any(t in text for t in _CONNECT_TEXT):
+        return ErrorKind.CONNECT
+    if any(t in text for t in _RESET_TEXT):
+        return ErrorKind.RESET
+    return ErrorKind.OTHER
+
+
+_FIVE_XX = frozenset(range(500, 600))
+
+
+def parse_statuses(text: str) -> frozenset[int]:
+    """``"500-599,429"`` (the recorder's environment encoding) to a set of codes."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(out)
+
+
+def format_statuses(codes: frozenset[int]) -> str:
+    """The inverse of :func:`parse_statuses`, as compact ranges."""
+    out: list[str] = []
+    run: list[int] = []
+    for c in sorted(codes):
+        if run and c != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(c)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)

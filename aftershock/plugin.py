@@ -1,0 +1,242 @@
+"""aftershock's pytest plugin (registered by the ``pytest11`` entry point).
+
+Options (group "aftershock"): ``--aftershock-config``, ``--aftershock-set``,
+``--aftershock-namespace``, ``--aftershock-deployment``, ``--aftershock-service``,
+``--aftershock-url``, ``--aftershock-results``.
+
+Markers: ``experiment(name=None)`` and ``fault(kind)``.
+
+Fixtures (all lazy: a test that requests none of them is untouched, so the plugin
+never gets in the way of unrelated test suites):
+
+``aftershock_config``  the validated :class:`aftershock.config.Config` (session)
+``slo`` / ``target``   its ``slo`` and ``target`` sections (session)
+``cluster``            ``aftershock.kube.connect(config)`` (session)
+``load``               a factory ``load(host=None, **spec_overrides) -> LoadDriver``,
+                       not yet started; every driver it made is stopped at teardown
+``timeline``           a fresh :class:`checks.timeline.Timeline` per test
+``results``            the session's :class:`aftershock.results.Results`; results.json
+                       is written after every record and at session end
+
+An ``experiment``-marked test that ends without recording a verdict (it raised, or
+returned without calling ``results.record``) is recorded as inconclusive with the
+reason, so a broken experiment never reads as a pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from aftershock.config import Config, TargetConfig
+    from aftershock.load import LoadDriver
+    from aftershock.results import Results
+    from checks.slo import SLO
+    from checks.timeline import Timeline
+    from checks.verdict import Verdict
+
+_RESULTS_KEY = pytest.StashKey["Results"]()
+_CONFIG_KEY = pytest.StashKey["Config"]()
+
+EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
+                     "results.json under NAME (default: the test's node id); if it ends "
+                     "without a recorded verdict it is recorded as inconclusive.")
+FAULT_MARKER = ("fault(kind): the fault family the experiment injects, e.g. "
+                "fault(\"pod_kill\") or fault(\"rollout\"); select with -m.")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("aftershock", "aftershock: resilience experiments against Kubernetes")
+    g.addoption("--aftershock-config", metavar="FILE", default=None,
+                help="YAML config file (default: $AFTERSHOCK_CONFIG, else ./aftershock.yaml "
+                     "if present). Precedence: file < AFTERSHOCK_* env < these options.")
+    g.addoption("--aftershock-set", metavar="PATH=VALUE", action="append", default=[],
+                help="override one config field, e.g. slo.during.max_outage_ms=250 "
+                     "(repeatable)")
+    g.addoption("--aftershock-namespace", metavar="NS", default=None,
+                help="target.namespace")
+    g.addoption("--aftershock-deployment", metavar="NAME", default=None,
+                help="target.deployment")
+    g.addoption("--aftershock-service", metavar="NAME", default=None, help="target.service")
+    g.addoption("--aftershock-url", metavar="URL", default=None,
+                help="target.url (default: the Service's ClusterIP)")
+    g.addoption("--aftershock-results", metavar="DIR", default=None,
+                help="results directory (results_dir; default ./results). When given, "
+                     "results.json is written even if no experiment ran.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", EXPERIMENT_MARKER)
+    config.addinivalue_line("markers", FAULT_MARKER)
+
+
+def _overrides(config: pytest.Config) -> dict[str, Any]:
+    target = {k: config.getoption(f"--aftershock-{k}")
+              for k in ("namespace", "deployment", "service", "url")}
+    target = {k: v for k, v in target.items() if v is not None}
+    out: dict[str, Any] = {"target": target} if target else {}
+    if config.getoption("--aftershock-results"):
+        out["results_dir"] = config.getoption("--aftershock-results")
+    return out
+
+
+def _load(config: pytest.Config) -> Config:
+    if _CONFIG_KEY not in config.stash:
+        from aftershock.config import load_config
+        from aftershock.errors import ConfigError
+        try:
+            config.stash[_CONFIG_KEY] = load_config(
+                config.getoption("--aftershock-config"), overrides=_overrides(config),
+                set_options=config.getoption("--aftershock-set"))
+        except ConfigError as e:
+            raise pytest.UsageError(f"aftershock: {e}") from None
+    return config.stash[_CONFIG_KEY]
+
+
+def _results(config: pytest.Config) -> Results:
+    if _RESULTS_KEY not in config.stash:
+        from aftershock.results import Results
+        d = config.getoption("--aftershock-results")
+        config.stash[_RESULTS_KEY] = Results(Path(d) if d else _load(config).results_dir)
+    return config.stash[_RESULTS_KEY]
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def aftershock_config(pytestconfig: pytest.Config) -> Config:
+    """The validated configuration (file < AFTERSHOCK_* env < --aftershock-* options)."""
+    return _load(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def slo(aftershock_config: Config) -> SLO:
+    """The SLO thresholds per phase."""
+    return aftershock_config.slo
+
+
+@pytest.fixture(scope="session")
+def target(aftershock_config: Config) -> TargetConfig:
+    """What is disrupted: namespace, Deployment, Service, URL, paths."""
+    return aftershock_config.target
+
+
+@pytest.fixture(scope="session")
+def cluster(aftershock_config: Config) -> Any:
+    """The cluster connection: ``aftershock.kube.connect(config)``."""
+    from aftershock import kube
+    connect: Callable[[Config], Any] = kube.connect
+    return connect(aftershock_config)
+
+
+@pytest.fixture
+def timeline() -> Timeline:
+    """A fresh, empty timeline for this test."""
+    from checks.timeline import Timeline
+    return Timeline()
+
+
+@pytest.fixture
+def load(aftershock_config: Config, request: pytest.FixtureRequest
+         ) -> Iterator[Callable[..., LoadDriver]]:
+    """Factory for load drivers: ``load(host=None, **LoadSpec fields) -> LoadDriver``.
+
+    The driver is not started; use it as a context manager or call ``start()``. Records
+    and the locust log go to ``<results_dir>/load/<test>/``. Every driver made here is
+    stopped when the test ends, whatever happened.
+    """
+    from aftershock.load import LoadDriver, LoadSpec
+    from aftershock.results import safe_name
+    made: list[LoadDriver] = []
+
+    def make(host: str | None = None, **overrides: Any) -> LoadDriver:
+        spec = LoadSpec.from_config(aftershock_config, host=host)
+        if overrides:
+            spec = dataclasses.replace(spec, **overrides)
+        workdir = (Path(aftershock_config.results_dir) / "load"
+                   / f"{safe_name(request.node.nodeid)}-{len(made) + 1}")
+        driver = LoadDriver(spec, workdir)
+        made.append(driver)
+        return driver
+
+    try:
+        yield make
+    finally:
+        for d in made:
+            d.stop()
+
+
+@pytest.fixture(scope="session")
+def results(pytestconfig: pytest.Config) -> Results:
+    """The session's results collector: ``results.record(name, verdict, slo, timeline=...)``."""
+    return _results(pytestconfig)
+
+
+def assert_verdict(verdict: Verdict, slo: SLO) -> None:
+    """Fail the test unless the verdict passed, with the full human-readable report.
+
+    An inconclusive verdict fails the test too (its message starts "inconclusive:");
+    ``aftershock run`` still exits 3 for it because the exit code comes from results.json.
+    """
+    from checks import report
+    from checks.verdict import Outcome
+    if verdict.outcome is not Outcome.PASS:
+        pytest.fail(report.explain(verdict, slo), pytrace=False)
+
+
+# ---------------------------------------------------------------- hooks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    # Lets results.record() default its nodeid to the running test.
+    if _RESULTS_KEY in item.config.stash:
+        item.config.stash[_RESULTS_KEY].current_nodeid = item.nodeid
+
+
+def _experiment_name(item: pytest.Item) -> str:
+    m = item.get_closest_marker("experiment")
+    if m is not None:
+        name = m.kwargs.get("name") or (m.args[0] if m.args else None)
+        if name:
+            return str(name)
+    return item.nodeid
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    if item.get_closest_marker("experiment") is None or rep.skipped:
+        return rep
+    if not (rep.when == "teardown" or rep.failed):
+        return rep
+    try:
+        res = _results(item.config)
+    except pytest.UsageError:
+        return rep  # the config is invalid: the test already errored saying so
+    if res.has(item.nodeid):
+        return rep
+    if rep.failed:
+        text = str(call.excinfo.value) if call.excinfo is not None else rep.longreprtext
+        first = text.strip().splitlines()[0] if text.strip() else "unknown error"
+        reason = f"the experiment errored in {rep.when} before a verdict: {first}"
+    else:
+        reason = "the experiment ended without recording a verdict"
+    res.record_inconclusive(_experiment_name(item), reason, nodeid=item.nodeid)
+    return rep
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _RESULTS_KEY in config.stash:
+        config.stash[_RESULTS_KEY].write()
+    elif config.getoption("--aftershock-results", default=None):
+        from aftershock.results import Results
+        Results(Path(config.getoption("--aftershock-results"))).write()

@@ -1,0 +1,277 @@
+"""The results directory: results.json (a stable interface), raw timelines, exit codes.
+
+Layout of a results directory::
+
+    results.json                 every experiment's verdict (docs/results-format.md)
+    junit.xml                    pytest's (written by ``aftershock run``)
+    timelines/<name>.jsonl       the raw timeline of one experiment (checks.codec format)
+
+The verdict in results.json can be recomputed offline from a timeline file:
+``aftershock verdict --timeline results/timelines/<name>.jsonl [--config FILE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_SLO_FAILED, EXIT_USAGE
+from aftershock.load.driver import LoadResult
+from checks import report
+from checks.codec import SCHEMA as TIMELINE_SCHEMA
+from checks.codec import decode, encode
+from checks.slo import SLO
+from checks.timeline import Timeline
+from checks.verdict import PHASES, OutageWindow, Outcome, PhaseVerdict, Verdict, Violation
+
+#: Version of the results.json format. Additive changes keep it; anything that changes
+#: or removes a documented field bumps it.
+RESULTS_SCHEMA = 1
+RESULTS_FILE = "results.json"
+TIMELINES_DIR = "timelines"
+
+
+def _utc(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _round(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, nd)
+
+
+def safe_name(name: str) -> str:
+    """A file name for an experiment name (pytest node ids contain '/', '::', '[')."""
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
+    return s[:150] or "experiment"
+
+
+# ---------------------------------------------------------------- JSON shapes
+
+
+def violation_json(v: Violation) -> dict[str, Any]:
+    return {"phase": v.phase.value if v.phase else None, "threshold": v.threshold,
+            "measured": _finite(v.measured), "limit": v.limit}
+
+
+def outage_json(w: OutageWindow) -> dict[str, Any]:
+    return {
+        "start": w.start, "end": w.end, "start_utc": _utc(w.start),
+        "duration_ms": _round(w.duration_ms), "phase": w.phase.value, "failed": w.failed,
+        "open": w.open, "errors_by_kind": dict(w.kinds),
+        "explanation": str(w.explanation) if w.explanation else None,
+        "cause": ({"at": w.explanation.change.at, "kind": w.explanation.change.kind.value,
+                   "subject": w.explanation.change.subject,
+                   "what": w.explanation.change.what,
+                   "offset_ms": _round(w.explanation.offset_ms)}
+                  if w.explanation else None),
+    }
+
+
+def phase_json(pv: PhaseVerdict) -> dict[str, Any]:
+    st = pv.stats
+    return {
+        "verdict": pv.outcome.value, "start": st.start, "end": st.end,
+        "requests": st.requests, "errors": st.errors, "error_rate": _round(st.error_rate, 6),
+        "achieved_rps": _round(st.achieved_rps, 1), "p50_ms": _round(st.p50_ms),
+        "p95_ms": _round(st.p95_ms), "p99_ms": _round(st.p99_ms), "outages": st.outages,
+        "longest_outage_ms": _round(st.longest_outage_ms),
+        "errors_by_kind": dict(st.errors_by_kind),
+        "violations": [violation_json(v) for v in pv.violations],
+        "reasons": list(pv.reasons),
+    }
+
+
+def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult | None = None,
+                    timeline_file: str | None = None, nodeid: str | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of results.json's ``experiments`` list."""
+    reason = "" if verdict.outcome is Outcome.PASS else report.headline(verdict, slo)
+    return {
+        "name": name,
+        "nodeid": nodeid,
+        "verdict": verdict.outcome.value,
+        "reason": reason,
+        "message": report.explain(verdict, slo),
+        "fault": verdict.fault,
+        "phases": {p.value: phase_json(verdict.phases[p]) for p in PHASES},
+        "outages": [outage_json(w) for w in verdict.outages],
+        "violations": [violation_json(v) for v in verdict.violations],
+        "reasons": list(verdict.reasons),
+        "recovery_s": _round(verdict.recovery.seconds),
+        "recovery_reason": verdict.recovery.reason,
+        "gaps": [{"start": g.start, "end": g.end, "duration_ms": _round(g.duration_ms),
+                  "phase": g.phase.value} for g in verdict.gaps],
+        "markers": {k: v for k, v in verdict.bounds.items()},
+        "load": {
+            "target_rate": load.target_rate if load else None,
+            "achieved_rate": _round(load.achieved_rate if load else verdict.achieved_rps, 1),
+            "requests": load.requests if load else verdict.requests,
+        },
+        "slo": slo.model_dump(mode="json"),
+        "timeline": timeline_file,
+        **(extra or {}),
+    }
+
+
+def inconclusive_json(name: str, reason: str, *, nodeid: str | None = None,
+                      timeline_file: str | None = None) -> dict[str, Any]:
+    """An experiment that ended before it had a verdict (an error, a missing target)."""
+    return {
+        "name": name, "nodeid": nodeid, "verdict": Outcome.INCONCLUSIVE.value,
+        "reason": reason, "message": f"inconclusive: {reason}", "fault": "",
+        "phases": {}, "outages": [], "violations": [], "reasons": [reason],
+        "recovery_s": None, "recovery_reason": "", "gaps": [], "markers": {},
+        "load": {"target_rate": None, "achieved_rate": None, "requests": 0},
+        "slo": None, "timeline": timeline_file,
+    }
+
+
+# ---------------------------------------------------------------- files
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_timeline(path: Path, timeline: Timeline, meta: dict[str, Any] | None = None) -> Path:
+    """Write a timeline as JSON lines (``checks.codec`` format). Returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        batch: list[str] = []
+        for line in encode(timeline, meta):
+            batch.append(line)
+            if len(batch) >= 10_000:
+                f.write("\n".join(batch) + "\n")
+                batch.clear()
+        if batch:
+            f.write("\n".join(batch) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_timeline(path: Path) -> tuple[Timeline, dict[str, Any]]:
+    """A timeline file and its header metadata (``{}`` when it has no header)."""
+    meta: dict[str, Any] = {}
+    with open(path, encoding="utf-8") as f:
+        tl = decode(f, source=str(path), on_meta=meta.update)
+    return tl, meta
+
+
+class Results:
+    """Collects experiments and writes results.json. One per session/run."""
+
+    def __init__(self, results_dir: Path) -> None:
+        self.dir = Path(results_dir)
+        self.experiments: list[dict[str, Any]] = []
+        self.started = datetime.now(UTC)
+        self.current_nodeid: str | None = None  # set by the pytest plugin around each test
+
+    @property
+    def path(self) -> Path:
+        return self.dir / RESULTS_FILE
+
+    def _timeline_file(self, name: str, timeline: Timeline, meta: dict[str, Any]) -> str:
+        base = safe_name(name)
+        rel = Path(TIMELINES_DIR) / f"{base}.jsonl"
+        taken = {e.get("timeline") for e in self.experiments}
+        k = 2
+        while str(rel) in taken:
+            rel = Path(TIMELINES_DIR) / f"{base}-{k}.jsonl"
+            k += 1
+        write_timeline(self.dir / rel, timeline, meta)
+        return str(rel)
+
+    def record(self, name: str, verdict: Verdict, slo: SLO, *, timeline: Timeline | None = None,
+               load: LoadResult | None = None, nodeid: str | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Add one experiment's verdict; writes its timeline file and results.json."""
+        node = nodeid or self.current_nodeid
+        tl_file = None
+        if timeline is not None:
+            tl_file = self._timeline_file(name, timeline, {
+                "experiment": name, "nodeid": node, "slo": slo.model_dump(mode="json"),
+                "written": _utc(datetime.now(UTC).timestamp()), "timeline_schema":
+                    TIMELINE_SCHEMA})
+        entry = experiment_json(name, verdict, slo, load=load, timeline_file=tl_file,
+                                nodeid=node, extra=extra)
+        self.experiments.append(entry)
+        self.write()
+        return entry
+
+    def record_inconclusive(self, name: str, reason: str, *, timeline: Timeline | None = None,
+                            nodeid: str | None = None) -> dict[str, Any]:
+        """Add an experiment that ended without a verdict, with the reason."""
+        node = nodeid or self.current_nodeid
+        tl_file = (self._timeline_file(name, timeline, {"experiment": name, "nodeid": node})
+                   if timeline is not None else None)
+        entry = inconclusive_json(name, reason, nodeid=node, timeline_file=tl_file)
+        self.experiments.append(entry)
+        self.write()
+        return entry
+
+    def has(self, nodeid: str) -> bool:
+        return any(e.get("nodeid") == nodeid for e in self.experiments)
+
+    def overall(self) -> Outcome | None:
+        return overall([e["verdict"] for e in self.experiments])
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.overall()
+        return {
+            "schema": RESULTS_SCHEMA,
+            "verdict": o.value if o else None,
+            "started": self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "experiments": self.experiments,
+        }
+
+    def write(self) -> Path:
+        """(Re)write results.json atomically; safe to call after every experiment."""
+        _atomic_write(self.path, json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+        return self.path
+
+
+def overall(verdicts: Iterable[str]) -> Outcome | None:
+    """fail if any failed, else inconclusive if any was, else pass; None when empty."""
+    vs = set(verdicts)
+    if not vs:
+        return None
+    if Outcome.FAIL.value in vs:
+        return Outcome.FAIL
+    if vs - {Outcome.PASS.value}:
+        return Outcome.INCONCLUSIVE
+    return Outcome.PASS
+
+
+def exit_code(outcome: Outcome | None) -> int:
+    return {Outcome.PASS: EXIT_PASS, Outcome.FAIL: EXIT_SLO_FAILED,
+            Outcome.INCONCLUSIVE: EXIT_INCONCLUSIVE, None: EXIT_USAGE}[outcome]
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    return data

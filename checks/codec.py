@@ -1,0 +1,155 @@
+"""The timeline as JSON lines, and back: the raw evidence a verdict can be recomputed from.
+
+One JSON object per line. The first line is a header ``{"record": "timeline", "schema":
+1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
+``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``node``, ``event``,
+``scaler`` or ``marker``, and the fields of the matching class in ``checks.timeline``
+(sets are written as sorted lists, enums as their string value). A line without a
+``record`` key is a request: that is exactly what the load recorder writes, so a records
+file is a valid timeline fragment. Unknown types are skipped (forward compatibility); unknown
+fields are ignored. docs/results-format.md documents the format for other tools.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, fields
+from typing import Any
+
+from checks.timeline import (
+    EndpointsObserved,
+    ErrorKind,
+    EventObserved,
+    Marker,
+    MarkerKind,
+    NodeObserved,
+    Observation,
+    PodObserved,
+    Requests,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
+
+SCHEMA = 1
+
+_OBS_TYPES: dict[str, type[Any]] = {
+    "pod": PodObserved,
+    "endpoints": EndpointsObserved,
+    "workload": WorkloadObserved,
+    "node": NodeObserved,
+    "event": EventObserved,
+    "scaler": ScalerObserved,
+}
+_TYPE_OF = {cls: name for name, cls in _OBS_TYPES.items()}
+_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _OBS_TYPES.values()}
+_ERRORS = {e.value: e for e in ErrorKind}
+
+
+class TimelineFormatError(ValueError):
+    """A line that is not valid JSON or not a valid record; the message names the line."""
+
+
+def request_line(start: float, latency_ms: float, status: int, error: str,
+                 new_connection: bool | None, name: str) -> str:
+    """One request record (no ``record`` key: the load recorder writes the same)."""
+    nc = "null" if new_connection is None else ("true" if new_connection else "false")
+    return (f'{{"start":{start!r},"latency_ms":{latency_ms!r},"status":{status},'
+            f'"error":"{error}","new_connection":{nc},"name":{json.dumps(name)}}}')
+
+
+def _default(o: object) -> object:
+    if isinstance(o, frozenset | set):
+        return sorted(o)
+    raise TypeError(f"cannot encode {type(o).__name__}")
+
+
+def encode(timeline: Timeline, meta: dict[str, object] | None = None) -> Iterator[str]:
+    """The timeline as JSON lines (without newlines): header, markers, observations, requests."""
+    yield json.dumps({"record": "timeline", "schema": SCHEMA, **(meta or {})}, default=str)
+    for m in timeline.markers:
+        yield json.dumps({"record": "marker", "at": m.at, "kind": m.kind.value,
+                          "detail": m.detail})
+    for o in sorted(timeline.observations, key=lambda o: o.at):
+        yield json.dumps({"record": _TYPE_OF[type(o)], **asdict(o)}, default=_default)
+    r = timeline.requests
+    r.sort()
+    names: dict[str, str] = {}
+    for s, lat, st, e, nc, n in zip(r.starts, r.latency_ms, r.statuses, r.errors,
+                                    r.new_connection, r.names, strict=True):
+        jn = names.get(n)
+        if jn is None:
+            jn = names[n] = json.dumps(n)
+        ncs = "null" if nc is None else ("true" if nc else "false")
+        yield (f'{{"record":"request","start":{s!r},"latency_ms":{lat!r},"status":{st},'
+               f'"error":"{e.value}","new_connection":{ncs},"name":{jn}}}')
+
+
+def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
+    kw = {k: v for k, v in d.items() if k in _FIELDS[cls]}
+    if cls is EndpointsObserved:
+        kw["ready_pods"] = frozenset(kw.get("ready_pods", ()))
+        kw["serving_pods"] = frozenset(kw.get("serving_pods", ()))
+    obs: Observation = cls(**kw)
+    return obs
+
+
+def decode(lines: Iterable[str], *, source: str = "timeline",
+           on_meta: Callable[[dict[str, Any]], None] | None = None) -> Timeline:
+    """A timeline from JSON lines; blank lines are skipped, requests come out sorted.
+
+    A truncated last line (a writer killed mid-write) is skipped, not fatal: the load
+    process can die with a partial line in its buffer. Any other bad line raises
+    :class:`TimelineFormatError` naming ``source`` and the line number.
+    """
+    tl = Timeline()
+    req: Requests = tl.requests
+    starts, lats, statuses = req.starts, req.latency_ms, req.statuses
+    errors, newc, names = req.errors, req.new_connection, req.names
+    loads = json.loads
+    pending_error: TimelineFormatError | None = None
+    for lineno, line in enumerate(lines, 1):
+        if pending_error is not None:
+            raise pending_error
+        if not line.strip():
+            continue
+        try:
+            d = loads(line)
+            kind = d.get("record", "request")
+            if kind == "request":
+                s = float(d["start"])
+                lat = float(d["latency_ms"])
+                status = int(d.get("status", 0))
+                err = _ERRORS[d.get("error", "")]
+                nc = d.get("new_connection")
+                name = str(d.get("name", ""))
+                if starts and s < starts[-1]:
+                    req._sorted = False
+                starts.append(s)
+                lats.append(lat)
+                statuses.append(status)
+                errors.append(err)
+                newc.append(nc if nc is None else bool(nc))
+                names.append(name)
+            elif kind == "marker":
+                tl.markers.append(Marker(float(d["at"]), MarkerKind(d["kind"]),
+                                         d.get("detail", "")))
+            elif kind in _OBS_TYPES:
+                tl.observations.append(_observation(_OBS_TYPES[kind], d))
+            elif kind == "timeline":
+                if int(d.get("schema", SCHEMA)) > SCHEMA:
+                    raise TimelineFormatError(
+                        f"{source}:{lineno}: timeline schema {d['schema']} is newer than this "
+                        f"aftershock understands ({SCHEMA}); upgrade aftershock")
+                if on_meta is not None:
+                    on_meta(d)
+        except TimelineFormatError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            # Remember it: fatal unless this was the last line (a torn final write).
+            pending_error = TimelineFormatError(f"{source}:{lineno}: bad record ({e!r}): "
+                                                f"{line[:200]!r}")
+    req.sort()
+    tl.markers.sort(key=lambda m: m.at)
+    return tl

@@ -1,0 +1,149 @@
+"""Kubernetes changes that can explain an outage, derived from the recorded observations.
+
+The watchers record states (a pod as one watch event showed it, the ready pods of one
+EndpointSlice); an explanation needs changes (pod web-7f9 left the endpoints). This
+module turns the first into the second and, for an outage window, picks the nearest
+disruptive change before it.
+
+Only disruptive changes are candidates: a pod joining the endpoints does not explain
+an outage. The fault markers are candidates too, so a window always has at least
+"the fault started" to point at when the watchers saw nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+
+from checks.timeline import (
+    EndpointsObserved,
+    EventObserved,
+    MarkerKind,
+    NodeObserved,
+    PodObserved,
+    Timeline,
+)
+
+#: Event reasons that describe a disruption even when their type is Normal.
+DISRUPTIVE_EVENT_REASONS = frozenset({
+    "Killing", "Evicted", "Preempting", "NodeNotReady", "TaintManagerEviction",
+    "ScalingReplicaSet",
+})
+
+#: How far back a change may lie and still explain a window (seconds).
+LOOKBACK_S = 120.0
+#: How far after a window's start a change may lie and still be named, for changes the
+#: watch delivered late (watch latency can exceed the time the first request needs).
+LOOKAHEAD_S = 2.0
+
+
+class ChangeKind(StrEnum):
+    LEFT_ENDPOINTS = "left_endpoints"
+    TERMINATING = "terminating"
+    NOT_READY = "not_ready"
+    RESTARTED = "restarted"
+    DELETED = "deleted"
+    NODE_NOT_READY = "node_not_ready"
+    NODE_CORDONED = "node_cordoned"
+    EVENT = "event"
+    FAULT = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One disruptive change, stamped when the suite saw it."""
+
+    at: float
+    kind: ChangeKind
+    subject: str  # "pod web-7f9", "node worker-1", "the fault"
+    what: str  # "left the endpoints"
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject} {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The change nearest to an outage window's start."""
+
+    change: Change
+    offset_ms: float  # window start minus change time: positive when the change came first
+
+    def __str__(self) -> str:
+        if self.offset_ms >= 0:
+            return f"starting {self.offset_ms:.0f} ms after {self.change.text}"
+        return f"starting {-self.offset_ms:.0f} ms before {self.change.text} was seen"
+
+
+def changes(timeline: Timeline) -> list[Change]:
+    """Every disruptive change in the timeline, in time order."""
+    out: list[Change] = []
+    last_pod: dict[str, PodObserved] = {}
+    last_ready: dict[str, frozenset[str]] = {}
+    last_node: dict[str, NodeObserved] = {}
+    for o in sorted(timeline.observations, key=lambda o: o.at):
+        if isinstance(o, PodObserved):
+            prev = last_pod.get(o.name)
+            subject = f"pod {o.name}"
+            if o.gone:
+                out.append(Change(o.at, ChangeKind.DELETED, subject, "was deleted"))
+            else:
+                if o.deleting and (prev is None or not prev.deleting):
+                    out.append(Change(o.at, ChangeKind.TERMINATING, subject,
+                                      "started terminating"))
+                if prev is not None and prev.ready and not o.ready and not o.deleting:
+                    out.append(Change(o.at, ChangeKind.NOT_READY, subject, "became not ready"))
+                if prev is not None and o.restarts > prev.restarts:
+                    out.append(Change(o.at, ChangeKind.RESTARTED, subject,
+                                      "restarted a container"))
+            last_pod[o.name] = o
+        elif isinstance(o, EndpointsObserved):
+            prev_ready = last_ready.get(o.slice_name, frozenset())
+            now_ready: frozenset[str] = frozenset() if o.gone else o.ready_pods
+            out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}", "left the endpoints")
+                       for pod in sorted(prev_ready - now_ready))
+            last_ready[o.slice_name] = now_ready
+        elif isinstance(o, NodeObserved):
+            prev_node = last_node.get(o.name)
+            subject = f"node {o.name}"
+            if not o.ready and (prev_node is None or prev_node.ready):
+                out.append(Change(o.at, ChangeKind.NODE_NOT_READY, subject, "became NotReady"))
+            if o.unschedulable and (prev_node is None or not prev_node.unschedulable):
+                out.append(Change(o.at, ChangeKind.NODE_CORDONED, subject, "was cordoned"))
+            last_node[o.name] = o
+        elif isinstance(o, EventObserved) and (o.type == "Warning"
+                                               or o.reason in DISRUPTIVE_EVENT_REASONS):
+            out.append(Change(o.at, ChangeKind.EVENT, f"{o.kind.lower()} {o.name}",
+                              f"had event {o.reason}: {o.message}".rstrip(": ")))
+    for m in timeline.markers:
+        if m.kind is MarkerKind.FAULT_START:
+            label = f"the fault ({m.detail})" if m.detail else "the fault"
+            out.append(Change(m.at, ChangeKind.FAULT, label, "started"))
+    out.sort(key=lambda c: c.at)
+    return out
+
+
+class Explainer:
+    """Finds the change nearest to a moment, preferring the latest one before it."""
+
+    def __init__(self, found: list[Change]) -> None:
+        self._changes = found
+        self._times = [c.at for c in found]
+
+    def explain(self, start: float) -> Explanation | None:
+        i = bisect_right(self._times, start)
+        if i > 0:
+            before = self._changes[i - 1]
+            # Among changes at the same instant prefer a non-marker (the concrete cause).
+            j = i - 1
+            while j > 0 and self._times[j - 1] == before.at and before.kind is ChangeKind.FAULT:
+                j -= 1
+                before = self._changes[j]
+            if start - before.at <= LOOKBACK_S:
+                return Explanation(before, (start - before.at) * 1000.0)
+        if i < len(self._changes) and self._times[i] - start <= LOOKAHEAD_S:
+            after = self._changes[i]
+            return Explanation(after, (start - after.at) * 1000.0)
+        return None

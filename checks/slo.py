@@ -1,0 +1,77 @@
+"""Service level objectives: the thresholds a recorded timeline is judged against.
+
+The models live in the pure core so verdicts need nothing from the engine; the
+engine's configuration embeds them as its ``slo`` section. Every field says its
+default and what ``None`` means (not judged).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PhaseSLO(BaseModel):
+    """Thresholds for one phase (before, during or after the fault)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_error_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="Largest fraction of failed requests allowed (0.01 = 1 %). Default 0: "
+                    "zero downtime means no failed request.",
+    )
+    max_outage_ms: float | None = Field(
+        default=0.0, ge=0.0,
+        description="Longest single outage window allowed, in ms. Default 0: any window fails. "
+                    "None: not judged.",
+    )
+    p95_ms: float | None = Field(
+        default=None, gt=0.0,
+        description="Largest allowed 95th percentile latency of successful requests, in ms. "
+                    "Default None: not judged.",
+    )
+    p99_ms: float | None = Field(
+        default=None, gt=0.0,
+        description="Largest allowed 99th percentile latency of successful requests, in ms. "
+                    "Default None: not judged.",
+    )
+    min_requests: int = Field(
+        default=50, ge=1,
+        description="Fewest requests a phase needs to be judged on error rate and latency; "
+                    "below it the phase is inconclusive. Default 50.",
+    )
+
+
+def _after_default() -> PhaseSLO:
+    return PhaseSLO()
+
+
+class SLO(BaseModel):
+    """Thresholds per phase, plus the limits that are not tied to one phase."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    before: PhaseSLO = Field(
+        default_factory=PhaseSLO,
+        description="Steady state, from load start to fault start. A target that fails it is "
+                    "not disrupted: the experiment is inconclusive. Default: zero errors.",
+    )
+    during: PhaseSLO = Field(
+        default_factory=PhaseSLO,
+        description="From fault start to fault end. Default: zero errors, no outage window.",
+    )
+    after: PhaseSLO = Field(
+        default_factory=_after_default,
+        description="Recovery, from fault end to load end. Default: zero errors.",
+    )
+    max_recovery_s: float | None = Field(
+        default=None, gt=0.0,
+        description="Longest time from fault start until the Deployment has all desired "
+                    "replicas ready again. Default None: reported, not judged.",
+    )
+    max_recorder_gap_ms: float = Field(
+        default=1000.0, gt=0.0,
+        description="Longest stretch with no request in flight that still counts as measured. "
+                    "A longer gap means the load could not see the target (load generator "
+                    "stalled or died) and makes the phase inconclusive. Default 1000 ms.",
+    )

@@ -1,0 +1,93 @@
+"""The timeline's JSON-lines format: round trip, robustness, and a recorded run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from verdict_helpers import T0, experiment
+
+from checks.codec import TimelineFormatError, decode, encode, request_line
+from checks.slo import SLO
+from checks.timeline import (
+    EndpointsObserved,
+    ErrorKind,
+    EventObserved,
+    NodeObserved,
+    PodObserved,
+    ScalerObserved,
+    WorkloadObserved,
+)
+from checks.verdict import Outcome, Phase, evaluate
+
+FIXTURE = Path(__file__).parent / "fixtures" / "recorded_outage.jsonl"
+
+
+def test_round_trip_keeps_everything() -> None:
+    tl = experiment([(12, 12.3)])
+    tl.observations += [
+        PodObserved(T0 + 1, "web-1", "Running", True, True, 2, "n1"),
+        EndpointsObserved(T0 + 2, "web-x", frozenset({"b", "a"}), frozenset({"c"})),
+        WorkloadObserved(T0 + 3, "web", 3, 2, 1, 2, 5, 4),
+        NodeObserved(T0 + 4, "n1", False, True),
+        EventObserved(T0 + 5, "Pod", "web-1", "Killing", "Stopping container", "Normal"),
+        ScalerObserved(T0 + 6, "web", 2, 3, 1, 5, True, False, "ok"),
+    ]
+    tl.requests.new_connection[0] = True
+    tl.requests.names[1] = 'we"ird/\u00e9'
+    meta: dict[str, object] = {}
+    lines = list(encode(tl, {"experiment": "x"}))
+    back = decode(lines, on_meta=meta.update)
+    assert meta["experiment"] == "x" and meta["schema"] == 1
+    assert back.markers == tl.markers
+    assert sorted(back.observations, key=lambda o: o.at) == tl.observations
+    assert len(back.requests) == len(tl.requests)
+    for i in (0, 1, 1200, len(tl.requests) - 1):
+        assert back.requests[i] == tl.requests[i]
+    assert evaluate(back, SLO()).outcome is evaluate(tl, SLO()).outcome
+
+
+def test_recorder_lines_without_record_key_are_requests() -> None:
+    line = request_line(T0, 1.5, 503, "http", None, "/")
+    assert json.loads(line) == {"start": T0, "latency_ms": 1.5, "status": 503, "error": "http",
+                                "new_connection": None, "name": "/"}
+    tl = decode([line, ""])
+    assert tl.requests[0].error is ErrorKind.HTTP
+
+
+def test_torn_last_line_is_skipped_but_a_bad_middle_line_is_an_error() -> None:
+    good = request_line(T0, 1.0, 200, "", None, "/")
+    assert len(decode([good, good, good[:20]]).requests) == 2
+    with pytest.raises(TimelineFormatError, match=r"t\.jsonl:2: bad record"):
+        decode([good, good[:20], good], source="t.jsonl")
+    with pytest.raises(TimelineFormatError, match="bad record"):
+        decode([good, '{"record": "request", "start": 1}', good])
+
+
+def test_unknown_types_are_skipped_and_newer_schema_refused() -> None:
+    assert len(decode(['{"record": "future-thing", "x": 1}']).requests) == 0
+    with pytest.raises(TimelineFormatError, match="newer"):
+        decode(['{"record": "timeline", "schema": 99}'])
+
+
+def test_recorded_run_against_the_sample_app() -> None:
+    """A real load run (benchmarks/outage_accuracy.py --record-fixture) with one 200 ms
+    outage injected by the sample app, which reported its exact bounds."""
+    meta: dict[str, object] = {}
+    with open(FIXTURE) as f:
+        tl = decode(f, on_meta=meta.update)
+    true_start, true_end = float(meta["true_outage_start"]), float(meta["true_outage_end"])
+    v = evaluate(tl, SLO())
+    assert v.outcome is Outcome.FAIL
+    [w] = v.outages
+    assert w.phase is Phase.DURING
+    assert abs(w.start - true_start) < 0.010
+    assert abs(w.end - true_end) < 0.010
+    assert w.duration_ms == pytest.approx(200, abs=10)
+    assert dict(w.kinds) == {"http": w.failed}
+    for ph in Phase:
+        assert v.phases[ph].stats.requests >= 50
+    assert [x.threshold for x in v.violations] == ["max_outage_ms", "max_error_rate"]
+    assert v.phases[Phase.BEFORE].outcome is Outcome.PASS
+    assert v.phases[Phase.AFTER].outcome is Outcome.PASS

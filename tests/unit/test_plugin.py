@@ -1,0 +1,130 @@
+"""The pytest plugin: options, markers, fixtures, and inconclusive-by-default experiments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFIG = "target:\n  namespace: shop\n  deployment: web\n  service: web\n"
+
+
+@pytest.fixture(autouse=True)
+def _ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
+def test_options_are_in_a_named_group_with_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    assert "aftershock: resilience experiments against Kubernetes:" in out
+    for opt in ("--aftershock-config=FILE", "--aftershock-set=PATH=VALUE",
+                "--aftershock-namespace=NS", "--aftershock-results=DIR"):
+        assert opt in out
+
+
+def test_markers_are_registered_with_signatures(pytester: pytest.Pytester) -> None:
+    out = pytester.runpytest("--markers").stdout.str()
+    assert "@pytest.mark.experiment(name=None):" in out
+    assert "@pytest.mark.fault(kind):" in out
+
+
+def test_unrelated_tests_are_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "results").exists()
+
+
+def test_plugin_fixtures_are_available(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", aftershock=CONFIG)
+    pytester.makepyfile("""
+        from aftershock.config import Config
+        from aftershock.load import LoadDriver
+        from checks.timeline import Timeline
+
+        def test_fixtures(aftershock_config, slo, target, timeline, load, results):
+            assert isinstance(aftershock_config, Config)
+            assert target.namespace == "cli-ns"
+            assert slo.during.max_outage_ms == 250
+            assert isinstance(timeline, Timeline) and len(timeline.requests) == 0
+            driver = load(host="http://127.0.0.1:9", rate=5.0)
+            assert isinstance(driver, LoadDriver) and driver.spec.rate == 5.0
+            assert not driver.running
+            assert results.dir.name == "out"
+    """)
+    result = pytester.runpytest("--aftershock-namespace=cli-ns",
+                                "--aftershock-set=slo.during.max_outage_ms=250",
+                                "--aftershock-results=out")
+    result.assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert data == {**data, "schema": 1, "experiments": [], "verdict": None}
+
+
+def test_bad_config_is_a_usage_error_naming_the_field(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", aftershock=CONFIG + "slo:\n  during:\n    p99: 3\n")
+    pytester.makepyfile("def test_x(slo):\n    pass\n")
+    result = pytester.runpytest()
+    assert "slo.during.p99: unknown key" in result.stdout.str() + result.stderr.str()
+    assert result.ret != 0
+
+
+def test_experiments_record_verdicts_and_errors_become_inconclusive(
+        pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", aftershock=CONFIG)
+    pytester.makepyfile("""
+        import pytest
+        from checks.timeline import ErrorKind, Marker, MarkerKind, Request, Requests, Timeline
+        from checks.verdict import evaluate
+        from aftershock.plugin import assert_verdict
+
+        def timeline_with(fail):
+            t0 = 1_700_000_000.0
+            rs = [Request(t0 + i / 100, 5.0, 200) for i in range(3000)]
+            if fail:
+                rs[1500] = Request(t0 + 15, 0.3, 0, ErrorKind.CONNECT)
+            tl = Timeline(requests=Requests.of(rs))
+            tl.markers += [Marker(t0 + 10, MarkerKind.FAULT_START, "pod kill"),
+                           Marker(t0 + 20, MarkerKind.FAULT_END)]
+            return tl
+
+        @pytest.mark.experiment("kills pods")
+        @pytest.mark.fault("pod_kill")
+        def test_pass(results, slo):
+            tl = timeline_with(False)
+            v = evaluate(tl, slo)
+            results.record("kills pods", v, slo, timeline=tl)
+            assert_verdict(v, slo)
+
+        @pytest.mark.experiment()
+        def test_fail(results, slo):
+            tl = timeline_with(True)
+            v = evaluate(tl, slo)
+            results.record("breaks", v, slo, timeline=tl)
+            assert_verdict(v, slo)
+
+        @pytest.mark.experiment(name="crashes")
+        def test_crash():
+            raise RuntimeError("cluster went away")
+
+        @pytest.mark.experiment(name="forgets")
+        def test_forgets():
+            pass
+    """)
+    result = pytester.runpytest("--aftershock-results=res")
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    assert "fail: 1 outage window during pod kill" in out
+    data = json.loads((pytester.path / "res" / "results.json").read_text())
+    got = {e["name"]: (e["verdict"], e["reason"]) for e in data["experiments"]}
+    assert got["kills pods"][0] == "pass"
+    assert got["breaks"][0] == "fail"
+    assert got["crashes"] == ("inconclusive", "the experiment errored in call before a verdict"
+                              ": cluster went away")
+    assert got["forgets"][0] == "inconclusive"
+    assert data["verdict"] == "fail"
+    nodeids = {e["name"]: e["nodeid"] for e in data["experiments"]}
+    assert nodeids["breaks"].endswith("::test_fail")
+    assert (pytester.path / "res" / "timelines" / "breaks.jsonl").is_file()

@@ -1,0 +1,153 @@
+"""results.json, timeline files, offline verdicts and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from verdict_helpers import experiment
+
+from aftershock import cli
+from aftershock.load import LoadResult
+from aftershock.results import Results, overall, read_timeline, safe_name
+from checks.slo import SLO
+from checks.verdict import Outcome, evaluate
+
+FIXTURE = Path(__file__).parent / "fixtures" / "recorded_outage.jsonl"
+TARGET = "target:\n  namespace: shop\n  deployment: web\n  service: web\n"
+
+
+def test_results_json_format(tmp_path: Path) -> None:
+    res = Results(tmp_path)
+    slo = SLO()
+    tl = experiment([(13.0, 13.2)])
+    v = evaluate(tl, slo)
+    res.record("pod kill", v, slo, timeline=tl, nodeid="experiments/test_x.py::test_a",
+               load=LoadResult(100.0, 99.5, len(tl.requests), 0, 30.0))
+    res.record("rolling update", evaluate(experiment(), slo), slo, timeline=experiment())
+    res.record_inconclusive("drain", "target web not found in namespace shop")
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["schema"] == 1 and data["verdict"] == "fail"
+    a, b, c = data["experiments"]
+    assert (a["name"], a["verdict"], b["verdict"], c["verdict"]) == (
+        "pod kill", "fail", "pass", "inconclusive")
+    assert a["reason"].startswith("fail: 1 outage window during rollout, 200 ms")
+    assert set(a["phases"]) == {"before", "during", "after"}
+    during = a["phases"]["during"]
+    assert during["requests"] == 1000 and during["errors"] == 20
+    assert during["violations"][0]["threshold"] == "max_outage_ms"
+    [o] = a["outages"]
+    assert o["duration_ms"] == 200.0 and o["phase"] == "during"
+    assert o["explanation"] == "starting 3000 ms after the fault (rollout) started"
+    assert a["load"] == {"target_rate": 100.0, "achieved_rate": 99.5, "requests": 3000}
+    assert a["violations"][0] == {"phase": "during", "threshold": "max_outage_ms",
+                                  "measured": 200.0, "limit": 0.0} or \
+        a["violations"][0]["threshold"] == "max_outage_ms"
+    assert a["timeline"] == "timelines/pod_kill.jsonl"
+    assert b["reason"] == "" and b["recovery_s"] is None
+    assert c["reason"] == "target web not found in namespace shop" and c["phases"] == {}
+    # the timeline can be read back and gives the same verdict
+    tl2, meta = read_timeline(tmp_path / a["timeline"])
+    assert meta["experiment"] == "pod kill" and meta["slo"]["during"]["max_outage_ms"] == 0
+    assert evaluate(tl2, SLO()).outcome is Outcome.FAIL
+
+
+def test_overall_and_names() -> None:
+    assert overall([]) is None
+    assert overall(["pass", "pass"]) is Outcome.PASS
+    assert overall(["pass", "inconclusive"]) is Outcome.INCONCLUSIVE
+    assert overall(["inconclusive", "fail"]) is Outcome.FAIL
+    assert safe_name("experiments/test_pod_kill.py::test_kill[3]") == \
+        "experiments_test_pod_kill.py_test_kill_3"
+
+
+def test_verdict_command_recomputes_offline(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    assert cli.main(["verdict", "--timeline", str(FIXTURE)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("fail: 1 outage window during outage")
+    # a looser SLO from --set: 200 ms outages allowed, 5 % errors
+    code = cli.main(["verdict", "--timeline", str(FIXTURE), "--set",
+                     "slo.during.max_outage_ms=300", "--set", "slo.during.max_error_rate=0.5"])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("pass: 1,0")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TARGET + "slo:\n  during: {max_outage_ms: 300, max_error_rate: 0.5}\n")
+    assert cli.main(["verdict", "--timeline", str(FIXTURE), "--config", str(cfg), "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    assert entry["verdict"] == "pass" and len(entry["outages"]) == 1
+
+
+def test_verdict_command_usage_errors(capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
+    assert cli.main(["verdict", "--timeline", str(tmp_path / "none.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["verdict", "--timeline", str(FIXTURE), "--set",
+                     "slo.during.max_outage=3"]) == 2
+    assert "did you mean 'slo.during.max_outage_ms'" in capsys.readouterr().err
+    assert cli.main(["verdict", "--timeline", str(FIXTURE), "--set", "target.namespace=x"]) == 2
+
+
+def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for line in ("0  all experiments passed", "1  an SLO failed",
+                 "2  usage or configuration error", "3  inconclusive"):
+        assert line in out
+    for cmd in ("run", "verdict", "config", "check", "job"):
+        assert cmd in out
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--help"])
+    assert "--namespace" in capsys.readouterr().out
+
+
+def test_run_with_bad_config_exits_2_before_pytest(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TARGET + "slo:\n  durng: {}\n")
+    assert cli.main(["run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "slo.durng: unknown key" in err and "did you mean 'slo.during'" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_config_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["config", "example"]) == 0
+    assert "namespace: shop" in capsys.readouterr().out
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TARGET)
+    assert cli.main(["config", "show", "--config", str(cfg), "--namespace", "other"]) == 0
+    assert "namespace: other" in capsys.readouterr().out
+
+
+def test_pytest_args_and_exit_code_mapping(tmp_path: Path) -> None:
+    ns = cli.build_parser().parse_known_args(
+        ["run", "--config", "c.yaml", "--set", "a.b=1", "--namespace", "shop", "-k", "kill"])
+    args = cli.pytest_args(ns[0], ns[1], tmp_path)
+    assert args[:4] == ["-p", "no:locust", f"--junitxml={tmp_path / 'junit.xml'}",
+                        f"--aftershock-results={tmp_path}"]
+    assert "--aftershock-config=c.yaml" in args and "--aftershock-set=a.b=1" in args
+    assert "--aftershock-namespace=shop" in args
+    assert args[-3:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
+    # pytest's --co must not be read as --config (no abbreviations)
+    ns = cli.build_parser().parse_known_args(["run", "--co"])
+    assert ns[0].config is None and ns[1] == ["--co"]
+
+    res = tmp_path / "results.json"
+
+    def with_verdicts(*vs: str) -> Path:
+        res.write_text(json.dumps({"schema": 1, "experiments": [{"verdict": v} for v in vs]}))
+        return res
+    assert cli.run_exit_code(0, with_verdicts("pass", "pass")) == 0
+    assert cli.run_exit_code(1, with_verdicts("pass", "fail")) == 1
+    assert cli.run_exit_code(1, with_verdicts("pass", "inconclusive")) == 3
+    assert cli.run_exit_code(2, with_verdicts("pass")) == 3  # interrupted
+    assert cli.run_exit_code(2, with_verdicts("fail")) == 1
+    assert cli.run_exit_code(4, tmp_path / "missing.json") == 2
+    assert cli.run_exit_code(5, tmp_path / "missing.json") == 2
+    assert cli.run_exit_code(1, tmp_path / "missing.json") == 1
+    res.write_text("{broken")
+    assert cli.run_exit_code(0, res) == 3

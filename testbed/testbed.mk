@@ -1,0 +1,15 @@
+# The local Kubernetes testbed (see testbed/README.md). It runs as root with the system
+# python3 (stdlib only), never the project venv: it must work before the venv exists.
+TESTBED_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+TESTBED_CLI := cd testbed && $(TESTBED_PYTHON) -m tb
+
+.PHONY: testbed-up testbed-down testbed-status
+
+testbed-up:
+	@$(TESTBED_CLI) up
+
+testbed-down:
+	@$(TESTBED_CLI) down
+
+testbed-status:
+	@$(TESTBED_CLI) status

@@ -6,9 +6,12 @@ never reach a namespace the user did not hand over.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -46,18 +49,6 @@ class Cluster:
             raise NamespaceNotAllowed(namespace, sorted(self.namespaces))
         return namespace
 
-    def chaosk8s_secrets(self) -> dict[str, str]:
-        """Point chaostoolkit-kubernetes actions at the same cluster and context.
-
-        chaosk8s builds its own client from KUBECONFIG (or in-pod settings), so the
-        environment is aligned with ours before any of its actions run.
-        """
-        if self.kubeconfig:
-            os.environ["KUBECONFIG"] = self.kubeconfig
-        elif IN_CLUSTER_TOKEN.exists():
-            os.environ["CHAOSTOOLKIT_IN_POD"] = "true"
-        return {"KUBERNETES_CONTEXT": self.context} if self.context else {}
-
     def close(self) -> None:
         self.api_client.close()
 
@@ -88,6 +79,16 @@ def connect_to(kubeconfig: str | None, context: str | None, namespaces: list[str
         raise ClusterUnreachable(f"the API server at {configuration.host} did not answer: {exc}",
                                  "check that the cluster is up (make testbed-status)") from exc
     return cluster
+
+
+def list_raw(call: Callable[..., Any], **kwargs: Any) -> tuple[list[dict[str, Any]], str]:
+    """A list call's items as the API serialises them, and the list's resourceVersion.
+
+    Skips model deserialisation: callers read a few fields, and watchers must be quick.
+    """
+    resp = call(**kwargs, _preload_content=False, _request_timeout=30)
+    body = json.loads(resp.data)
+    return list(body.get("items") or []), str(body.get("metadata", {}).get("resourceVersion", ""))
 
 
 def read_deployment(cluster: Cluster, namespace: str, name: str) -> client.V1Deployment:

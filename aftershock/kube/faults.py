@@ -1,5 +1,10 @@
 """Faults: each one injects, and each one knows how to undo itself.
 
+chaostoolkit-kubernetes has the same two actions (terminate_pods, rollout_deployment),
+but it builds its own client from ~/.kube/config or the KUBECONFIG it read at import
+time and cannot be handed ours, so in a Job or with --kubeconfig it would act on the
+wrong cluster or none. Both are a few lines over the client we already hold.
+
 The experiment runner calls :meth:`Fault.inject` inside
 :func:`aftershock.safety.rolled_back`, so :meth:`Fault.rollback` runs on success,
 failure, exception, Ctrl-C and SIGTERM. Rollbacks are idempotent and say what
@@ -9,14 +14,19 @@ they did, because "what was restored" is part of the record.
 from __future__ import annotations
 
 import copy
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from chaosk8s.deployment.actions import rollout_deployment
-from chaosk8s.pod.actions import terminate_pods
+from kubernetes import client
 
 from aftershock.errors import UsageError
-from aftershock.kube.cluster import Cluster
+from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.selection import Candidate, choose_victims
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class Fault(Protocol):
@@ -35,38 +45,37 @@ class Fault(Protocol):
 
 @dataclass
 class PodKill:
-    """Delete some of the target's pods (chaosk8s ``terminate_pods``, a DELETE per pod).
+    """Delete some of the target's running pods, one DELETE each.
 
-    ``count`` or ``percent`` (rounded up) says how many; ``grace_s`` None keeps each
-    pod's own terminationGracePeriodSeconds, 0 kills at once; ``oldest`` picks by age,
-    otherwise at random. Nothing needs restoring: the Deployment replaces the pods.
+    ``how_many`` pods, chosen by :func:`aftershock.selection.choose_victims` (random, or
+    the oldest); ``grace_s`` None keeps each pod's own terminationGracePeriodSeconds, 0
+    kills at once. Nothing needs restoring: the Deployment replaces the pods.
     """
 
     cluster: Cluster
     namespace: str
     selector: str
-    count: int | None = 1
-    percent: float | None = None
+    how_many: Callable[[int], int] = lambda running: 1
     grace_s: int | None = None
     oldest: bool = False
+    rng: random.Random = field(default_factory=random.Random)
     name: str = "pod-kill"
     generation: int = 0
     killed: list[str] = field(default_factory=list)
 
     def inject(self) -> str:
-        by_percent = self.count is None and self.percent is not None
-        self.killed = terminate_pods(
-            label_selector=self.selector,
-            rand=not self.oldest,
-            mode="percentage" if by_percent else "fixed",
-            qty=int(self.percent if by_percent else (self.count or 1)),  # type: ignore[arg-type]
-            grace_period=-1 if self.grace_s is None else self.grace_s,
-            ns=self.cluster.guard(self.namespace),
-            order="oldest" if self.oldest else "alphabetic",
-            secrets=self.cluster.chaosk8s_secrets(),
-        )
+        ns = self.cluster.guard(self.namespace)
+        pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
+                           label_selector=self.selector)
+        candidates = [Candidate.of(raw) for raw in pods]
+        running = sum(c.running and not c.deleting for c in candidates)
+        victims = choose_victims(candidates, self.how_many(running), self.oldest, self.rng)
+        body = client.V1DeleteOptions(grace_period_seconds=self.grace_s)
+        for victim in victims:
+            self.cluster.core.delete_namespaced_pod(victim, ns, body=body)
+            self.killed.append(victim)
         grace = "own grace period" if self.grace_s is None else f"grace {self.grace_s}s"
-        return f"killed {', '.join(self.killed) or 'no pod'} ({grace})"
+        return f"killed {', '.join(self.killed) or 'no pod'} of {running} running ({grace})"
 
     def rollback(self) -> str:
         return "nothing to restore: the Deployment replaces killed pods"
@@ -74,9 +83,10 @@ class PodKill:
 
 @dataclass
 class Rollout:
-    """Roll the Deployment: a restart (chaosk8s ``rollout_deployment``), or a change of
-    image or env on one container. A change is undone by putting the original pod
-    template back, which rolls the Deployment again; a restart has nothing to undo."""
+    """Roll the Deployment: a restart (the ``restartedAt`` annotation, as ``kubectl rollout
+    restart`` and chaosk8s's ``rollout_deployment`` set it), or a change of image or env on
+    one container. A change is undone by putting the original pod template back, which
+    rolls the Deployment again; a restart has nothing to undo."""
 
     cluster: Cluster
     namespace: str
@@ -95,8 +105,9 @@ class Rollout:
     def inject(self) -> str:
         ns = self.cluster.guard(self.namespace)
         if not self.changes_spec:
-            rollout_deployment(name=self.deployment, ns=ns,
-                               secrets=self.cluster.chaosk8s_secrets())
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            self.cluster.apps.patch_namespaced_deployment(self.deployment, ns, {
+                "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}})
             self.generation = self._current_generation()
             return f"rolling restart of deployment {self.deployment}"
         current = self.cluster.apps.read_namespaced_deployment(self.deployment, ns)

@@ -8,7 +8,6 @@ gap is put on the timeline as a note, so a verdict can say what it did not see.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 from kubernetes import watch
 
 from aftershock.kube import observe
-from aftershock.kube.cluster import Cluster
+from aftershock.kube.cluster import Cluster, list_raw
 from checks.timeline import Marker, MarkerKind, Observation, Timeline
 
 # Server-side timeout of one watch request: how long stop() may wait for a thread.
@@ -81,11 +80,10 @@ class Recorder:
             self.timeline.observations.append(obs)
 
     def _list(self, stream: Stream) -> str:
-        resp = stream.list_call(**stream.kwargs, _preload_content=False, _request_timeout=30)
-        body = json.loads(resp.data)
-        for item in body.get("items") or []:
+        items, version = list_raw(stream.list_call, **stream.kwargs)
+        for item in items:
             self._emit(stream, item)
-        return str(body.get("metadata", {}).get("resourceVersion", ""))
+        return version
 
     def _run(self, stream: Stream, listed: threading.Event) -> None:
         version = ""

@@ -180,6 +180,9 @@ class LoadDriver:
             if self._proc is not None:
                 raise RuntimeError("this LoadDriver was already started")
             self.records_dir.mkdir(parents=True, exist_ok=True)
+            # A reused workdir must not leak an earlier run's requests into this one.
+            for stale in self.records_dir.glob("requests-*.jsonl"):
+                stale.unlink()
             cmd = self.command()
             log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
             try:

@@ -192,3 +192,16 @@ def test_atexit_stops_a_forgotten_driver(tmp_path: Path) -> None:
                              timeout=30)
         locust_pid = int(out.stdout.split()[0])
         assert pids_in_group(locust_pid) == []
+
+
+def test_a_reused_workdir_starts_with_no_records_of_an_earlier_run(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        spec = LoadSpec(host=srv.url, rate=50, max_duration_s=10)
+        with LoadDriver(spec, tmp_path) as first:
+            time.sleep(0.5)
+        earlier = first.requests()
+        with LoadDriver(spec, tmp_path) as second:
+            time.sleep(0.5)
+        again = second.requests()
+    assert len(earlier) > 5 and len(again) > 5
+    assert again.starts[0] > earlier.starts[-1]

@@ -1,0 +1,34 @@
+"""Posture: the production-readiness checklist, read from the target's live objects.
+
+No load and no fault: the cheapest experiment, and the first one a gameday runs. It fails
+with the findings table when an unwaived finding is at or above ``posture.fail_on``, and is
+inconclusive (a failure that says so) when the target cannot be read. The ``posture`` entry
+and one JUnit case per check id are written to the results directory as posture.json and
+posture-junit.xml. Check ids, severities and waivers: docs/posture.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aftershock.kube.read_objects import check_live
+from checks.posture import Verdict, format_table, junit_cases, junit_xml, to_results
+
+
+def test_posture(aftershock_config: Any, cluster: Any) -> None:
+    target = aftershock_config.target
+    report = check_live(cluster.api_client, target.namespace, target.deployment, target.service,
+                        aftershock_config.posture)
+    out = aftershock_config.results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "posture.json").write_text(json.dumps(to_results(report), indent=2) + "\n")
+    (out / "posture-junit.xml").write_text(junit_xml(junit_cases(report)))
+    table = format_table(report)
+    if report.verdict is Verdict.INCONCLUSIVE:
+        pytest.fail(f"inconclusive: {table}", pytrace=False)
+    if report.verdict is Verdict.FAIL:
+        pytest.fail(table, pytrace=False)
+    print(table)  # passing: shown with -s or -rP

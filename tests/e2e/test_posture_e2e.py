@@ -1,0 +1,140 @@
+"""Posture checks against the testbed: the sample app and its variants, read live.
+
+Applies testbed/manifests/web and every variant into one scratch namespace, waits for their
+rollouts, reads each target with aftershock.kube.read_objects and checks the ids found above
+"info". Needs the testbed (make testbed-up); the namespace is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from aftershock.errors import TargetMissing
+from aftershock.kube.read_objects import check_live, read_posture_input
+from checks.posture import PostureSettings, Severity, Verdict
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "testbed" / "manifests"
+KUBECONFIG = Path(os.environ.get("AFTERSHOCK_E2E_KUBECONFIG", ROOT / ".testbed" / "kubeconfig"))
+KUBECTL = os.environ.get("AFTERSHOCK_E2E_KUBECTL", str(ROOT / ".testbed" / "kubectl"))
+ROLLOUT_TIMEOUT_S = 240
+
+P = "AS-POSTURE-"
+# directory -> (Deployment = Service name, the ids expected above "info")
+EXPECTED: dict[str, tuple[str, set[str]]] = {
+    "web": ("web", set()),
+    "variants/exit-fast": ("web-exit-fast", {P + "PRESTOP-MISSING"}),
+    "variants/always-ready": ("web-always-ready", {P + "PRESTOP-MISSING"}),
+    "variants/single-replica": ("web-single", {P + "REPLICAS-SINGLE", P + "PDB-MISSING"}),
+    "variants/no-pdb": ("web-no-pdb", {P + "PDB-MISSING", P + "SPREAD-MISSING"}),
+    "variants/pdb-blocking": ("web-pdb-blocking", {P + "PDB-BLOCKS-DISRUPTION"}),
+    "variants/hpa-no-requests": ("web-hpa-no-requests", {
+        P + "HPA-REQUESTS-MISSING", P + "REQUESTS-MISSING", P + "MEMORY-LIMIT-MISSING"}),
+    # The defect is an env knob (LIVENESS=dependency) behind the ordinary /healthz path: no
+    # static check can see it. The dependency experiment catches it; posture stays clean.
+    "variants/liveness-dependency": ("web-liveness-dep", set()),
+    # Failing is a runtime defect (every GET / answers 500): posture is clean.
+    "variants/failing": ("web-failing", set()),
+}
+
+
+def _kubectl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KUBECTL, f"--kubeconfig={KUBECONFIG}", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def _testbed_ready() -> str | None:
+    """Why the testbed cannot be used, or None when it can."""
+    if not KUBECONFIG.exists():
+        return f"no testbed kubeconfig at {KUBECONFIG} (make testbed-up)"
+    if not (Path(KUBECTL).exists() or shutil.which(KUBECTL)):
+        return f"no kubectl at {KUBECTL}"
+    nodes = _kubectl("get", "nodes", "-o",
+                     "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}")
+    if nodes.returncode != 0:
+        return f"testbed API not answering: {nodes.stderr.strip()[:200]}"
+    if "True" not in nodes.stdout.split():
+        return "testbed has no Ready node"
+    return None
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[client.ApiClient]:
+    reason = _testbed_ready()
+    if reason:
+        pytest.skip(reason)
+    api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(KUBECONFIG))
+    yield api_client
+    api_client.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    ns = f"as-posture-{secrets.token_hex(3)}"
+    made = _kubectl("create", "namespace", ns)
+    assert made.returncode == 0, made.stderr
+    try:
+        for directory in EXPECTED:
+            applied = _kubectl("apply", "-n", ns, "-k", str(MANIFESTS / directory))
+            assert applied.returncode == 0, f"apply {directory}: {applied.stderr}"
+        for name, _ in EXPECTED.values():
+            done = _kubectl("rollout", "status", "-n", ns, f"deployment/{name}",
+                            f"--timeout={ROLLOUT_TIMEOUT_S}s", timeout=ROLLOUT_TIMEOUT_S + 30)
+            assert done.returncode == 0, (
+                f"{name} did not roll out: {done.stdout}{done.stderr}\n"
+                + _kubectl("get", "pods", "-n", ns, "-o", "wide").stdout)
+        yield ns
+    finally:
+        _kubectl("delete", "namespace", ns, "--wait=false")
+
+
+@pytest.mark.parametrize("directory", list(EXPECTED))
+def test_testbed_app_is_flagged_with_the_right_ids(api: client.ApiClient, namespace: str,
+                                                   directory: str) -> None:
+    name, expected = EXPECTED[directory]
+    report = check_live(api, namespace, name, name, PostureSettings())
+    assert report.verdict is not Verdict.INCONCLUSIVE, report.inconclusive_reason
+    above_info = {f.id.value for f in report.findings if f.severity.at_least(Severity.LOW)}
+    assert above_info == expected, "\n".join(
+        f"{f.id} {f.severity} {f.where}: {f.message}" for f in report.findings)
+
+
+def test_well_behaved_app_passes_even_at_fail_on_low(api: client.ApiClient,
+                                                     namespace: str) -> None:
+    report = check_live(api, namespace, "web", "web", PostureSettings(fail_on=Severity.LOW))
+    assert report.exit_code == 0, [f.message for f in report.findings]
+
+
+def test_live_state_is_read(api: client.ApiClient, namespace: str) -> None:
+    inp = read_posture_input(api, namespace, "web", "web")
+    assert len(inp.pods) >= 3 and all(p.ready for p in inp.pods)
+    assert any(e.ready for s in inp.endpoint_slices for e in s.endpoints)
+    assert inp.hpa is not None and inp.hpa.min_replicas == 3
+    assert [p.name for p in inp.pdbs if p.matches(inp.deployment.template_labels)] == ["web"]
+    observed = [s for p in inp.pods if (s := p.startup_seconds) is not None]
+    assert observed and min(observed) < 10  # the sample app starts in about 2 s
+
+
+def test_missing_target_is_reported_before_anything_else(api: client.ApiClient,
+                                                         namespace: str) -> None:
+    with pytest.raises(TargetMissing, match="not found"):
+        read_posture_input(api, namespace, "no-such-app", "web")
+    report = check_live(api, namespace, "no-such-app", "web", PostureSettings())
+    assert report.exit_code == 3
+
+
+def test_missing_service_is_a_finding(api: client.ApiClient, namespace: str) -> None:
+    report = check_live(api, namespace, "web", "no-such-service", PostureSettings())
+    assert {f.id.value for f in report.findings if f.severity.at_least(Severity.LOW)} == {
+        P + "SERVICE-MISSING"}

@@ -26,6 +26,7 @@ from aftershock.errors import (
     EXIT_USAGE,
     AftershockError,
     ConfigError,
+    UsageError,
 )
 
 EXIT_CODES = """\
@@ -130,11 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(file + env + options)")
     _config_options(show)
 
-    check = sub.add_parser("check", help="posture checks of the target's configuration "
-                                         "(not in this version yet)",
-                           description="Static posture checks (probes, PDB, grace periods). "
-                                       "Provided by aftershock.posture when installed.")
+    check = sub.add_parser(
+        "check", help="posture checks of the target's live objects (no load, no fault)",
+        description="Read the target's Deployment, pods, Service, EndpointSlices, PDB, HPA and "
+                    "NetworkPolicies and check them against the production-readiness "
+                    "checklist (docs/posture.md). Prints a findings table; writes the posture "
+                    "entry into results.json and posture-junit.xml. Exit 1 when an unwaived "
+                    "finding is at or above posture.fail_on.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _config_options(check)
+
+    report_cmd = sub.add_parser(
+        "report", help="print the report of a results directory",
+        description="Print each experiment's verdict and numbers from RESULTS_DIR/results.json "
+                    "and exit with the overall verdict's code.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report_cmd.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
+                            help="a results directory (default: ./results)")
 
     job = sub.add_parser("job", help="run as a Kubernetes Job (not in this version yet)")
     jsub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
@@ -181,7 +194,9 @@ def run_exit_code(pytest_code: int, results_file: Path) -> int:
     verdicts: list[str] = []
     if results_file.is_file():
         try:
-            verdicts = [e["verdict"] for e in load_results(results_file)["experiments"]]
+            data = load_results(results_file)
+            verdicts = [e["verdict"] for e in data["experiments"]]
+            verdicts += [data["posture"]["verdict"]] if data.get("posture") else []
         except (OSError, ValueError, KeyError, TypeError):
             return EXIT_INCONCLUSIVE
     o = overall(verdicts)
@@ -272,15 +287,36 @@ def cmd_config(ns: argparse.Namespace) -> int:
 
 
 def cmd_check(ns: argparse.Namespace) -> int:
-    """Posture checks: dispatched to aftershock.posture.cli when that module exists."""
-    config = _load_config(ns)
+    """Posture checks of the target's live objects (docs/posture.md)."""
+    from aftershock import kube
+    from aftershock.kube.read_objects import run_check
+    config = _load_config(ns)  # ConfigError (bad posture settings, unknown waiver id) -> exit 2
+    cluster = kube.connect(config)
     try:
-        from aftershock.posture import cli as posture_cli  # type: ignore[import-not-found]
-    except ImportError:
-        print("aftershock check: posture checks are not part of this version yet",
-              file=sys.stderr)
-        return EXIT_USAGE
-    return int(posture_cli.main(config))
+        return run_check(config, cluster.api_client, results_dir=Path(config.results_dir))
+    finally:
+        cluster.close()
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    """Print the human report of a results directory; exit with its overall verdict."""
+    from aftershock.results import RESULTS_FILE, exit_code, load_results, overall
+    path = Path(ns.results_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise UsageError(f"no {RESULTS_FILE} in {ns.results_dir}",
+                         "give the results directory of a run (default ./results)")
+    data = load_results(path)
+    verdicts = [e["verdict"] for e in data["experiments"]]
+    for e in data["experiments"]:
+        print(f"{e['name']}: {e['message']}\n")
+    posture = data.get("posture")
+    if posture:
+        verdicts.append(posture["verdict"])
+        counts = ", ".join(f"{k} {v}" for k, v in posture["counts"].items() if v)
+        print(f"posture: {posture['verdict']} ({counts or 'no findings'})")
+    outcome = overall(verdicts)
+    print(f"overall: {outcome.value if outcome else 'nothing ran'}")
+    return exit_code(outcome)
 
 
 def cmd_job(ns: argparse.Namespace) -> int:
@@ -303,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(ns)
         if ns.command == "check":
             return cmd_check(ns)
+        if ns.command == "report":
+            return cmd_report(ns)
         if ns.command == "job":
             return cmd_job(ns)
         parser.print_help()

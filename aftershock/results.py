@@ -188,6 +188,8 @@ class Results:
         self.experiments: list[dict[str, Any]] = []
         self.started = datetime.now(UTC)
         self.current_nodeid: str | None = None  # set by the pytest plugin around each test
+        # Top-level entries beside "experiments", e.g. "posture"; each has a "verdict".
+        self.sections: dict[str, dict[str, Any]] = {}
 
     @property
     def path(self) -> Path:
@@ -235,8 +237,14 @@ class Results:
     def has(self, nodeid: str) -> bool:
         return any(e.get("nodeid") == nodeid for e in self.experiments)
 
+    def set_section(self, name: str, entry: dict[str, Any]) -> None:
+        """Add or replace a top-level entry (e.g. ``posture``); its verdict counts overall."""
+        self.sections[name] = entry
+        self.write()
+
     def overall(self) -> Outcome | None:
-        return overall([e["verdict"] for e in self.experiments])
+        return overall([e["verdict"] for e in self.experiments]
+                       + [s["verdict"] for s in self.sections.values() if "verdict" in s])
 
     def to_json(self) -> dict[str, Any]:
         o = self.overall()
@@ -246,6 +254,7 @@ class Results:
             "started": self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "experiments": self.experiments,
+            **self.sections,
         }
 
     def write(self) -> Path:

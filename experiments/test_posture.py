@@ -2,29 +2,29 @@
 
 No load and no fault: the cheapest experiment, and the first one a gameday runs. It fails
 with the findings table when an unwaived finding is at or above ``posture.fail_on``, and is
-inconclusive (a failure that says so) when the target cannot be read. The ``posture`` entry
-and one JUnit case per check id are written to the results directory as posture.json and
-posture-junit.xml. Check ids, severities and waivers: docs/posture.md.
+inconclusive (a failure that says so) when the target cannot be read. The ``posture`` entry goes
+into results.json and one JUnit case per check id into posture-junit.xml. Check ids,
+severities and waivers: docs/posture.md.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from aftershock.kube.read_objects import check_live
+from aftershock.results import Results
 from checks.posture import Verdict, format_table, junit_cases, junit_xml, to_results
 
 
-def test_posture(aftershock_config: Any, cluster: Any) -> None:
+def test_posture(aftershock_config: Any, cluster: Any, results: Results) -> None:
     target = aftershock_config.target
     report = check_live(cluster.api_client, target.namespace, target.deployment, target.service,
                         aftershock_config.posture)
     out = aftershock_config.results_dir
     out.mkdir(parents=True, exist_ok=True)
-    (out / "posture.json").write_text(json.dumps(to_results(report), indent=2) + "\n")
+    results.set_section("posture", to_results(report)["posture"])
     (out / "posture-junit.xml").write_text(junit_xml(junit_cases(report)))
     table = format_table(report)
     if report.verdict is Verdict.INCONCLUSIVE:

@@ -151,3 +151,30 @@ def test_pytest_args_and_exit_code_mapping(tmp_path: Path) -> None:
     assert cli.run_exit_code(1, tmp_path / "missing.json") == 1
     res.write_text("{broken")
     assert cli.run_exit_code(0, res) == 3
+
+
+def test_a_posture_section_is_kept_and_counts_in_the_overall_verdict(tmp_path: Path) -> None:
+    res = Results(tmp_path)
+    slo = SLO()
+    res.record("rolling update", evaluate(experiment(), slo), slo)
+    res.set_section("posture", {"verdict": "fail", "counts": {"high": 1}, "findings": []})
+    res.record("pod kill", evaluate(experiment(), slo), slo)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["posture"]["verdict"] == "fail"
+    assert [e["verdict"] for e in data["experiments"]] == ["pass", "pass"]
+    assert data["verdict"] == "fail"
+
+
+def test_report_command_prints_each_verdict_and_exits_with_the_overall(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    res = Results(tmp_path)
+    slo = SLO()
+    res.record("pod kill", evaluate(experiment([(13.0, 13.2)]), slo), slo)
+    res.record("rolling update", evaluate(experiment(), slo), slo)
+    assert cli.main(["report", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "pod kill: fail: 1 outage window" in out
+    assert "rolling update: pass" in out
+    assert out.rstrip().endswith("overall: fail")
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert "no results.json" in capsys.readouterr().err

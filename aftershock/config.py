@@ -127,6 +127,18 @@ class LoadConfig(_Model):
     workers: int = Field(default=1, ge=1,
                          description="locust worker processes (locust --processes). One "
                                      "FastHttpUser process reaches ~5k req/s. Default 1.")
+    pod_header: str | None = Field(
+        default="X-Pod-Name",
+        description="Response header that names the pod which answered; recorded with each "
+                    "request so the probe checks can tell which pod served it. Default "
+                    "\"X-Pod-Name\" (the sample app sends it). None: not recorded; the "
+                    "checks that need it are then inconclusive.")
+    new_connections: bool = Field(
+        default=False,
+        description="Open a new connection for every request (the shipped profile sends "
+                    "Connection: close), so each request is routed by the Service as it is at "
+                    "that moment. Default false: kept-alive connections, as most clients use. "
+                    "The probe experiments turn it on (probes.new_connections).")
 
     @field_validator("failure_statuses", mode="before")
     @classmethod
@@ -238,15 +250,166 @@ class RolloutConfig(_Model):
         return self
 
 
+class DrainPods(StrEnum):
+    NAMESPACES = "namespaces"
+    TARGET = "target"
+
+
+class DrainConfig(_Model):
+    """The node-drain fault: cordon, evict like kubectl drain, always uncordon."""
+
+    node: str | None = Field(
+        default=None,
+        description="Node to drain. Default None: the node running the most of the target's "
+                    "pods (ties: the first by name).")
+    pods: DrainPods = Field(
+        default=DrainPods.NAMESPACES,
+        description="Which pods on the node are evicted: namespaces (every pod in the "
+                    "namespaces the suite may act in: target.namespace and "
+                    "target.extra_namespaces, as close to kubectl drain as the suite is "
+                    "allowed) or target (only the target's pods). Pods of other namespaces are "
+                    "never touched; the result says how many were left alone. DaemonSet, "
+                    "mirror and unmanaged pods are skipped, as kubectl drain does. Default "
+                    "namespaces.")
+    timeout_s: float = Field(
+        default=120.0, gt=0,
+        description="Deadline of the drain, from the cordon until every evicted pod is gone "
+                    "(kubectl drain --timeout). PodDisruptionBudget refusals (HTTP 429) are "
+                    "retried with backoff until then; pods still not evicted are reported as "
+                    "blocked, naming the budget, and the drain fails. Default 120.")
+    backoff_initial_s: float = Field(
+        default=1.0, gt=0,
+        description="Wait before retrying a refused eviction; doubles after each refusal up "
+                    "to backoff_max_s. Default 1.")
+    backoff_max_s: float = Field(
+        default=5.0, gt=0,
+        description="Longest wait between retries of a refused eviction (kubectl drain "
+                    "always waits 5 s). Default 5.")
+    min_ready_without_pdb: int = Field(
+        default=1, ge=0,
+        description="Fewest Ready target pods the drain may leave when no "
+                    "PodDisruptionBudget selects the target (with one, its minAvailable or "
+                    "replicas - maxUnavailable is the floor). Default 1: below it nothing "
+                    "serves.")
+
+    @model_validator(mode="after")
+    def _backoff(self) -> DrainConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        return self
+
+
+class BudgetConfig(_Model):
+    """The PodDisruptionBudget experiment: spend the budget, a further eviction must fail."""
+
+    hold_s: float = Field(
+        default=3.0, ge=0,
+        description="How long the pod whose eviction was refused is watched afterwards; it "
+                    "must keep running. Default 3.")
+
+
 class FaultsConfig(_Model):
     pod_kill: PodKillConfig = Field(default_factory=PodKillConfig,
                                     description="The pod-kill fault. Default: one random pod.")
     rollout: RolloutConfig = Field(default_factory=RolloutConfig,
                                    description="The rolling-update fault. Default: restart.")
+    drain: DrainConfig = Field(default_factory=DrainConfig,
+                               description="The node-drain fault. Default: the busiest node.")
+    pdb: BudgetConfig = Field(default_factory=BudgetConfig,
+                              description="The PodDisruptionBudget experiment.")
     recovery_timeout_s: float = Field(
         default=180.0, gt=0,
         description="How long to wait for the Deployment to be ready again after a fault "
                     "before giving up (the fault then ends inconclusive). Default 180.")
+
+
+class HpaConfig(_Model):
+    """The HPA experiment: ramp CPU load, watch the HorizontalPodAutoscaler scale."""
+
+    work_path: str = Field(
+        default="/work?ms=10",
+        description="Path of the CPU-heavy request that drives the HPA's metric, sent beside "
+                    "the steady load (its requests are recorded and judged too). Default "
+                    "\"/work?ms=10\" (the sample app burns 10 ms of CPU per request).")
+    rate: float = Field(
+        default=30.0, gt=0,
+        description="CPU-load rate in req/s at the top of the ramp. rate x CPU per request is "
+                    "the CPU the HPA sees (30 x 10 ms = 0.3 cores). Default 30.")
+    ramp_steps: int = Field(
+        default=3, ge=1,
+        description="The CPU load rises to hpa.rate in this many equal steps; it stops rising "
+                    "once the HPA wants more replicas (its metric passed the target). "
+                    "Default 3.")
+    step_seconds: float = Field(
+        default=15.0, gt=0,
+        description="Time at each ramp step before the next. Default 15 (the HPA's sync "
+                    "period and metrics-server's resolution are 15 s each).")
+    expected_replicas: int | None = Field(
+        default=None, ge=1,
+        description="Replicas that must be ready under the CPU load. Default None: one more "
+                    "than when the ramp began.")
+    scale_up_deadline_s: float = Field(
+        default=180.0, gt=0,
+        description="Longest time from the ramp's start until the expected replicas are "
+                    "ready. It includes the metrics pipeline's lag. Default 180.")
+    metric_grace_s: float = Field(
+        default=60.0, gt=0,
+        description="How long after the ramp's start the HPA may report that it cannot "
+                    "compute its metric (condition ScalingActive False) before the experiment "
+                    "stops waiting; it is then inconclusive with the HPA's message. Default 60.")
+    scale_down_wait_s: float = Field(
+        default=0.0, ge=0,
+        description="After the CPU load stops, wait up to this long for the HPA to scale back "
+                    "to the starting replicas, under the steady load (errors on scale-down "
+                    "fail the 'after' phase). Default 0: skipped, said so in the result; the "
+                    "HPA's scale-down stabilization window (300 s by default) makes it long.")
+    flap_window_s: float = Field(
+        default=60.0, gt=0,
+        description="Window for counting replica changes (flapping). Default 60.")
+    max_changes_in_window: int = Field(
+        default=3, ge=1,
+        description="Most changes of the desired replicas allowed in any flap_window_s. "
+                    "Default 3 (a ramp that scales 3 -> 5 -> 6 makes two).")
+
+
+class ProbesConfig(_Model):
+    """The probe experiments: termination, liveness, new pods, dependency outage."""
+
+    new_connections: bool = Field(
+        default=True,
+        description="Run the probe experiments' load with load.new_connections: a kept-alive "
+                    "connection sticks to its pod whatever readiness says, so with it a "
+                    "not-Ready, new or leaving pod would be judged on traffic the Service no "
+                    "longer routes. Default true.")
+
+    dependency: str | None = Field(
+        default=None,
+        description="A Deployment in the target's namespace that the target's readiness "
+                    "depends on. The dependency experiment scales it to 0 and always restores "
+                    "its replicas. Default None: the dependency experiments are skipped.")
+    dependency_outage_s: float = Field(
+        default=20.0, gt=0,
+        description="How long the dependency stays at 0 replicas. Default 20: several "
+                    "readiness and liveness periods.")
+    dependency_recovery_s: float = Field(
+        default=60.0, gt=0,
+        description="Longest time from the dependency's restore until every target pod is "
+                    "Ready again. Default 60.")
+    max_restarts: int = Field(
+        default=0, ge=0,
+        description="Container restarts of target pods allowed during a probe experiment "
+                    "(liveness probes must not restart pods under load or while a dependency "
+                    "is down). Default 0.")
+    max_not_ready_requests: int | None = Field(
+        default=None, ge=0,
+        description="Successful requests a not-Ready (running) pod may still answer over "
+                    "connections opened while it was Ready. Default None: counted, not "
+                    "judged; a failed request at a not-Ready pod always fails the check.")
+    lag_s: float = Field(
+        default=1.0, ge=0,
+        description="Requests starting within this of an observed pod change (Ready, not "
+                    "Ready) are not held against it: watch delivery lags the change. "
+                    "Default 1.")
 
 
 class Config(_Model):
@@ -268,6 +431,10 @@ class Config(_Model):
                                 description="kubeconfig context. Default None: the current.")
     posture: PostureSettings = Field(default_factory=PostureSettings,
                                      description="Posture check settings.")
+    hpa: HpaConfig = Field(default_factory=HpaConfig,
+                           description="The HPA scaling experiment.")
+    probes: ProbesConfig = Field(default_factory=ProbesConfig,
+                                 description="The probe correctness experiments.")
 
 
 # ---------------------------------------------------------------- loading
@@ -505,24 +672,58 @@ load:
   timeout_s: 2
   failure_statuses: ["5xx"]
   workers: 1
+  pod_header: X-Pod-Name     # null: the answering pod is not recorded
+  new_connections: false     # true: Connection: close on every request
 faults:
   pod_kill: {count: null, percent: null, grace: default, selection: random}
   rollout: {mode: restart, image: null, container: null, env: {}}
+  drain:
+    node: null               # null: the node running the most target pods
+    pods: namespaces         # or target: only the target's pods are evicted
+    timeout_s: 120           # 429s are retried until then; then "blocked"
+    backoff_initial_s: 1
+    backoff_max_s: 5
+    min_ready_without_pdb: 1
+  pdb: {hold_s: 3}
   recovery_timeout_s: 180
 results_dir: results
 kubeconfig: null
 context: null
 posture: {waivers: [], fail_on: high}
+hpa:
+  work_path: /work?ms=10     # the CPU-heavy request that drives the HPA
+  rate: 30                   # CPU-load req/s at the top of the ramp
+  ramp_steps: 3
+  step_seconds: 15
+  expected_replicas: null    # null: one more than at the ramp's start
+  scale_up_deadline_s: 180
+  metric_grace_s: 60
+  scale_down_wait_s: 0       # 0: scale-down not waited for (said so in the result)
+  flap_window_s: 60
+  max_changes_in_window: 3
+probes:
+  new_connections: true      # the probe experiments' load opens a connection per request
+  dependency: null           # a Deployment the target's readiness follows, e.g. dep
+  dependency_outage_s: 20
+  dependency_recovery_s: 60
+  max_restarts: 0
+  max_not_ready_requests: null
+  lag_s: 1
 """
 
 __all__ = [
     "SLO",
+    "BudgetConfig",
     "Config",
     "ConfigError",
+    "DrainConfig",
+    "DrainPods",
     "FaultsConfig",
+    "HpaConfig",
     "LoadConfig",
     "PhaseSLO",
     "PodKillConfig",
+    "ProbesConfig",
     "RolloutConfig",
     "RolloutMode",
     "Selection",

@@ -7,6 +7,14 @@
 (every desired replica updated, available and ready, the killed pods gone), so
 the outage a fault causes is counted where it belongs even when the fault's API
 call returns at once. A target that fails its steady state gets no fault.
+
+Two optional extensions, for experiments that judge more than the request SLO:
+
+- a fault that records what it did (``RecordsEvidence``: a drain's evictions) has its
+  evidence moved onto the timeline when it is rolled back, so verdicts stay pure
+  functions of the timeline;
+- a ``judge`` gets the timeline and the SLO verdict after the load stopped and returns
+  the verdict to record (its own checks folded in) and extra results.json fields.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aftershock.config import Config
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
-from aftershock.kube.faults import Fault, PodKill
+from aftershock.kube.faults import Fault, RecordsEvidence, RemovesPods
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadDriver, LoadResult, LoadSpec
 from aftershock.results import Results, safe_name
@@ -37,6 +46,10 @@ _TICK_S = 0.1
 _PROGRESS_EVERY_S = 10.0
 _RECORDS_FLUSH_S = 0.5
 
+#: An experiment's own checks: from the timeline and the SLO verdict to the verdict to
+#: record and extra fields for its results.json entry.
+Judge = Callable[[Timeline, Verdict], tuple[Verdict, dict[str, Any]]]
+
 
 @dataclass
 class Run:
@@ -50,6 +63,7 @@ class Run:
     inconclusive_reason: str = ""
     actions: list[str] = field(default_factory=list)  # what the fault did and undid
     load: LoadResult | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # a judge's results.json fields
 
     @property
     def outcome(self) -> Outcome:
@@ -79,9 +93,14 @@ def _pods_gone(timeline: Timeline, names: list[str]) -> bool:
 
 def _recovered(timeline: Timeline, deployment: str, since: float, fault: Fault) -> bool:
     w = _latest_workload(timeline, deployment)
-    if w is None or w.at < since or w.generation < fault.generation or not w.rolled_out:
+    removed = fault.killed if isinstance(fault, RemovesPods) else None
+    # A fault that removed no pod (a drain a PDB blocked entirely) changes nothing the
+    # Deployment reports, so its last status from before the fault is still current.
+    stale_ok = removed is not None and not removed
+    if w is None or (w.at < since and not stale_ok) or w.generation < fault.generation \
+            or not w.rolled_out:
         return False
-    return not isinstance(fault, PodKill) or _pods_gone(timeline, fault.killed)
+    return not removed or _pods_gone(timeline, removed)
 
 
 def _sleep_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
@@ -98,14 +117,14 @@ def _sleep_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
 
 
 def execute(name: str, config: Config, cluster: Cluster, make_fault: Callable[[str], Fault],
-            results: Results) -> str | None:
+            results: Results, judge: Judge | None = None) -> str | None:
     """Run one experiment and record it, even when it is interrupted (Ctrl-C, SIGTERM).
 
     Returns the message a failed test shows, or None when it passed.
     """
     run = Run(name, Timeline())
     try:
-        run_experiment(run, config, cluster, make_fault)
+        run_experiment(run, config, cluster, make_fault, judge)
     except BaseException as exc:
         run.verdict = None
         run.inconclusive_reason = f"interrupted before a verdict: {type(exc).__name__}: {exc}"
@@ -115,7 +134,7 @@ def execute(name: str, config: Config, cluster: Cluster, make_fault: Callable[[s
 
 
 def run_experiment(run: Run, config: Config, cluster: Cluster,
-                   make_fault: Callable[[str], Fault]) -> Run:
+                   make_fault: Callable[[str], Fault], judge: Judge | None = None) -> Run:
     """Run one experiment against ``config.target``. ``make_fault`` gets the pod selector.
 
     Raises :class:`aftershock.errors.AftershockError` for a missing target or a load
@@ -159,6 +178,8 @@ def run_experiment(run: Run, config: Config, cluster: Cluster,
     run.load = driver.result(timeline.requests)
     if run.injected:
         verdict = evaluate(timeline, config.slo)
+        if judge is not None:
+            verdict, run.extra = judge(timeline, verdict)
         if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
             # Nothing failed, but the experiment did not see the end of the fault. A
             # measured SLO failure, on the other hand, stands as a failure.
@@ -171,7 +192,7 @@ def run_experiment(run: Run, config: Config, cluster: Cluster,
 def conclude(run: Run, results: Results, slo: SLO) -> str | None:
     """Record the run in results.json; return the message a failed test shows, or None."""
     extra = {"injected": run.injected, "actions": run.actions,
-             "steady_state": run.steady.outcome.value if run.steady else None}
+             "steady_state": run.steady.outcome.value if run.steady else None, **run.extra}
     if run.verdict is None:
         reason = run.inconclusive_reason or "the experiment produced no verdict"
         results.record_inconclusive(run.name, reason, timeline=run.timeline)
@@ -188,6 +209,9 @@ def _inject_and_recover(run: Run, config: Config, fault: Fault, driver: LoadDriv
 
     def rollback() -> None:
         _mark(timeline, MarkerKind.ROLLBACK_START, fault.name)
+        if isinstance(fault, RecordsEvidence):
+            timeline.observations.extend(fault.evidence)
+            fault.evidence.clear()
         done = fault.rollback()
         run.actions.append(done)
         _mark(timeline, MarkerKind.ROLLBACK_END, done)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
+_SKIPPED_KEY = pytest.StashKey[bool]()
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -213,7 +214,11 @@ def _experiment_name(item: pytest.Item) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
-    if item.get_closest_marker("experiment") is None or rep.skipped:
+    if rep.skipped:
+        # A skip in setup (a fixture calling pytest.skip) is followed by a passing teardown
+        # report: remember it, so that teardown does not record the test as inconclusive.
+        item.stash[_SKIPPED_KEY] = True
+    if item.get_closest_marker("experiment") is None or item.stash.get(_SKIPPED_KEY, False):
         return rep
     if not (rep.when == "teardown" or rep.failed):
         return rep

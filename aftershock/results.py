@@ -63,8 +63,11 @@ def safe_name(name: str) -> str:
 
 
 def violation_json(v: Violation) -> dict[str, Any]:
-    return {"phase": v.phase.value if v.phase else None, "threshold": v.threshold,
-            "measured": _finite(v.measured), "limit": v.limit}
+    out = {"phase": v.phase.value if v.phase else None, "threshold": v.threshold,
+           "measured": _finite(v.measured), "limit": _finite(v.limit)}
+    if v.detail:
+        out["detail"] = v.detail
+    return out
 
 
 def outage_json(w: OutageWindow) -> dict[str, Any]:

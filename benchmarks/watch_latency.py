@@ -70,7 +70,8 @@ def main() -> None:
         cluster = Cluster(api_client, frozenset({ns}))
         timeline = Timeline()
         stream = Stream("deployment", cluster.apps.list_namespaced_deployment,
-                        {"namespace": ns}, lambda at, raw, gone: None if gone else workload(at, raw))
+                        {"namespace": ns},
+                        lambda at, raw, gone: None if gone else workload(at, raw))
         polled_1s: dict[int, float] = {}
         polled_100ms: dict[int, float] = {}
         stop = threading.Event()

@@ -3,11 +3,12 @@
 One JSON object per line. The first line is a header ``{"record": "timeline", "schema":
 1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
 ``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``node``, ``event``,
-``scaler`` or ``marker``, and the fields of the matching class in ``checks.timeline``
-(sets are written as sorted lists, enums as their string value). A line without a
-``record`` key is a request: that is exactly what the load recorder writes, so a records
-file is a valid timeline fragment. Unknown types are skipped (forward compatibility); unknown
-fields are ignored. docs/results-format.md documents the format for other tools.
+``scaler``, ``eviction``, ``budget`` or ``marker``, and the fields of the matching class
+in ``checks.timeline`` (sets are written as sorted lists, enums as their string value). A
+line without a ``record`` key is a request: that is exactly what the load recorder writes,
+so a records file is a valid timeline fragment. Unknown types are skipped (forward
+compatibility); unknown fields are ignored. docs/results-format.md documents the format for
+other tools.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from checks.timeline import (
+    BudgetObserved,
     EndpointsObserved,
     ErrorKind,
     EventObserved,
+    EvictionObserved,
+    EvictionOutcome,
     Marker,
     MarkerKind,
     NodeObserved,
@@ -41,6 +45,8 @@ _OBS_TYPES: dict[str, type[Any]] = {
     "node": NodeObserved,
     "event": EventObserved,
     "scaler": ScalerObserved,
+    "eviction": EvictionObserved,
+    "budget": BudgetObserved,
 }
 _TYPE_OF = {cls: name for name, cls in _OBS_TYPES.items()}
 _FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _OBS_TYPES.values()}
@@ -76,14 +82,16 @@ def encode(timeline: Timeline, meta: dict[str, object] | None = None) -> Iterato
     r = timeline.requests
     r.sort()
     names: dict[str, str] = {}
-    for s, lat, st, e, nc, n in zip(r.starts, r.latency_ms, r.statuses, r.errors,
-                                    r.new_connection, r.names, strict=True):
+    for s, lat, st, e, nc, n, pod in zip(r.starts, r.latency_ms, r.statuses, r.errors,
+                                         r.new_connection, r.names, r.pods, strict=True):
         jn = names.get(n)
         if jn is None:
             jn = names[n] = json.dumps(n)
         ncs = "null" if nc is None else ("true" if nc else "false")
+        # "pod" only when known, so records without it stay byte-for-byte as before.
+        jp = f',"pod":{json.dumps(pod)}' if pod else ""
         yield (f'{{"record":"request","start":{s!r},"latency_ms":{lat!r},"status":{st},'
-               f'"error":"{e.value}","new_connection":{ncs},"name":{jn}}}')
+               f'"error":"{e.value}","new_connection":{ncs},"name":{jn}{jp}}}')
 
 
 def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
@@ -91,6 +99,8 @@ def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
     if cls is EndpointsObserved:
         kw["ready_pods"] = frozenset(kw.get("ready_pods", ()))
         kw["serving_pods"] = frozenset(kw.get("serving_pods", ()))
+    elif cls is EvictionObserved:
+        kw["outcome"] = EvictionOutcome(kw["outcome"])
     obs: Observation = cls(**kw)
     return obs
 
@@ -106,7 +116,7 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
     tl = Timeline()
     req: Requests = tl.requests
     starts, lats, statuses = req.starts, req.latency_ms, req.statuses
-    errors, newc, names = req.errors, req.new_connection, req.names
+    errors, newc, names, pods = req.errors, req.new_connection, req.names, req.pods
     loads = json.loads
     pending_error: TimelineFormatError | None = None
     for lineno, line in enumerate(lines, 1):
@@ -124,6 +134,7 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
                 err = _ERRORS[d.get("error", "")]
                 nc = d.get("new_connection")
                 name = str(d.get("name", ""))
+                pod = str(d.get("pod") or "")
                 if starts and s < starts[-1]:
                     req._sorted = False
                 starts.append(s)
@@ -132,6 +143,7 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
                 errors.append(err)
                 newc.append(nc if nc is None else bool(nc))
                 names.append(name)
+                pods.append(pod)
             elif kind == "marker":
                 tl.markers.append(Marker(float(d["at"]), MarkerKind(d["kind"]),
                                          d.get("detail", "")))

@@ -65,6 +65,8 @@ def outage_sentence(windows: list[OutageWindow], limit_ms: float | None, fault: 
 
 def violation_sentence(v: Violation, verdict: Verdict, slo: SLO) -> str:
     """One violation as a sentence a human can act on."""
+    if v.detail:
+        return v.detail
     where = phase_label(v.phase, verdict.fault)
     if v.threshold == "max_outage_ms" and v.phase is not None:
         mine = [w for w in verdict.outages if w.phase is v.phase]

@@ -40,6 +40,7 @@ class Request:
     error: ErrorKind = ErrorKind.NONE
     new_connection: bool | None = None  # None when the client cannot tell
     name: str = ""
+    pod: str = ""  # the pod that answered, from a response header (load.pod_header); "" unknown
 
     @property
     def ok(self) -> bool:
@@ -49,7 +50,7 @@ class Request:
 class Requests:
     """Requests in start order, column-wise. Append-only while recording."""
 
-    __slots__ = ("_sorted", "errors", "latency_ms", "names", "new_connection", "starts",
+    __slots__ = ("_sorted", "errors", "latency_ms", "names", "new_connection", "pods", "starts",
                  "statuses")
 
     def __init__(self) -> None:
@@ -59,6 +60,7 @@ class Requests:
         self.errors: list[ErrorKind] = []
         self.new_connection: list[bool | None] = []
         self.names: list[str] = []
+        self.pods: list[str] = []
         self._sorted = True
 
     def append(self, r: Request) -> None:
@@ -70,13 +72,14 @@ class Requests:
         self.errors.append(r.error)
         self.new_connection.append(r.new_connection)
         self.names.append(r.name)
+        self.pods.append(r.pod)
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def __getitem__(self, i: int) -> Request:
         return Request(self.starts[i], self.latency_ms[i], self.statuses[i], self.errors[i],
-                       self.new_connection[i], self.names[i])
+                       self.new_connection[i], self.names[i], self.pods[i])
 
     def sort(self) -> None:
         """Order by start time; several load processes interleave their records."""
@@ -89,6 +92,7 @@ class Requests:
         self.errors = [self.errors[i] for i in order]
         self.new_connection = [self.new_connection[i] for i in order]
         self.names = [self.names[i] for i in order]
+        self.pods = [self.pods[i] for i in order]
         self._sorted = True
 
     @classmethod
@@ -182,6 +186,55 @@ class ScalerObserved:
     message: str = ""
 
 
+class EvictionOutcome(StrEnum):
+    """What became of one eviction the suite asked for (policy/v1 Eviction)."""
+
+    EVICTED = "evicted"  # the API accepted it: the pod is terminating
+    REFUSED = "refused"  # HTTP 429: a PodDisruptionBudget (or API throttling) said not now
+    GONE = "gone"  # HTTP 404: the pod was already gone
+    ERROR = "error"  # any other answer (e.g. 500: more than one PDB selects the pod)
+    DELETED = "deleted"  # the suite saw an evicted pod disappear from the API
+    GAVE_UP = "gave_up"  # the deadline passed with the pod still not evicted / not deleted
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionObserved:
+    """One step of an eviction the suite made, stamped when the answer arrived.
+
+    Recorded by the fault itself (there is no watch for evictions), so a drain's blocked
+    pods and the PodDisruptionBudget that refused them are part of the evidence.
+    """
+
+    at: float
+    pod: str
+    namespace: str
+    outcome: EvictionOutcome
+    target: bool  # the pod is one of the target Deployment's
+    node: str = ""
+    budget: str = ""  # the PodDisruptionBudget named by a refusal, when known
+    message: str = ""  # the API's message for refused / error
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetObserved:
+    """A PodDisruptionBudget in the target namespace as read when a fault started.
+
+    ``min_available``/``max_unavailable`` are as written (an int or a percentage like
+    "50%"); the status fields are the disruption controller's at that moment.
+    """
+
+    at: float
+    name: str
+    selects_target: bool  # its selector matches the target's pods
+    selector: str = ""  # the selector in label-query syntax, for messages
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+    disruptions_allowed: int = 0
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    expected_pods: int = 0
+
+
 class MarkerKind(StrEnum):
     LOAD_START = "load_start"
     LOAD_END = "load_end"
@@ -200,7 +253,7 @@ class Marker:
 
 
 Observation = (PodObserved | EndpointsObserved | WorkloadObserved | NodeObserved | EventObserved
-               | ScalerObserved)
+               | ScalerObserved | EvictionObserved | BudgetObserved)
 
 
 @dataclass

@@ -113,14 +113,21 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """A measured value over its limit. ``phase`` is None for recovery."""
+    """A measured value beyond its limit. ``phase`` is None for recovery.
+
+    ``detail`` is the sentence a human reads, for checks beyond the SLO (a blocked drain,
+    Ready pods below a PodDisruptionBudget's floor) whose numbers need words around them.
+    """
 
     phase: Phase | None
-    threshold: str  # the SLO field name, e.g. "max_outage_ms"
+    threshold: str  # the SLO field name, e.g. "max_outage_ms", or a check's name
     measured: float
     limit: float
+    detail: str = ""
 
     def __str__(self) -> str:
+        if self.detail:
+            return self.detail
         where = self.phase.value if self.phase else "recovery"
         return f"{where}: {self.threshold} measured {_num(self.measured)}, limit {_num(self.limit)}"
 

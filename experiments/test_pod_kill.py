@@ -21,9 +21,8 @@ def test_pod_kill(aftershock_config: Config, cluster: Cluster, results: Results)
     target, kill = aftershock_config.target, aftershock_config.faults.pod_kill
 
     def fault(selector: str) -> PodKill:
-        return PodKill(cluster, target.namespace, selector, count=kill.count,
-                       percent=kill.percent, grace_s=kill.grace_seconds,
-                       oldest=kill.selection is Selection.OLDEST)
+        return PodKill(cluster, target.namespace, selector, how_many=kill.how_many,
+                       grace_s=kill.grace_seconds, oldest=kill.selection is Selection.OLDEST)
 
     failure = execute("pod-kill", aftershock_config, cluster, fault, results)
     if failure:

@@ -19,6 +19,8 @@ plain locust too):
 ``AFTERSHOCK_LOCUST_PATHS``       JSON list of paths, default ``["/"]``
 ``AFTERSHOCK_LOCUST_USER_RATE``   requests per second per user, default 10
 ``AFTERSHOCK_LOCUST_TIMEOUT_S``   connect and network timeout in seconds, default 2
+``AFTERSHOCK_LOCUST_NEW_CONNECTIONS``  ``1``: send ``Connection: close`` so every request opens a
+                                  new connection and is routed by the Service as it is then
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from locust import FastHttpUser, task
 PATHS: list[str] = json.loads(os.environ.get("AFTERSHOCK_LOCUST_PATHS", '["/"]'))
 USER_RATE = float(os.environ.get("AFTERSHOCK_LOCUST_USER_RATE", "10"))
 TIMEOUT_S = float(os.environ.get("AFTERSHOCK_LOCUST_TIMEOUT_S", "2"))
+# A kept-alive connection stays with its pod whatever the Service's endpoints say; a new
+# connection per request is what shows whether a not-Ready or leaving pod still gets traffic.
+CLOSE = {"Connection": "close"} if os.environ.get("AFTERSHOCK_LOCUST_NEW_CONNECTIONS") == "1" \
+    else None
 
 PERIOD = 1.0 / USER_RATE
 _GOLDEN = (math.sqrt(5) - 1) / 2
@@ -67,4 +73,4 @@ class SteadyUser(FastHttpUser):
     @task
     def get(self) -> None:
         path = next(self._paths)
-        self.client.get(path, name=path)
+        self.client.get(path, name=path, headers=CLOSE)

@@ -18,13 +18,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kubernetes import client
 
 from aftershock.errors import UsageError
 from aftershock.kube.cluster import Cluster, list_raw
 from aftershock.selection import Candidate, choose_victims
+from checks.timeline import Observation
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -41,6 +42,21 @@ class Fault(Protocol):
     def rollback(self) -> str:
         """Undo whatever is left of the fault; return what was restored."""
         ...
+
+
+@runtime_checkable
+class RemovesPods(Protocol):
+    """A fault that removes target pods: recovery also waits until they are gone."""
+
+    killed: list[str]
+
+
+@runtime_checkable
+class RecordsEvidence(Protocol):
+    """A fault that records what it did (evictions, budgets read): the runner moves these
+    observations onto the timeline when it rolls the fault back, whatever happened."""
+
+    evidence: list[Observation]
 
 
 @dataclass

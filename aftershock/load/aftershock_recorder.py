@@ -13,13 +13,17 @@ It runs only inside the locust processes. Environment (set by the load driver):
     ``requests-<pid>.jsonl`` (so ``--processes`` workers never interleave lines).
 ``AFTERSHOCK_LOCUST_FAILURE_STATUSES``
     Status codes that count as failures, as ranges: ``500-599,429``. Default 5xx.
+``AFTERSHOCK_LOCUST_POD_HEADER``
+    A response header naming the pod that answered (``load.pod_header``); its value is
+    recorded as ``"pod"``. Empty: not recorded.
 ``AFTERSHOCK_LOCUST_PARENT_PID``
     The driver's pid. When this process's parent changes (the driver died without
     stopping it, even by SIGKILL), locust is told to quit within half a second.
 
 Each line is ``{"start": <epoch s>, "latency_ms": <ms>, "status": <int, 0 = no
 response>, "error": "" | "http" | "connect" | "reset" | "timeout" | "other",
-"new_connection": null, "name": <locust request name>}``. ``new_connection`` is null:
+"new_connection": null, "name": <locust request name>}``, plus ``"pod": <header value>``
+when the pod header is set and the response carried it. ``new_connection`` is null:
 neither locust client exposes whether a pooled connection was reused.
 
 Lines are buffered and flushed every 200 ms, on the first request, and when locust
@@ -44,10 +48,12 @@ from aftershock.load.classify import classify, parse_statuses
 ENV_RECORDS = "AFTERSHOCK_LOCUST_RECORDS"
 ENV_FAILURE_STATUSES = "AFTERSHOCK_LOCUST_FAILURE_STATUSES"
 ENV_PARENT_PID = "AFTERSHOCK_LOCUST_PARENT_PID"
+ENV_POD_HEADER = "AFTERSHOCK_LOCUST_POD_HEADER"
 FLUSH_EVERY_S = 0.2
 
 _records_dir = os.environ.get(ENV_RECORDS, "")
 _failing = parse_statuses(os.environ.get(ENV_FAILURE_STATUSES, "500-599"))
+_pod_header = os.environ.get(ENV_POD_HEADER, "")
 _out: IO[str] | None = None
 _out_pid = 0
 _first = True
@@ -89,9 +95,15 @@ def _on_request(request_type: str = "", name: str = "", response_time: float | N
     jn = _names.get(name)
     if jn is None:
         jn = _names[name] = json.dumps(name)
+    pod = ""
+    if _pod_header and status:
+        headers = getattr(response, "headers", None)
+        value = headers.get(_pod_header) if headers is not None else None
+        if value:
+            pod = f',"pod":{json.dumps(str(value))}'
     f = _file()
     f.write(f'{{"start":{start_time!r},"latency_ms":{latency!r},"status":{status},'
-            f'"error":"{kind}","new_connection":null,"name":{jn}}}\n')
+            f'"error":"{kind}","new_connection":null,"name":{jn}{pod}}}\n')
     if _first:
         _first = False
         f.flush()

@@ -49,6 +49,8 @@ ENV_PARENT_PID = "AFTERSHOCK_LOCUST_PARENT_PID"
 ENV_PATHS = "AFTERSHOCK_LOCUST_PATHS"
 ENV_USER_RATE = "AFTERSHOCK_LOCUST_USER_RATE"
 ENV_TIMEOUT = "AFTERSHOCK_LOCUST_TIMEOUT_S"
+ENV_POD_HEADER = "AFTERSHOCK_LOCUST_POD_HEADER"
+ENV_NEW_CONNECTIONS = "AFTERSHOCK_LOCUST_NEW_CONNECTIONS"
 
 
 class LoadError(CannotMeasure):
@@ -70,6 +72,8 @@ class LoadSpec:
     max_duration_s: float = 600.0
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    pod_header: str = ""  # response header naming the answering pod; "" = not recorded
+    new_connections: bool = False  # a new connection per request (the shipped profile)
 
     @property
     def effective_users(self) -> int:
@@ -92,7 +96,8 @@ class LoadSpec:
         return cls(host=url, rate=load.rate, users=load.users, locustfile=load.locustfile,
                    paths=tuple(config.target.paths), timeout_s=load.timeout_s,
                    failure_statuses=load.failure_status_set(), workers=load.workers,
-                   max_duration_s=bound)
+                   max_duration_s=bound, pod_header=load.pod_header or "",
+                   new_connections=load.new_connections)
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,8 @@ class LoadDriver:
             ENV_PATHS: json.dumps(list(s.paths)),
             ENV_USER_RATE: repr(s.rate / s.effective_users),
             ENV_TIMEOUT: repr(s.timeout_s),
+            ENV_POD_HEADER: s.pod_header,
+            ENV_NEW_CONNECTIONS: "1" if s.new_connections else "",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(s.env)
@@ -313,6 +320,7 @@ def read_records(records_dir: Path) -> Requests:
         out.errors.extend(part.errors)
         out.new_connection.extend(part.new_connection)
         out.names.extend(part.names)
+        out.pods.extend(part.pods)
         if k:
             out._sorted = False  # several processes: interleave by start
     out.sort()

@@ -128,3 +128,22 @@ def test_experiments_record_verdicts_and_errors_become_inconclusive(
     nodeids = {e["name"]: e["nodeid"] for e in data["experiments"]}
     assert nodeids["breaks"].endswith("::test_fail")
     assert (pytester.path / "res" / "timelines" / "breaks.jsonl").is_file()
+
+
+def test_an_experiment_skipped_by_its_fixture_is_not_recorded(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", aftershock=CONFIG)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.fixture
+        def needs_setting():
+            pytest.skip("probes.dependency is not set")
+
+        @pytest.mark.experiment(name="skipped")
+        def test_skipped(needs_setting):
+            pass
+    """)
+    result = pytester.runpytest("--aftershock-results=res")
+    result.assert_outcomes(skipped=1)
+    data = json.loads((pytester.path / "res" / "results.json").read_text())
+    assert data["experiments"] == []

@@ -1,0 +1,103 @@
+"""Spend the target's PodDisruptionBudget, then prove it holds: a further eviction is refused.
+
+The sequence (each step is recorded as evidence for ``checks.disruption.judge_budget``):
+
+1. read every PodDisruptionBudget in the target namespace;
+2. evict as many of the target's Ready pods as the budget allows right now
+   (``status.disruptionsAllowed``), each through the Eviction API;
+3. at once ask to evict one more: the API must refuse with 429, naming the budget;
+4. keep watching that pod for ``hold_s``: it must keep running.
+
+Nothing is evicted when no budget (or more than one) selects the target, and nothing when
+spending the budget would take every Ready pod: that is already the finding. The runner
+then waits for the Deployment to replace the evicted pods; nothing else needs restoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.kube.evict import evict, read_budgets
+from checks.timeline import BudgetObserved, EvictionOutcome, Observation
+
+
+def _say_nothing(text: str) -> None:
+    pass
+
+
+@dataclass
+class BudgetSpend:
+    cluster: Cluster
+    namespace: str
+    selector: str
+    hold_s: float = 3.0
+    progress: Callable[[str], None] = _say_nothing
+    name: str = "pdb-spend"
+    generation: int = 0
+    killed: list[str] = field(default_factory=list)
+    evidence: list[Observation] = field(default_factory=list)
+
+    def inject(self) -> str:
+        ns = self.cluster.guard(self.namespace)
+        pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
+                           label_selector=self.selector)
+        budgets = read_budgets(self.cluster, ns, pods)
+        self.evidence.extend(budgets)
+        selecting = [b for b in budgets if b.selects_target]
+        if not selecting:
+            return "no PodDisruptionBudget selects the target's pods: nothing to spend, " \
+                   "no pod evicted"
+        if len(selecting) > 1:
+            return (f"{len(selecting)} PodDisruptionBudgets select the target's pods "
+                    f"({', '.join(b.name for b in selecting)}): no pod evicted")
+        budget = selecting[0]
+        ready = sorted(str(p["metadata"]["name"]) for p in pods if _ready(p))
+        allowed = budget.disruptions_allowed
+        if allowed >= len(ready):
+            return (f"PodDisruptionBudget {budget.name} allows {allowed} disruption(s) with "
+                    f"{len(ready)} Ready pod(s): spending it would take every pod; no pod "
+                    "evicted")
+        for pod in ready[:allowed]:
+            answer = evict(self.cluster, ns, pod, target=True)
+            self.evidence.append(answer)
+            if answer.outcome is not EvictionOutcome.EVICTED:
+                return (f"eviction {len(self.killed) + 1} of the {allowed} the budget allowed,"
+                        f" of pod {pod}, was {answer.outcome.value}: {answer.message}")
+            self.killed.append(pod)
+        # At once: the eviction handler already counted the spent disruptions, so this one
+        # must be refused before any replacement becomes Ready.
+        probe = ready[allowed]
+        answer = evict(self.cluster, ns, probe, target=True)
+        self.evidence.append(answer)
+        spent = (f"evicted {', '.join(self.killed)} ({allowed} allowed by PodDisruptionBudget "
+                 f"{budget.name})" if self.killed else
+                 f"PodDisruptionBudget {budget.name} allowed no disruption")
+        which = f"{'a further eviction' if self.killed else 'an eviction'}, of pod {probe},"
+        if answer.outcome is EvictionOutcome.EVICTED:
+            self.killed.append(probe)
+            return f"{spent}; {which} was accepted"
+        if answer.outcome is not EvictionOutcome.REFUSED:
+            return f"{spent}; {which} was answered {answer.outcome.value}: {answer.message}"
+        self.progress(f"{spent}; {which} was refused ({answer.message}); watching it for "
+                      f"{self.hold_s:g} s")
+        time.sleep(self.hold_s)  # the watch records whether the refused pod keeps running
+        return (f"{spent}; {which} was refused (429: {answer.message}); watched it for "
+                f"{self.hold_s:g} s")
+
+    def rollback(self) -> str:
+        return "nothing to restore: the Deployment replaces evicted pods"
+
+    @property
+    def budgets(self) -> list[BudgetObserved]:
+        return [o for o in self.evidence if isinstance(o, BudgetObserved)]
+
+
+def _ready(raw: dict[str, Any]) -> bool:
+    meta, status = raw.get("metadata") or {}, raw.get("status") or {}
+    return (not meta.get("deletionTimestamp") and status.get("phase") == "Running"
+            and any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in status.get("conditions") or []))

@@ -1,0 +1,326 @@
+"""Node drain: cordon a node, evict its pods like ``kubectl drain``, uncordon on rollback.
+
+Why not chaosk8s's ``drain_nodes``: it gives up on the first PDB refusal (429) and
+crashes on pods without ``spec.volumes``. This drain honours budgets the way ``kubectl
+drain`` does: a 429 is retried with backoff (``backoff_initial_s`` doubling up to
+``backoff_max_s``; kubectl waits a fixed 5 s) until ``timeout_s``; then the pods still not
+evicted are given up on and reported as blocked, naming the budget. It never waits past
+that deadline: blocked is a finding, not a hang.
+
+What it touches (the suite acts only where it was allowed):
+
+- the node: cordoned (``spec.unschedulable``), and uncordoned by :meth:`NodeDrain.rollback`,
+  which the runner calls on success, failure, exception, Ctrl-C and SIGTERM. A node that
+  was already cordoned is left cordoned;
+- pods on the node in the namespaces the suite may act in (``target.namespace`` and
+  ``target.extra_namespaces``), or only the target's pods with ``faults.drain.pods:
+  target``. Pods of every other namespace are left alone and counted in the summary:
+  a real drain would evict them too, so the drain proves the target's behaviour, not
+  that the node could be emptied;
+- like kubectl drain, DaemonSet and mirror (static) pods are skipped, and so are pods no
+  controller manages (evicting one would lose it for good; kubectl refuses without
+  ``--force``). Pods already terminating are not evicted but waited for.
+
+Each eviction answer, each pod seen gone and each pod given up on is recorded as an
+``EvictionObserved`` in :attr:`NodeDrain.evidence`, which the runner moves onto the
+timeline; ``checks.disruption.judge_drain`` judges from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from aftershock.errors import CannotMeasure, UsageError
+from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.kube.evict import evict, read_budgets
+from checks.timeline import EvictionObserved, EvictionOutcome, Observation
+
+Raw = Mapping[str, Any]
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+_PROGRESS_EVERY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodePod:
+    """A pod on the node to drain, as much as the drain needs of it."""
+
+    namespace: str
+    name: str
+    uid: str = ""
+    target: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+    @staticmethod
+    def of(raw: Raw, target: bool = False) -> NodePod:
+        meta = raw.get("metadata") or {}
+        return NodePod(str(meta.get("namespace", "")), str(meta.get("name", "")),
+                       str(meta.get("uid", "")), target)
+
+
+@dataclass(frozen=True)
+class DrainPlan:
+    """What a drain of one node does to each pod on it."""
+
+    evict: tuple[NodePod, ...] = ()
+    wait: tuple[NodePod, ...] = ()  # already terminating: not evicted, waited for
+    skipped: tuple[tuple[NodePod, str], ...] = ()  # in an allowed namespace, and why not
+    left_alone: Mapping[str, int] = field(default_factory=dict)  # other namespaces: pods
+
+
+def _controller(raw: Raw) -> str | None:
+    for ref in (raw.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("kind", ""))
+    return None
+
+
+def skip_reason(raw: Raw) -> str | None:
+    """Why kubectl drain would not evict this pod, or None."""
+    meta = raw.get("metadata") or {}
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        return "mirror (static) pod"
+    kind = _controller(raw)
+    if kind == "DaemonSet":
+        return "DaemonSet pod"
+    if kind is None:
+        return "no controller manages it: evicting it would lose it for good"
+    return None
+
+
+def plan_drain(pods: Sequence[Raw], allowed: frozenset[str], target: set[tuple[str, str]],
+               only_target: bool = False) -> DrainPlan:
+    """Decide, pod by pod, what draining their node does. Pure: tested from plain data."""
+    evict_: list[NodePod] = []
+    wait: list[NodePod] = []
+    skipped: list[tuple[NodePod, str]] = []
+    left: Counter[str] = Counter()
+    for raw in pods:
+        pod = NodePod.of(raw)
+        pod = NodePod(pod.namespace, pod.name, pod.uid, pod.key in target)
+        if pod.namespace not in allowed:
+            left[pod.namespace] += 1
+            continue
+        if only_target and not pod.target:
+            skipped.append((pod, "not a target pod (faults.drain.pods: target)"))
+            continue
+        why = skip_reason(raw)
+        if why is not None:
+            skipped.append((pod, why))
+        elif (raw.get("metadata") or {}).get("deletionTimestamp"):
+            wait.append(pod)
+        else:
+            evict_.append(pod)
+    return DrainPlan(tuple(evict_), tuple(wait), tuple(skipped), dict(sorted(left.items())))
+
+
+def choose_node(target_pods: Sequence[Raw]) -> str | None:
+    """The node running the most of the target's live pods (ties: the first by name)."""
+    counts: Counter[str] = Counter()
+    for raw in target_pods:
+        node = (raw.get("spec") or {}).get("nodeName")
+        live = not (raw.get("metadata") or {}).get("deletionTimestamp") and \
+            (raw.get("status") or {}).get("phase") in ("Running", "Pending")
+        if node and live:
+            counts[str(node)] += 1
+    if not counts:
+        return None
+    return min(counts, key=lambda n: (-counts[n], n))
+
+
+def _say_nothing(text: str) -> None:
+    pass
+
+
+@dataclass
+class NodeDrain:
+    """Cordon one node and evict its pods, honouring PodDisruptionBudgets, within a deadline.
+
+    :meth:`inject` returns when every pod to evict was evicted and is gone, or at
+    ``timeout_s``, whichever comes first. ``killed`` lists the target's pods it evicted
+    (the runner's recovery waits for them to be gone).
+    """
+
+    cluster: Cluster
+    namespace: str
+    selector: str
+    node: str | None = None  # None: choose_node
+    only_target: bool = False
+    timeout_s: float = 120.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 5.0
+    poll_s: float = 0.5
+    progress: Callable[[str], None] = _say_nothing
+    name: str = "node-drain"
+    generation: int = 0
+    killed: list[str] = field(default_factory=list)
+    evidence: list[Observation] = field(default_factory=list)
+    drained: str = ""
+    plan: DrainPlan = field(default_factory=DrainPlan)
+    saw_all_namespaces: bool = True
+    _cordon_sent: bool = False
+    _was_unschedulable: bool = False
+
+    def inject(self) -> str:
+        ns = self.cluster.guard(self.namespace)
+        target_pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
+                                  label_selector=self.selector)
+        node = self.node or choose_node(target_pods)
+        if node is None:
+            raise CannotMeasure(f"no pod of the target ({self.selector}) runs on any node: "
+                                "there is no node to drain")
+        try:
+            current = self.cluster.core.read_node(node, _request_timeout=30)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise UsageError(f"node {node!r} does not exist",
+                                 "fix faults.drain.node (see kubectl get nodes)") from exc
+            raise
+        self.drained = node
+        self._was_unschedulable = bool(current.spec and current.spec.unschedulable)
+        self.evidence.extend(read_budgets(self.cluster, ns, target_pods))
+        started = time.monotonic()
+        self._cordon_sent = True  # before the call: a cut connection may still have cordoned
+        if not self._was_unschedulable:
+            self.cluster.core.patch_node(node, {"spec": {"unschedulable": True}},
+                                         _request_timeout=30)
+        target = {(ns, str(p["metadata"]["name"])) for p in target_pods}
+        self.plan = plan_drain(self._pods_on(node), self.cluster.namespaces, target,
+                               self.only_target)
+        self.progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
+                      f"deadline {self.timeout_s:g} s")
+        self._evict_all(node, deadline=started + self.timeout_s)
+        return self._summary(node, time.monotonic() - started)
+
+    def rollback(self) -> str:
+        if not self._cordon_sent:
+            return "nothing to restore: no node was cordoned"
+        if self._was_unschedulable:
+            return f"node {self.drained} was cordoned before the drain: left cordoned"
+        last: Exception | None = None
+        for _ in range(5):  # an uncordon must not be lost to one bad connection
+            try:
+                self.cluster.core.patch_node(self.drained, {"spec": {"unschedulable": False}},
+                                             _request_timeout=30)
+                self._cordon_sent = False
+                return f"uncordoned node {self.drained}"
+            except Exception as exc:  # whatever broke, try again, then say how to fix it
+                last = exc
+                time.sleep(1.0)
+        raise RuntimeError(f"could not uncordon node {self.drained}: {last}; run "
+                           f"`kubectl uncordon {self.drained}`")
+
+    # ------------------------------------------------------------ internals
+
+    def _pods_on(self, node: str) -> list[dict[str, Any]]:
+        """Every pod on the node; only the allowed namespaces' when listing all is denied."""
+        selector = f"spec.nodeName={node}"
+        try:
+            pods, _ = list_raw(self.cluster.core.list_pod_for_all_namespaces,
+                               field_selector=selector)
+            return pods
+        except ApiException as exc:
+            if exc.status not in (401, 403):
+                raise
+        self.saw_all_namespaces = False
+        out: list[dict[str, Any]] = []
+        for ns in sorted(self.cluster.namespaces):
+            pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
+                               field_selector=selector)
+            out += pods
+        return out
+
+    def _record(self, pod: NodePod, node: str, outcome: EvictionOutcome,
+                message: str = "") -> None:
+        self.evidence.append(EvictionObserved(time.time(), pod.name, pod.namespace, outcome,
+                                              pod.target, node, "", message))
+
+    def _still_there(self, node: str, pods: list[NodePod]) -> set[tuple[str, str]]:
+        there: set[tuple[str, str]] = set()
+        for ns in sorted({p.namespace for p in pods}):
+            raw, _ = list_raw(self.cluster.core.list_namespaced_pod,
+                              namespace=self.cluster.guard(ns),
+                              field_selector=f"spec.nodeName={node}")
+            there |= {(ns, str(r["metadata"]["name"])) for r in raw
+                      if any(p.uid == r["metadata"].get("uid") for p in pods)}
+        return there
+
+    def _evict_all(self, node: str, deadline: float) -> None:
+        pending = {p.key: p for p in self.plan.evict}
+        next_try = dict.fromkeys(pending, 0.0)
+        delay = dict.fromkeys(pending, self.backoff_initial_s)
+        waiting = {p.key: p for p in self.plan.wait}
+        next_report = time.monotonic() + _PROGRESS_EVERY_S
+        while pending or waiting:
+            for key, pod in list(pending.items()):
+                if next_try[key] > time.monotonic():
+                    continue
+                answer = evict(self.cluster, pod.namespace, pod.name, node=node,
+                               target=pod.target)
+                self.evidence.append(answer)
+                if answer.outcome is EvictionOutcome.REFUSED:
+                    next_try[key] = time.monotonic() + delay[key]
+                    delay[key] = min(delay[key] * 2, self.backoff_max_s)
+                    continue
+                del pending[key]  # evicted, gone, or an error retrying will not fix
+                if answer.outcome is EvictionOutcome.EVICTED:
+                    waiting[key] = pod
+                    if pod.target:
+                        self.killed.append(pod.name)
+            if waiting:
+                there = self._still_there(node, list(waiting.values()))
+                for key in [k for k in waiting if k not in there]:
+                    self._record(waiting.pop(key), node, EvictionOutcome.DELETED)
+            if not pending and not waiting:
+                return
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now >= next_report:
+                next_report += _PROGRESS_EVERY_S
+                refused = sorted({e.budget or "?" for e in self.evidence
+                                  if isinstance(e, EvictionObserved)
+                                  and e.outcome is EvictionOutcome.REFUSED})
+                self.progress(f"draining node {node}: {len(pending)} pod(s) not yet evicted"
+                              f"{' (refused by ' + ', '.join(refused) + ')' if refused else ''}"
+                              f", {len(waiting)} terminating; {now - deadline + self.timeout_s:.0f}"
+                              f"/{self.timeout_s:g} s")
+            time.sleep(max(0.0, min(self.poll_s, deadline - now)))
+        for pod in pending.values():
+            self._record(pod, node, EvictionOutcome.GAVE_UP,
+                         f"not evicted within {self.timeout_s:g} s")
+        for pod in waiting.values():
+            self._record(pod, node, EvictionOutcome.GAVE_UP,
+                         f"evicted, still terminating after {self.timeout_s:g} s")
+
+    def _summary(self, node: str, seconds: float) -> str:
+        answers = [e for e in self.evidence if isinstance(e, EvictionObserved)]
+        evicted = [e.pod for e in answers if e.outcome is EvictionOutcome.EVICTED]
+        gave_up = [e.pod for e in answers if e.outcome is EvictionOutcome.GAVE_UP]
+        errors = [f"{e.pod} ({e.message})" for e in answers
+                  if e.outcome is EvictionOutcome.ERROR]
+        parts = [f"drained node {node} in {seconds:.1f} s: evicted {len(evicted)} pod(s)"
+                 + (f" ({', '.join(evicted)})" if evicted else "")]
+        if gave_up:
+            parts.append(f"gave up on {', '.join(gave_up)} at the {self.timeout_s:g} s "
+                         "deadline")
+        if errors:
+            parts.append(f"could not evict {', '.join(errors)}")
+        if self.plan.skipped:
+            parts.append("skipped " + ", ".join(f"{p.namespace}/{p.name} ({why})"
+                                                for p, why in self.plan.skipped))
+        if self.plan.left_alone:
+            parts.append("left alone pods of namespaces the suite may not act in: "
+                         + ", ".join(f"{ns}: {n}" for ns, n in self.plan.left_alone.items()))
+        if not self.saw_all_namespaces:
+            parts.append("pods of other namespaces not inspected (no permission to list "
+                         "pods in all namespaces); they were left alone")
+        return "; ".join(parts)

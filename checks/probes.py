@@ -1,0 +1,532 @@
+"""Do the target's probes tell the truth? Pure functions of a recorded timeline.
+
+Evidence used:
+
+- pod states (Ready, terminating, restart count, deleted) and the Service's EndpointSlices
+  from the watches, stamped on arrival;
+- every request, with the pod that answered it when the response names it (the header
+  ``load.pod_header``, ``X-Pod-Name`` by default; see :attr:`checks.timeline.Request.pod`).
+  A request that got no response (refused, reset, timed out) names no pod.
+
+Pod state arrives by watch, a little after it changed, so a request is held against a pod's
+state only when it started at least ``lag_s`` after the change was seen (default 1 s):
+a request racing a change is not blamed on it.
+
+Checks (each its own result):
+
+not-ready traffic
+    While a running pod is not Ready (after it had been Ready; not terminating), no request
+    it answers may fail. Requests it still answers successfully are counted: kube-proxy sends
+    it no *new* connections, but connections opened while it was Ready (keep-alive) keep
+    reaching it; they are judged only when ``max_served`` is set.
+termination
+    A deleted pod must leave the endpoints before it stops serving: no request may fail
+    from its deletion until it is gone (requests answered by *other* named pods are not
+    counted: a replacement's errors belong to the new-pod check), it must not be gone
+    before it left the endpoints, and its shutdown must end before the grace period (a
+    pod still running at the end of its grace period is killed). The gaps are measured
+    against the preStop hook and the grace period.
+restarts
+    Container restarts of target pods between two moments must not exceed a limit
+    (liveness probes restarting pods under load).
+new pods
+    A pod that joins (first seen after the fault started) must answer no request before it
+    is Ready, and no request it answers may fail before its first success.
+dependency outage
+    While the configured dependency is down (between the ``dependency down:`` and
+    ``dependency restored:`` note markers), every target pod turns not Ready, no container
+    restarts, and all pods are Ready again within a limit after the dependency is back.
+    Requests failing while no pod is Ready are the readiness design working; once a request
+    succeeds again after the restore, none may fail (after ``lag_s``).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+
+from checks.check import CheckResult, Measurement, result
+from checks.timeline import (
+    EndpointsObserved,
+    EventObserved,
+    Marker,
+    MarkerKind,
+    PodObserved,
+    Requests,
+    Timeline,
+)
+from checks.verdict import Phase, Violation
+
+DEPENDENCY_DOWN = "dependency down:"
+DEPENDENCY_RESTORED = "dependency restored:"
+LAG_S = 1.0
+
+
+# ---------------------------------------------------------------- shared evidence
+
+
+def pod_histories(timeline: Timeline) -> dict[str, list[PodObserved]]:
+    """Each pod's observations in arrival order."""
+    out: dict[str, list[PodObserved]] = defaultdict(list)
+    for p in timeline.of_type(PodObserved):
+        out[p.name].append(p)
+    return dict(out)
+
+
+def endpoint_states(timeline: Timeline) -> list[tuple[float, frozenset[str]]]:
+    """After each EndpointSlice event: the pods ready in any of the Service's slices."""
+    slices: dict[str, frozenset[str]] = {}
+    out: list[tuple[float, frozenset[str]]] = []
+    for e in timeline.of_type(EndpointsObserved):
+        if e.gone:
+            slices.pop(e.slice_name, None)
+        else:
+            slices[e.slice_name] = e.ready_pods
+        out.append((e.at, frozenset().union(*slices.values())))
+    return out
+
+
+def by_pod(requests: Requests) -> dict[str, list[int]]:
+    """Indices of the requests each named pod answered, in start order."""
+    requests.sort()
+    out: dict[str, list[int]] = defaultdict(list)
+    for i, pod in enumerate(requests.pods):
+        if pod:
+            out[pod].append(i)
+    return dict(out)
+
+
+def _attribution_reason(requests: Requests) -> str | None:
+    if any(requests.pods):
+        return None
+    return ("no response named the pod that answered it, so traffic cannot be attributed to "
+            "pods: make the app send a header with its pod name and set load.pod_header")
+
+
+def _first_ready(history: list[PodObserved]) -> float | None:
+    return next((p.at for p in history if p.ready), None)
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1000:.0f} ms"
+
+
+def _t(at: float, origin: float) -> str:
+    return f"t={at - origin:+.1f}s"
+
+
+# ---------------------------------------------------------------- not-ready traffic
+
+
+def not_ready_intervals(history: list[PodObserved], end: float) -> list[tuple[float, float]]:
+    """Stretches in which a running pod that had been Ready was not Ready."""
+    out: list[tuple[float, float]] = []
+    been_ready = False
+    since: float | None = None
+    for p in history:
+        if p.gone or p.deleting:
+            if since is not None:
+                out.append((since, p.at))
+            return out
+        if p.ready:
+            been_ready = True
+            if since is not None:
+                out.append((since, p.at))
+                since = None
+        elif been_ready and since is None:
+            since = p.at
+    if since is not None:
+        out.append((since, end))
+    return out
+
+
+def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
+                            max_served: int | None = None) -> CheckResult:
+    name = "probes-not-ready-traffic"
+    req = timeline.requests
+    if (why := _attribution_reason(req)) is not None:
+        return result(name, [], [why], why)
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else (req.starts[-1] if len(req) else 0.0)
+    origin = _origin(timeline)
+    served_by = by_pod(req)
+    served = failed = 0
+    findings: list[str] = []
+    intervals = 0
+    for pod, history in sorted(pod_histories(timeline).items()):
+        for lo, hi in not_ready_intervals(history, end):
+            intervals += 1
+            ok = bad = 0
+            for i in served_by.get(pod, []):
+                if lo + lag_s <= req.starts[i] < hi:
+                    if req.errors[i]:
+                        bad += 1
+                    else:
+                        ok += 1
+            served += ok
+            failed += bad
+            findings.append(f"pod {pod} not Ready {_t(lo, origin)} for {hi - lo:.1f} s: answered "
+                            f"{ok} request(s) successfully, {bad} failed")
+    m: dict[str, Measurement] = {"not_ready_intervals": intervals, "served_ok": served,
+                                 "failed": failed, "lag_s": lag_s}
+    if intervals == 0:
+        why = ("no running pod was observed not Ready after it had been Ready, so there was "
+               "nothing to judge")
+        return result(name, [], [why], why, findings, m)
+    violations: list[Violation] = []
+    if failed:
+        violations.append(Violation(Phase.DURING, "probes.not_ready_failed_requests", failed, 0,
+                                    f"{failed} request(s) failed at pods that were not Ready"))
+    if max_served is not None and served > max_served:
+        violations.append(Violation(Phase.DURING, "probes.max_not_ready_requests", served,
+                                    max_served, f"not-Ready pods answered {served} request(s) "
+                                    f"(limit {max_served}, probes.max_not_ready_requests)"))
+    summary = (f"{intervals} not-Ready stretch(es): not-Ready pods answered {served} request(s) "
+               f"successfully (connections opened while Ready) and {failed} failed")
+    return result(name, violations, [], summary, findings, m)
+
+
+# ---------------------------------------------------------------- termination
+
+
+@dataclass(frozen=True)
+class PodSpecTiming:
+    """What the pod template promises for termination."""
+
+    grace_s: float  # terminationGracePeriodSeconds
+    pre_stop_s: float | None = None  # preStop sleep; None: no preStop hook; nan: not a sleep
+
+
+def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
+                      lag_s: float = LAG_S) -> CheckResult:
+    name = "probes-termination"
+    req = timeline.requests
+    req.sort()
+    fs = timeline.marker(MarkerKind.FAULT_START)
+    since = fs.at if fs else -math.inf
+    origin = _origin(timeline)
+    eps = endpoint_states(timeline)
+    served_by = by_pod(req)
+    attributed = any(req.pods)
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else math.inf
+    findings: list[str] = []
+    violations: list[Violation] = []
+    reasons: list[str] = []
+    m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": timing.pre_stop_s
+                                 if timing.pre_stop_s is None or not math.isnan(timing.pre_stop_s)
+                                 else "not a sleep"}
+    total_failed = 0
+    worst: dict[str, float] = {}
+    pods = 0
+    for pod, history in sorted(pod_histories(timeline).items()):
+        deleted = next((p for p in history if p.deleting or p.gone), None)
+        if deleted is None or deleted.at < since:
+            continue
+        pods += 1
+        t_del = deleted.at
+        gone = next((p.at for p in history if p.gone), None)
+        not_ready = next((p.at for p in history if p.at >= t_del - lag_s and not p.ready), None)
+        left = next((at for at, ready in eps if at >= t_del - lag_s and pod not in ready), None)
+        mine = served_by.get(pod, [])
+        ok_after = [req.starts[i] for i in mine if req.starts[i] >= t_del and not req.errors[i]]
+        last_served = max(ok_after) if ok_after else None
+        window_end = (gone if gone is not None else end) + lag_s
+        failed = [i for i in range(len(req))
+                  if t_del <= req.starts[i] < window_end and req.errors[i]
+                  and req.pods[i] in ("", pod)]
+        total_failed += len(failed)
+        parts = [f"pod {pod} deleted {_t(t_del, origin)}"]
+        if not_ready is not None:
+            parts.append(f"not Ready +{_ms(not_ready - t_del)}")
+        if left is not None:
+            parts.append(f"left the endpoints +{_ms(left - t_del)}")
+            worst["left_endpoints_ms"] = max(worst.get("left_endpoints_ms", 0.0),
+                                             (left - t_del) * 1000)
+        else:
+            reasons.append(f"pod {pod}: its removal from the Service's endpoints was not "
+                           f"observed")
+        if last_served is not None:
+            parts.append(f"last answered +{_ms(last_served - t_del)}")
+            if left is not None:
+                worst["served_after_left_ms"] = min(
+                    worst.get("served_after_left_ms", math.inf), (last_served - left) * 1000)
+        if gone is not None:
+            shutdown = gone - t_del
+            parts.append(f"gone +{shutdown:.1f} s")
+            worst["shutdown_s"] = max(worst.get("shutdown_s", 0.0), shutdown)
+            if left is not None:
+                gap = gone - left
+                worst["exit_after_left_ms"] = min(worst.get("exit_after_left_ms", math.inf),
+                                                  gap * 1000)
+                if gap < 0:
+                    violations.append(Violation(
+                        Phase.DURING, "probes.exit_before_endpoint_removal_ms", -gap * 1000, 0,
+                        f"pod {pod} was gone {-gap * 1000:.0f} ms before it left the Service's "
+                        f"endpoints: traffic was still sent to a pod that had stopped"))
+            if shutdown >= timing.grace_s:
+                violations.append(Violation(
+                    Phase.DURING, "probes.grace_period_s", shutdown, timing.grace_s,
+                    f"pod {pod} took {shutdown:.1f} s to stop, its whole grace period of "
+                    f"{timing.grace_s:.0f} s: it was killed, in-flight requests cut"))
+                parts.append("still running at the end of its grace period (killed)")
+        else:
+            reasons.append(f"pod {pod}: it was not seen gone before the load ended")
+        if failed:
+            kinds: dict[str, int] = defaultdict(int)
+            for i in failed:
+                kinds[req.errors[i].value] += 1
+            parts.append(f"{len(failed)} request(s) failed meanwhile ("
+                         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+        findings.append(", ".join(parts))
+        findings.append("  " + _budget(timing, left - t_del if left is not None else None))
+    if pods == 0:
+        why = "no target pod was deleted after the fault started: no termination to judge"
+        return result(name, [], [why], why, findings, m)
+    left_ms = worst.get("left_endpoints_ms")
+    if total_failed:
+        violations.insert(0, Violation(
+            Phase.DURING, "probes.termination_failed_requests", total_failed, 0,
+            f"{total_failed} request(s) failed while {pods} pod(s) terminated: a pod stopped "
+            f"serving before it left the endpoints "
+            f"({_budget(timing, left_ms / 1000 if left_ms is not None else None)})"))
+    if not attributed:
+        findings.append("responses named no pod: failures are attributed to the termination by "
+                        "time only, and 'last answered' is unknown")
+    m |= {"terminated_pods": pods, "failed_requests": total_failed,
+          **{k: round(v, 1) for k, v in worst.items() if math.isfinite(v)}}
+    summary = (f"{pods} pod(s) terminated: left the endpoints within "
+               f"{worst.get('left_endpoints_ms', math.nan):.0f} ms of deletion, exited "
+               f"{worst.get('exit_after_left_ms', math.nan) / 1000:.1f} s after leaving them "
+               f"(shortest), {total_failed} request(s) failed")
+    return result(name, violations, reasons, summary, findings, m)
+
+
+def _budget(timing: PodSpecTiming, left_s: float | None) -> str:
+    """The measured endpoint removal against the preStop hook and the grace period."""
+    seen = f"{left_s * 1000:.0f} ms" if left_s is not None else "an unobserved time"
+    if timing.pre_stop_s is None:
+        return (f"no preStop hook: SIGTERM reached the app as deletion began, and the endpoints "
+                f"dropped it after {seen}; the app itself must keep serving at least that long "
+                f"(grace period {timing.grace_s:.0f} s)")
+    if math.isnan(timing.pre_stop_s):
+        return (f"preStop hook of unknown length; endpoints dropped the pod after {seen} "
+                f"(grace period {timing.grace_s:.0f} s)")
+    margin = f", margin {timing.pre_stop_s - left_s:.1f} s" if left_s is not None else ""
+    return (f"preStop {timing.pre_stop_s:.0f} s covers endpoint removal after {seen}{margin}; "
+            f"grace period {timing.grace_s:.0f} s")
+
+
+# ---------------------------------------------------------------- restarts
+
+
+def restarts_between(timeline: Timeline, since: float, until: float) -> dict[str, int]:
+    """Container restarts per pod that happened between ``since`` and ``until``."""
+    out: dict[str, int] = {}
+    for pod, history in pod_histories(timeline).items():
+        before = [p.restarts for p in history if p.at <= since]
+        base = before[-1] if before else (history[0].restarts if history[0].at <= until else 0)
+        later = [p.restarts for p in history if since < p.at <= until]
+        if later and max(later) > base:
+            out[pod] = max(later) - base
+    return out
+
+
+def _liveness_failures(timeline: Timeline, since: float, until: float) -> int:
+    """Liveness probe failures of the target's pods (events cover the whole namespace)."""
+    pods = {p.name for p in timeline.of_type(PodObserved)}
+    return sum(1 for e in timeline.of_type(EventObserved)
+               if since <= e.at <= until and e.reason == "Unhealthy" and e.name in pods
+               and e.message.startswith("Liveness"))
+
+
+def check_restarts(timeline: Timeline, *, max_restarts: int = 0) -> CheckResult:
+    name = "probes-liveness-restarts"
+    ls, le = timeline.marker(MarkerKind.LOAD_START), timeline.marker(MarkerKind.LOAD_END)
+    req = timeline.requests
+    if ls is None and not len(req):
+        why = "no load was recorded: restarts under load cannot be judged"
+        return result(name, [], [why], why)
+    since = ls.at if ls else req.starts[0]
+    until = le.at if le else math.inf
+    per_pod = restarts_between(timeline, since, until)
+    total = sum(per_pod.values())
+    probes_failed = _liveness_failures(timeline, since, until)
+    findings = [f"pod {p}: {n} restart(s)" for p, n in sorted(per_pod.items())]
+    m: dict[str, Measurement] = {"restarts": total, "max_restarts": max_restarts,
+                                 "liveness_failure_events": probes_failed,
+                                 "observed_s": round(until - since, 1)
+                                 if math.isfinite(until) else None}
+    violations = ([Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
+                             f"{total} container restart(s) under steady load (limit "
+                             f"{max_restarts}, probes.max_restarts); {probes_failed} liveness "
+                             f"probe failure event(s)")]
+                  if total > max_restarts else [])
+    summary = (f"{total} container restart(s) in {until - since:.0f} s under load "
+               f"(limit {max_restarts}); {probes_failed} liveness probe failure event(s)")
+    return result(name, violations, [], summary, findings, m)
+
+
+# ---------------------------------------------------------------- new pods
+
+
+def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
+    name = "probes-new-pods"
+    req = timeline.requests
+    if (why := _attribution_reason(req)) is not None:
+        return result(name, [], [why], why)
+    fs = timeline.marker(MarkerKind.FAULT_START)
+    since = fs.at if fs else -math.inf
+    origin = _origin(timeline)
+    served_by = by_pod(req)
+    findings: list[str] = []
+    early = failed = joined = 0
+    for pod, history in sorted(pod_histories(timeline).items()):
+        if history[0].at < since:
+            continue  # known before the fault: not a new pod
+        joined += 1
+        ready = _first_ready(history)
+        mine = served_by.get(pod, [])
+        first_ok = next((req.starts[i] for i in mine if not req.errors[i]), math.inf)
+        before_ready = [i for i in mine if ready is None or req.starts[i] < ready - lag_s]
+        bad = [i for i in mine if req.errors[i] and req.starts[i] < first_ok]
+        early += len(before_ready)
+        failed += len(bad)
+        when = f"Ready {_t(ready, origin)}" if ready is not None else "never Ready"
+        findings.append(f"pod {pod} first seen {_t(history[0].at, origin)}, {when}: "
+                        f"{len(before_ready)} request(s) before Ready, {len(bad)} failed before "
+                        f"its first success")
+    m: dict[str, Measurement] = {"new_pods": joined, "requests_before_ready": early,
+                                 "failed_while_joining": failed, "lag_s": lag_s}
+    if joined == 0:
+        why = "no pod joined after the fault started: nothing to judge"
+        return result(name, [], [why], why, findings, m)
+    violations: list[Violation] = []
+    if failed:
+        violations.append(Violation(Phase.DURING, "probes.new_pod_failed_requests", failed, 0,
+                                    f"{failed} request(s) failed at new pods before their first "
+                                    f"success: Ready before they could serve"))
+    if early:
+        violations.append(Violation(Phase.DURING, "probes.new_pod_requests_before_ready",
+                                    early, 0, f"{early} request(s) reached new pods before "
+                                              f"they were Ready"))
+    summary = (f"{joined} new pod(s): {early} request(s) reached one before it was Ready, "
+               f"{failed} failed before its first success")
+    return result(name, violations, [], summary, findings, m)
+
+
+# ---------------------------------------------------------------- dependency outage
+
+
+def _note(timeline: Timeline, prefix: str) -> Marker | None:
+    return next((mk for mk in timeline.markers
+                 if mk.kind is MarkerKind.NOTE and mk.detail.startswith(prefix)), None)
+
+
+def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
+                            recovery_limit_s: float = 60.0, lag_s: float = LAG_S) -> CheckResult:
+    name = "probes-dependency-outage"
+    down, up = _note(timeline, DEPENDENCY_DOWN), _note(timeline, DEPENDENCY_RESTORED)
+    if down is None or up is None:
+        why = "the dependency outage was not recorded (no 'dependency down/restored' marker)"
+        return result(name, [], [why], why)
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else math.inf
+    histories = pod_histories(timeline)
+    present = [pod for pod, h in histories.items()
+               if any(p.at <= down.at and not p.deleting and not p.gone for p in h)
+               and not any(p.gone for p in h if p.at <= down.at)]
+    findings: list[str] = []
+    reactions: list[float] = []
+    stayed_ready: list[str] = []
+    back_at: list[float | None] = []
+    for pod in sorted(present):
+        h = histories[pod]
+        off = next((p.at for p in h if down.at <= p.at <= up.at + recovery_limit_s
+                    and not p.ready), None)
+        if off is None:
+            stayed_ready.append(pod)
+            findings.append(f"pod {pod}: stayed Ready while the dependency was down")
+            continue
+        reactions.append(off - down.at)
+        on = next((p.at for p in h if p.at >= max(off, up.at) and p.ready), None)
+        removed = next((p.at for p in h if p.at >= off and (p.deleting or p.gone)), None)
+        if on is None and removed is not None:
+            # Scaled away or replaced (an HPA, a rollout): it has nothing to recover.
+            findings.append(f"pod {pod}: not Ready +{off - down.at:.1f} s after the dependency "
+                            f"went down, then deleted (not judged for recovery)")
+            continue
+        back_at.append(on)
+        findings.append(f"pod {pod}: not Ready +{off - down.at:.1f} s after the dependency went "
+                        f"down, Ready again "
+                        + (f"+{on - up.at:.1f} s after it was restored" if on is not None
+                           else "never (as observed)"))
+    # What clients saw: the first success after the restore, and failures after that (once
+    # the Service had routed traffic again, nothing more may fail).
+    req = timeline.requests
+    req.sort()
+    first_ok = next((req.starts[i] for i in range(bisect_left(req.starts, up.at), len(req))
+                     if not req.errors[i]), None)
+    late = (sum(1 for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
+                if req.errors[i]) if first_ok is not None else 0)
+    restarts = restarts_between(timeline, down.at, end)
+    total = sum(restarts.values())
+    findings += [f"pod {p}: {n} restart(s) during or after the outage"
+                 for p, n in sorted(restarts.items())]
+    recovered = (max(t for t in back_at if t is not None) - up.at
+                 if back_at and all(t is not None for t in back_at) else None)
+    m: dict[str, Measurement] = {
+        "dependency_down_s": round(up.at - down.at, 1), "pods": len(present),
+        "pods_not_ready": len(reactions),
+        "readiness_reaction_s": round(max(reactions), 2) if reactions else None,
+        "ready_again_s": round(recovered, 2) if recovered is not None else None,
+        "serving_again_s": round(first_ok - up.at, 2) if first_ok is not None else None,
+        "failed_after_serving_again": late,
+        "restarts": total, "max_restarts": max_restarts,
+        "liveness_failure_events": _liveness_failures(timeline, down.at, end)}
+    violations: list[Violation] = []
+    reasons: list[str] = []
+    if not present:
+        reasons.append("no target pod was running when the dependency went down")
+    if stayed_ready:
+        violations.append(Violation(Phase.DURING, "probes.pods_ready_without_dependency",
+                                    len(stayed_ready), 0,
+                                    f"{len(stayed_ready)} pod(s) stayed Ready while the "
+                                    f"dependency was down: readiness does not follow it"))
+    if total > max_restarts:
+        violations.append(Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
+                                    f"{total} container restart(s) while the dependency was "
+                                    f"down (limit {max_restarts}, probes.max_restarts): liveness "
+                                    f"follows the dependency"))
+    if reactions and (recovered is None or recovered > recovery_limit_s):
+        violations.append(Violation(Phase.AFTER, "probes.dependency_recovery_s",
+                                    recovered if recovered is not None else math.inf,
+                                    recovery_limit_s,
+                                    "pods were not all Ready again "
+                                    + (f"until {recovered:.1f} s" if recovered is not None
+                                       else "as observed")
+                                    + f" after the dependency was restored (limit "
+                                      f"{recovery_limit_s:.0f} s, probes.dependency_recovery_s)"))
+    if late:
+        violations.append(Violation(Phase.AFTER, "probes.failed_after_recovery", late, 0,
+                                    f"{late} request(s) failed after the target had served "
+                                    f"again following the dependency's restore"))
+    if first_ok is None and len(req):
+        reasons.append("no request succeeded after the dependency was restored")
+    summary = (f"dependency down {up.at - down.at:.0f} s: {len(reactions)}/{len(present)} pods "
+               f"turned not Ready"
+               + (f" within {max(reactions):.1f} s" if reactions else "")
+               + (f", all Ready {recovered:.1f} s after it was restored" if recovered is not None
+                  else ", not all Ready again")
+               + f", {total} container restart(s) (limit {max_restarts})")
+    return result(name, violations, reasons, summary, findings, m)
+
+
+def _origin(timeline: Timeline) -> float:
+    fs = timeline.marker(MarkerKind.FAULT_START)
+    if fs is not None:
+        return fs.at
+    ls = timeline.marker(MarkerKind.LOAD_START)
+    return ls.at if ls else 0.0

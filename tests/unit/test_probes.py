@@ -1,0 +1,252 @@
+"""The probe checks from hand-built timelines: a graceful and an abrupt termination, restarts,
+a replacement pod that answers before it is ready, a dependency outage, not-Ready traffic."""
+
+from __future__ import annotations
+
+from verdict_helpers import T0
+
+from checks.check import combine
+from checks.probes import (
+    DEPENDENCY_DOWN,
+    DEPENDENCY_RESTORED,
+    PodSpecTiming,
+    check_dependency_outage,
+    check_new_pods,
+    check_not_ready_traffic,
+    check_restarts,
+    check_termination,
+    not_ready_intervals,
+)
+from checks.slo import SLO
+from checks.timeline import (
+    EndpointsObserved,
+    ErrorKind,
+    EventObserved,
+    Marker,
+    MarkerKind,
+    PodObserved,
+    Request,
+    Requests,
+    Timeline,
+)
+from checks.verdict import Outcome, Phase, evaluate
+
+PODS = ("a", "b", "c")
+
+
+def pod(t: float, name: str, ready: bool = True, deleting: bool = False, restarts: int = 0,
+        gone: bool = False) -> PodObserved:
+    return PodObserved(T0 + t, name, "Running", ready, deleting, restarts, "n1", gone)
+
+
+def eps(t: float, *ready: str) -> EndpointsObserved:
+    return EndpointsObserved(T0 + t, "web-x", frozenset(ready), frozenset(ready))
+
+
+def load(t0: float, t1: float, serving: dict[tuple[float, float], tuple[str, ...]],
+         fail: dict[tuple[float, float], tuple[ErrorKind, str]] | None = None,
+         rate: float = 100.0) -> Requests:
+    """Requests round-robin over the pods ``serving`` lists for the stretch they start in;
+    a request in a ``fail`` stretch fails with that kind, answered by that pod ("" none)."""
+    out: list[Request] = []
+    for i in range(round((t1 - t0) * rate)):
+        t = t0 + i / rate
+        pods = next((p for (a, b), p in serving.items() if a <= t < b), PODS)
+        bad = next(((k, p) for (a, b), (k, p) in (fail or {}).items() if a <= t < b), None)
+        if bad is not None:
+            kind, who = bad
+            out.append(Request(T0 + t, 1.0, 503 if kind is ErrorKind.HTTP else 0, kind, None,
+                               "/", who))
+        else:
+            out.append(Request(T0 + t, 2.0, 200, ErrorKind.NONE, None, "/", pods[i % len(pods)]))
+    return Requests.of(out)
+
+
+def timeline(requests: Requests, *obs: PodObserved | EndpointsObserved | EventObserved,
+             fault_at: float = 10.0, fault_end: float = 25.0, end: float = 35.0) -> Timeline:
+    tl = Timeline(requests=requests)
+    tl.observations += [pod(0, p) for p in PODS] + [eps(0, *PODS)] + list(obs)
+    tl.markers += [Marker(T0, MarkerKind.LOAD_START), Marker(T0 + fault_at,
+                   MarkerKind.FAULT_START, "pod-kill"), Marker(T0 + fault_end,
+                   MarkerKind.FAULT_END), Marker(T0 + end, MarkerKind.LOAD_END)]
+    return tl
+
+
+GRACEFUL = PodSpecTiming(grace_s=20.0, pre_stop_s=5.0)
+
+
+def graceful_kill() -> Timeline:
+    """Pod a deleted at +10 s: leaves the endpoints at +10.2, keeps answering kept-alive
+    requests until +15, exits at +20.5; replacement d starts +11, Ready +13.5."""
+    req = load(0, 35, {(10.3, 15.0): ("a", "b", "c"), (15.0, 14.0 + 999): ("b", "c", "d")}
+               | {(10.2 + 0.1, 13.6): ("a", "b", "c")})
+    return timeline(req, pod(10.0, "a", deleting=True), eps(10.2, "b", "c"),
+                    pod(10.5, "a", ready=False, deleting=True), pod(20.5, "a", False, True,
+                                                                     gone=True),
+                    pod(11.0, "d", ready=False), pod(13.5, "d"), eps(13.6, "b", "c", "d"))
+
+
+def test_graceful_termination_passes_with_the_gaps_measured() -> None:
+    r = check_termination(graceful_kill(), GRACEFUL)
+    assert r.outcome is Outcome.PASS, r.explain()
+    m = r.measurements
+    assert m["terminated_pods"] == 1 and m["failed_requests"] == 0
+    assert round(float(m["left_endpoints_ms"] or 0)) == 200
+    assert round(float(m["exit_after_left_ms"] or 0)) == 10300
+    assert float(m["served_after_left_ms"] or 0) > 4000  # kept-alive requests, answered
+    assert "preStop 5 s covers endpoint removal after 200 ms, margin 4.8 s" in r.findings[1]
+
+
+def test_abrupt_termination_fails_on_its_errors_not_on_the_replacements() -> None:
+    # always-ready: no preStop, the listener closes at SIGTERM; 300 ms of refused
+    # connections before kube-proxy drops the pod; the replacement's 503s are its own.
+    req = load(0, 35, {(10.0, 99): ("b", "c", "d")},
+               fail={(10.0, 10.3): (ErrorKind.CONNECT, ""), (12.0, 12.5): (ErrorKind.HTTP, "d")})
+    tl = timeline(req, pod(10.0, "a", deleting=True), eps(10.4, "b", "c"),
+                  pod(10.6, "a", False, True, gone=True), pod(11.0, "d"), eps(11.2, "b", "c", "d"))
+    r = check_termination(tl, PodSpecTiming(grace_s=30.0, pre_stop_s=None))
+    assert r.outcome is Outcome.FAIL
+    thresholds = {v.threshold: v.measured for v in r.violations}
+    assert thresholds["probes.termination_failed_requests"] == 30  # not the 50 503s of d
+    assert "no preStop hook" in r.findings[1]
+
+
+def test_exit_before_leaving_the_endpoints_and_a_grace_period_kill_fail() -> None:
+    req = load(0, 35, {(10.0, 99): ("b", "c")})
+    tl = timeline(req, pod(10.0, "a", deleting=True), pod(20.5, "a", False, True, gone=True),
+                  eps(21.0, "b", "c"))
+    r = check_termination(tl, PodSpecTiming(grace_s=10.0, pre_stop_s=5.0))
+    names = {v.threshold for v in r.violations}
+    assert names == {"probes.exit_before_endpoint_removal_ms", "probes.grace_period_s"}
+
+
+def test_no_termination_is_inconclusive() -> None:
+    r = check_termination(timeline(load(0, 35, {})), GRACEFUL)
+    assert r.outcome is Outcome.INCONCLUSIVE
+
+
+def test_restarts_under_load_are_counted_per_pod() -> None:
+    tl = timeline(load(0, 35, {}), pod(5, "b", restarts=1), pod(30, "b", restarts=2),
+                  EventObserved(T0 + 4, "Pod", "b", "Unhealthy", "Liveness probe failed: "
+                                "timeout", "Warning"),
+                  EventObserved(T0 + 4, "Pod", "other-app-1", "Unhealthy", "Liveness probe "
+                                "failed: timeout", "Warning"))
+    r = check_restarts(tl, max_restarts=0)
+    assert r.outcome is Outcome.FAIL
+    assert r.measurements["restarts"] == 2 and r.measurements["liveness_failure_events"] == 1
+    assert check_restarts(tl, max_restarts=2).outcome is Outcome.PASS
+    assert check_restarts(timeline(load(0, 35, {}))).outcome is Outcome.PASS
+
+
+def test_new_pod_that_answers_before_it_is_ready_fails() -> None:
+    # d answers 503 while "Ready" (its readiness lies), then 200.
+    req = load(0, 35, {(11.0, 99): ("b", "c", "d")}, fail={(11.0, 12.0): (ErrorKind.HTTP, "d")})
+    tl = timeline(req, pod(11.0, "d", ready=True))
+    r = check_new_pods(tl)
+    assert r.outcome is Outcome.FAIL
+    assert {v.threshold for v in r.violations} == {"probes.new_pod_failed_requests"}
+    assert r.measurements["failed_while_joining"] == 100
+
+
+def test_new_pod_reached_before_ready_fails_and_a_clean_join_passes() -> None:
+    early = timeline(load(0, 35, {(11.0, 99): ("b", "c", "d")}), pod(11.0, "d", ready=False),
+                     pod(14.0, "d"))
+    r = check_new_pods(early)
+    assert {v.threshold for v in r.violations} == {"probes.new_pod_requests_before_ready"}
+    assert check_new_pods(graceful_kill()).outcome is Outcome.PASS
+
+
+def test_unattributed_requests_make_attribution_checks_inconclusive() -> None:
+    tl = graceful_kill()
+    tl.requests.pods = [""] * len(tl.requests)
+    assert check_new_pods(tl).outcome is Outcome.INCONCLUSIVE
+    assert "load.pod_header" in check_not_ready_traffic(tl).reasons[0]
+    # Termination still works, attributing by time.
+    assert check_termination(tl, GRACEFUL).outcome is Outcome.PASS
+
+
+def dependency_outage(restarts: bool = False, back_at: float = 22.0) -> Timeline:
+    req = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, "")})
+    obs: list[PodObserved | EndpointsObserved] = [eps(10.4)]
+    for p in PODS:
+        obs += [pod(10.3, p, ready=False), pod(back_at, p)]
+        if restarts:
+            obs.append(pod(16.0, p, ready=False, restarts=1))
+    obs.append(eps(back_at, *PODS))
+    tl = timeline(req, *obs, fault_end=back_at, end=40)
+    tl.markers += [Marker(T0 + 10.0, MarkerKind.NOTE, f"{DEPENDENCY_DOWN} dep 2 -> 0"),
+                   Marker(T0 + 20.0, MarkerKind.NOTE, f"{DEPENDENCY_RESTORED} dep back to 2")]
+    return tl
+
+
+def test_dependency_outage_readiness_follows_and_liveness_holds() -> None:
+    tl = dependency_outage()
+    r = check_dependency_outage(tl, recovery_limit_s=10)
+    assert r.outcome is Outcome.PASS, r.explain()
+    assert r.measurements["pods_not_ready"] == 3
+    assert r.measurements["readiness_reaction_s"] == 0.3
+    assert r.measurements["ready_again_s"] == 2.0
+    assert r.measurements["serving_again_s"] == 1.0
+    assert r.measurements["failed_after_serving_again"] == 0
+    # The outage's own errors are not judged.
+    v = combine(evaluate(tl, SLO()), r, judged=(Phase.BEFORE,))
+    assert v.outcome is Outcome.PASS
+    assert combine(evaluate(tl, SLO()), r).outcome is Outcome.FAIL
+
+
+def test_failures_after_serving_again_fail_the_dependency_check() -> None:
+    tl = dependency_outage()
+    tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                        (30.0, 30.2): (ErrorKind.RESET, "")})
+    r = check_dependency_outage(tl, recovery_limit_s=10)
+    assert [v.threshold for v in r.violations] == ["probes.failed_after_recovery"]
+    assert r.violations[0].measured == 20
+
+
+def test_liveness_following_the_dependency_fails_on_restarts() -> None:
+    r = check_dependency_outage(dependency_outage(restarts=True))
+    assert r.outcome is Outcome.FAIL
+    (v,) = r.violations
+    assert v.threshold == "probes.max_restarts" and v.measured == 3
+
+
+def test_slow_recovery_and_readiness_that_ignores_the_dependency_fail() -> None:
+    slow = check_dependency_outage(dependency_outage(back_at=35.0), recovery_limit_s=10)
+    assert [v.threshold for v in slow.violations] == ["probes.dependency_recovery_s"]
+    tl = timeline(load(0, 40, {}), fault_end=20, end=40)
+    tl.markers += [Marker(T0 + 10.0, MarkerKind.NOTE, f"{DEPENDENCY_DOWN} x"),
+                   Marker(T0 + 20.0, MarkerKind.NOTE, f"{DEPENDENCY_RESTORED} x")]
+    ignored = check_dependency_outage(tl)
+    assert [v.threshold for v in ignored.violations] == ["probes.pods_ready_without_dependency"]
+    assert ignored.violations[0].measured == 3
+
+
+def test_not_ready_pods_answering_errors_fail_and_kept_alive_successes_are_counted() -> None:
+    tl = dependency_outage()
+    r = check_not_ready_traffic(tl)
+    assert r.outcome is Outcome.PASS  # every request after +10.5 failed without a pod: refused
+    assert r.measurements["not_ready_intervals"] == 3
+    served = load(0, 40, {}, fail={(15.0, 15.5): (ErrorKind.HTTP, "a")})
+    tl.requests = served
+    r = check_not_ready_traffic(tl, max_served=None)
+    assert [v.threshold for v in r.violations] == ["probes.not_ready_failed_requests"]
+    assert int(r.measurements["served_ok"] or 0) > 0
+    r = check_not_ready_traffic(tl, max_served=0)
+    assert "probes.max_not_ready_requests" in {v.threshold for v in r.violations}
+
+
+def test_not_ready_intervals_skip_startup_and_termination() -> None:
+    h = [pod(0, "a", ready=False), pod(1, "a"), pod(5, "a", ready=False), pod(7, "a"),
+         pod(9, "a", ready=False), pod(10, "a", ready=False, deleting=True)]
+    assert not_ready_intervals(h, T0 + 99) == [(T0 + 5, T0 + 7), (T0 + 9, T0 + 10)]
+
+
+def test_a_pod_deleted_during_the_outage_is_not_held_to_recover() -> None:
+    tl = dependency_outage()
+    tl.observations = [o for o in tl.observations
+                       if not (isinstance(o, PodObserved) and o.name == "c" and o.ready
+                               and o.at > T0 + 1)]
+    tl.observations.append(pod(15.0, "c", ready=False, deleting=True))
+    r = check_dependency_outage(tl, recovery_limit_s=10)
+    assert r.outcome is Outcome.PASS, r.explain()
+    assert any("then deleted" in f for f in r.findings)

@@ -13,6 +13,7 @@ help:
 	@echo "make test            every test tier: lint, unit, e2e (brings the testbed up)"
 	@echo "make unit | lint | e2e"
 	@echo "make testbed-up | testbed-down | testbed-status"
+	@echo "make image           build the suite's image (Dockerfile) and import it into the testbed"
 
 # The venv is rebuilt when the dependency pins change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -42,3 +43,4 @@ clean:
 
 include testbed/testbed.mk
 include demo.mk
+include image.mk

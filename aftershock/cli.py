@@ -149,10 +149,46 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
                             help="a results directory (default: ./results)")
 
-    job = sub.add_parser("job", help="run as a Kubernetes Job (not in this version yet)")
-    jsub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
-    jsub.add_parser("run", help="run the suite inside the cluster as a Job")
+    _job_parsers(sub)
     return parser
+
+
+def _job_parsers(sub: Any) -> None:
+    """``aftershock job run|render|suite`` (aftershock/job.py; docs/job.md)."""
+    job = sub.add_parser("job", help="run the suite in the cluster as a Kubernetes Job",
+                         description="Run the suite as a Job (k8s-job.yaml) and get its "
+                                     "results back. See docs/job.md.")
+    jsub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    run = jsub.add_parser(
+        "run", help="apply the Job, stream its progress, fetch results/, clean up",
+        description="Apply k8s-job.yaml in the target's namespace (image and config "
+                    "overridable), stream the pod's state and the suite's log, copy the "
+                    "results (junit.xml, results.json, timelines/) into --results, delete "
+                    "the Job's objects and exit with the suite's exit code. Options "
+                    "aftershock does not know are passed to the suite's pytest (-k ...).",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    render = jsub.add_parser("render", help="print the manifests `job run` would apply")
+    for p in (run, render):
+        _config_options(p)
+        p.add_argument("--image", help="the suite's image (default: "
+                                       "aftershock.local/aftershock:<version>)")
+        p.add_argument("--manifests", metavar="FILE",
+                       help="the Job's manifests (default: the project's k8s-job.yaml)")
+        p.add_argument("--deadline", type=int, metavar="SECONDS",
+                       help="the Job's activeDeadlineSeconds (default: the manifest's)")
+        p.add_argument("--hold", type=int, metavar="SECONDS",
+                       help="how long the holder keeps unfetched results (default 900)")
+        p.add_argument("--no-rbac-check", action="store_true",
+                       help="skip the suite's check of its ServiceAccount's permissions")
+        p.add_argument("--run-id", help="suffix of the objects' names (default: random)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="give up waiting after this long (default: deadline + 120)")
+    run.add_argument("--keep", action="store_true",
+                     help="leave the Job's objects in the cluster (for debugging)")
+    suite = jsub.add_parser("suite", help="(inside the Job's pod) run the suite for the "
+                                          "holder to hand over")
+    _config_options(suite)
+    suite.add_argument("--no-rbac-check", action="store_true")
 
 
 # ---------------------------------------------------------------- commands
@@ -319,16 +355,22 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return exit_code(outcome)
 
 
-def cmd_job(ns: argparse.Namespace) -> int:
-    print("aftershock job run: not part of this version yet", file=sys.stderr)
-    return EXIT_USAGE
+def cmd_job(ns: argparse.Namespace, passthrough: list[str]) -> int:
+    from aftershock import job
+    if ns.job_command == "suite":
+        config = _load_config(ns)
+        ns.experiments = None
+        return job.suite_main(config, Path(config.results_dir),
+                              lambda: cmd_run(ns, passthrough),
+                              rbac_check=not ns.no_rbac_check)
+    return job.cli(ns, passthrough, _load_config(ns), _overrides(ns))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = list(sys.argv[1:] if argv is None else argv)
     ns, rest = parser.parse_known_args(args)
-    if ns.command != "run" and rest:
+    if rest and ns.command not in ("run", "job"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if ns.command == "run":
@@ -342,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "report":
             return cmd_report(ns)
         if ns.command == "job":
-            return cmd_job(ns)
+            return cmd_job(ns, rest)
         parser.print_help()
         return EXIT_USAGE
     except AftershockError as e:

@@ -1,0 +1,74 @@
+# aftershock's image: the `aftershock` CLI, the shipped experiments and load profiles.
+#
+#   docker build -t aftershock:0.1.0 .                       # with a Docker engine
+#   make image                                               # here: buildah, no registry, no Docker
+#
+# BASE is the runtime base, BUILD_BASE the builder's (it needs `python3 -m venv` with pip).
+# Both default to the official slim Python image. `make image` builds both locally from Debian
+# packages (testbed/images/suite_image.py, mmdebstrap) and passes them with --build-arg, so the
+# build needs no registry. Either way the Python is the base's and the venv is built against it.
+ARG BASE=python:3.11-slim-bookworm
+ARG BUILD_BASE=${BASE}
+# Extra options for pip in the builder, e.g. "--cert /run/ca.crt" behind a TLS-inspecting proxy
+# (make image passes the host's CA bundle so) or "--no-index --find-links /wheels".
+ARG PIP_OPTIONS=""
+
+# ---------------------------------------------------------------- builder
+FROM ${BUILD_BASE} AS builder
+ARG PIP_OPTIONS
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/venv
+WORKDIR /app
+
+# Dependencies first, in their own layer: it is rebuilt only when the pins change.
+# Only the runtime dependencies of pyproject.toml (not the dev tools in the lock), each at the
+# version requirements.lock pins, and wheels only: the builder needs no compiler either.
+# kubernetes ships a second, asyncio copy of every API and model (kubernetes.aio, ~35 MB of
+# source) that nothing here imports: it is removed, as are the packages' own test suites.
+COPY pyproject.toml requirements.lock ./
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/runtime.txt \
+ && /opt/venv/bin/pip install $PIP_OPTIONS --only-binary=:all: -c requirements.lock \
+      -r /tmp/runtime.txt \
+ && rm -rf /opt/venv/lib/python3*/site-packages/kubernetes/aio \
+ && find /opt/venv/lib -depth -type d -path "*/site-packages/*/tests" -exec rm -rf {} +
+
+# The project itself, installed in place (editable): the experiments/ and loadtests/ that the
+# CLI finds next to the package stay where it looks for them (/app). Then pip goes, and
+# everything is compiled once: the root filesystem is read-only at run time, so nothing could
+# be cached later and every locust process would recompile what it imports.
+COPY README.md ./
+COPY aftershock ./aftershock
+COPY checks ./checks
+COPY experiments ./experiments
+COPY loadtests ./loadtests
+RUN /opt/venv/bin/pip install $PIP_OPTIONS --only-binary=:all: "setuptools>=68" \
+ && /opt/venv/bin/pip install --no-deps --no-build-isolation -e . \
+ && /opt/venv/bin/pip uninstall -q -y pip setuptools \
+ && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib /app/aftershock /app/checks \
+      /app/experiments /app/loadtests >/dev/null
+
+# ---------------------------------------------------------------- runtime
+FROM ${BASE}
+LABEL org.opencontainers.image.title="aftershock" \
+      org.opencontainers.image.description="In-cluster resilience verification for Kubernetes" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+# A numeric non-root user (runAsNonRoot can only verify a numeric one); HOME in /tmp, which
+# the Job mounts writable (an emptyDir) next to /results.
+RUN echo "aftershock:x:65532:65532:aftershock:/tmp:/usr/sbin/nologin" >> /etc/passwd \
+ && echo "aftershock:x:65532:" >> /etc/group \
+ && mkdir -p /results && chown 65532:65532 /results
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/tmp \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTEST_ADDOPTS="-p no:cacheprovider"
+USER 65532:65532
+WORKDIR /results
+# Smoke test: every native extension loads against this base's libraries (a manylinux wheel
+# can need a system library the base lacks, e.g. libstdc++ for greenlet).
+RUN python3 -c "import greenlet, gevent, zmq, msgpack, psutil, pydantic_core, yaml, kubernetes" \
+ && aftershock --help >/dev/null
+ENTRYPOINT ["/opt/venv/bin/aftershock"]
+CMD ["--help"]

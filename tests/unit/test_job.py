@@ -1,0 +1,185 @@
+"""aftershock job: manifests as data, pod states, artifacts, the in-pod wrapper (no cluster)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aftershock import job
+from aftershock.cli import main
+from aftershock.config import validate
+from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_USAGE, ConfigError
+
+SPEC = job.JobSpec(namespace="shop", run_id="r1", image="reg.example/aftershock:9",
+                   config_yaml="target: {namespace: shop, deployment: web, service: web}\n",
+                   pytest_args=("-k", "pod_kill"), deadline_s=900, hold_s=60)
+
+
+def _by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["kind"]: d for d in docs}
+
+
+def test_render_suffixes_names_and_keeps_every_reference_consistent() -> None:
+    docs = _by_kind(job.render(job.load_manifests(), SPEC))
+    sa = docs["ServiceAccount"]["metadata"]["name"]
+    assert sa == "aftershock-r1"
+    assert docs["ClusterRole"]["metadata"]["name"] == "aftershock-nodes-shop-r1"
+    assert "namespace" not in docs["ClusterRole"]["metadata"]
+    for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"):
+        assert docs[kind]["metadata"]["namespace"] == "shop"
+        assert docs[kind]["metadata"]["labels"][job.RUN_LABEL] == "r1"
+    rb, crb = docs["RoleBinding"], docs["ClusterRoleBinding"]
+    assert rb["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+    assert crb["roleRef"]["name"] == docs["ClusterRole"]["metadata"]["name"]
+    for binding in (rb, crb):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa,
+                                        "namespace": "shop"}]
+    j = docs["Job"]
+    assert j["spec"]["backoffLimit"] == 0
+    assert j["spec"]["activeDeadlineSeconds"] == 900
+    pod = j["spec"]["template"]["spec"]
+    assert j["spec"]["template"]["metadata"]["labels"][job.RUN_LABEL] == "r1"
+    assert pod["serviceAccountName"] == sa
+    cm = next(v for v in pod["volumes"] if "configMap" in v)
+    assert cm["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert {c["image"] for c in containers.values()} == {"reg.example/aftershock:9"}
+    assert containers["suite"]["args"][-2:] == ["-k", "pod_kill"]
+    hold = {e["name"]: e["value"] for e in containers["holder"]["env"]}
+    assert hold["HOLD_SECONDS"] == "60"
+    assert docs["ConfigMap"]["data"] == {"aftershock.yaml": SPEC.config_yaml}
+
+
+def test_the_pod_is_restricted() -> None:
+    pod = _by_kind(job.load_manifests())["Job"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["terminationGracePeriodSeconds"] >= 60
+    for c in pod["containers"]:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert c["resources"]["requests"] and c["resources"]["limits"]
+
+
+def _grants(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(verb, group, res) for rule in doc["rules"] for group in rule["apiGroups"]
+            for res in rule["resources"] for verb in rule["verbs"]}
+
+
+def test_the_roles_grant_exactly_the_documented_permissions() -> None:
+    docs = _by_kind(job.load_manifests())
+    def key(p: job.Permission) -> tuple[str, str, str]:
+        res = f"{p.resource}/{p.subresource}" if p.subresource else p.resource
+        return p.verb, p.group, res
+    assert _grants(docs["Role"]) == {key(p) for p in job.PERMISSIONS if not p.cluster}
+    assert _grants(docs["ClusterRole"]) == {key(p) for p in job.PERMISSIONS if p.cluster}
+    assert all(p.why for p in job.PERMISSIONS)
+    assert not any("secrets" in g[2] for g in _grants(docs["Role"]) | _grants(
+        docs["ClusterRole"]))
+
+
+def _pod(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "p"}, "status": status}
+
+
+@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"])
+def test_an_image_that_cannot_be_pulled_is_reported_at_once(reason: str) -> None:
+    pod = _pod(phase="Pending", containerStatuses=[
+        {"name": "suite", "image": "x/y:1", "state": {"waiting": {"reason": reason,
+                                                                   "message": "no such host"}}}])
+    stuck = job.diagnose(pod)
+    assert stuck is not None and stuck.exit_code == EXIT_USAGE
+    assert "x/y:1" in stuck.message and reason in stuck.message
+
+
+def test_an_unschedulable_pod_is_reported_with_the_schedulers_words() -> None:
+    pod = _pod(phase="Pending", conditions=[{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient cpu."}])
+    stuck = job.diagnose(pod)
+    assert stuck is not None and stuck.exit_code == EXIT_INCONCLUSIVE
+    assert "Insufficient cpu" in stuck.message
+
+
+def test_a_pod_on_its_way_is_not_stuck() -> None:
+    assert job.diagnose(_pod(phase="Pending", containerStatuses=[
+        {"name": "suite", "state": {"waiting": {"reason": "ContainerCreating"}}}])) is None
+    running = _pod(phase="Running", containerStatuses=[
+        {"name": "suite", "state": {"running": {}}},
+        {"name": "holder", "state": {"running": {}}}])
+    assert job.diagnose(running) is None
+    assert "suite running" in job.describe(running)
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_extract_unpacks_the_results_and_reads_the_exit_code(tmp_path: Path) -> None:
+    names = job.extract(_tar({"./exit-code": b"1\n", "./junit.xml": b"<x/>",
+                              "./timelines/a.jsonl": b"{}\n"}), tmp_path)
+    assert names == ["exit-code", "junit.xml", "timelines/a.jsonl"]
+    assert job.read_exit_code(tmp_path) == 1
+
+
+def test_extract_refuses_paths_outside_the_destination(tmp_path: Path) -> None:
+    with pytest.raises(tarfile.TarError):
+        job.extract(_tar({"../evil": b"x"}), tmp_path / "out")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_in_cluster_config_drops_local_fields_and_ships_the_locustfile(tmp_path: Path) -> None:
+    lf = tmp_path / "mine.py"
+    lf.write_text("# my profile\n")
+    raw = {"target": {"namespace": "shop", "deployment": "web", "service": "web"},
+           "kubeconfig": "/home/me/.kube/config", "context": "staging", "results_dir": "out",
+           "load": {"locustfile": str(lf)}}
+    text, shipped = job.in_cluster_config(validate(raw), raw)
+    data = yaml.safe_load(text)
+    assert set(data) == {"target", "load"}
+    assert data["load"]["locustfile"] == "/etc/aftershock/locustfile.py"
+    assert shipped == "# my profile\n"
+
+
+def test_suite_main_always_leaves_the_exit_code_and_the_done_file(tmp_path: Path) -> None:
+    config = validate({"target": {"namespace": "s", "deployment": "d", "service": "d"}})
+    assert job.suite_main(config, tmp_path, lambda: 1, rbac_check=False) == 1
+    assert (tmp_path / job.EXIT_FILE).read_text() == "1\n"
+    assert (tmp_path / job.DONE_FILE).exists()
+
+    def broken() -> int:
+        raise ConfigError("slo.during.p99_ms: bad", "fix it")
+    assert job.suite_main(config, tmp_path, broken, rbac_check=False) == EXIT_USAGE
+    assert job.read_exit_code(tmp_path) == EXIT_USAGE
+    assert "slo.during.p99_ms" in (tmp_path / job.ERROR_FILE).read_text()
+
+
+def test_job_render_prints_applicable_manifests(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["job", "render", "--namespace", "shop", "--deployment", "web", "--service",
+                 "web", "--image", "i:1", "--run-id", "zz", "-k", "rolling"])
+    assert code == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+                                         "ClusterRoleBinding", "ConfigMap", "Job"]
+    assert yaml.safe_load(docs[5]["data"]["aftershock.yaml"])["target"]["namespace"] == "shop"
+
+
+def test_job_run_with_a_bad_config_stops_before_the_cluster(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("target: {namespace: s, deployment: d, service: d}\nslo: {durng: {}}\n")
+    assert main(["job", "run", "--config", str(cfg)]) == EXIT_USAGE
+    assert "did you mean 'slo.during'" in capsys.readouterr().err

@@ -13,7 +13,7 @@ demo-app: testbed-up
 	@$(DEMO_KUBECTL) rollout status -n $(DEMO_NS) deployment/web --timeout=240s
 
 demo: venv demo-app
-	@echo "== running the suite (pod kill, rolling update) under steady load"
+	@echo "== running the suite under steady load: posture, pod kill, rolling update, drain, PDB, probes, HPA"
 	@code=0; $(VENV)/bin/aftershock run --config $(DEMO_CONFIG) || code=$$?; \
 	  echo; echo "== report"; $(VENV)/bin/aftershock report results; \
 	  echo; echo "results: results/results.json, results/junit.xml, results/timelines/"; \

@@ -201,6 +201,26 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         item.config.stash[_RESULTS_KEY].current_nodeid = item.nodeid
 
 
+# Run order of the fault families in one session: the cheapest first (posture has no
+# fault), and last the ones that leave the target changed for minutes (an HPA that was
+# driven up scales down slowly, which would disturb every experiment after it).
+FAULT_ORDER = ("pod_kill", "rollout", "drain", "pdb", "dependency_outage", "hpa_ramp")
+
+
+def _fault_rank(item: pytest.Item) -> int:
+    m = item.get_closest_marker("fault")
+    if m is None or not m.args:
+        return 0
+    kind = str(m.args[0])
+    return FAULT_ORDER.index(kind) + 1 if kind in FAULT_ORDER else len(FAULT_ORDER) + 1
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    if any(item.get_closest_marker("fault") for item in items):
+        items.sort(key=_fault_rank)  # stable: the order within a family is kept
+
+
 def _experiment_name(item: pytest.Item) -> str:
     m = item.get_closest_marker("experiment")
     if m is not None:

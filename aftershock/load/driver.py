@@ -128,7 +128,7 @@ class LoadDriver:
     def __init__(self, spec: LoadSpec, workdir: Path | None = None, *,
                  locust_cmd: Sequence[str] | None = None) -> None:
         self.spec = spec
-        self.workdir = (Path(workdir) if workdir
+        self.workdir = (Path(workdir).resolve() if workdir
                         else Path(tempfile.mkdtemp(prefix="aftershock-load-")))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.records_dir = self.workdir / "records"

@@ -205,3 +205,14 @@ def test_a_reused_workdir_starts_with_no_records_of_an_earlier_run(tmp_path: Pat
         again = second.requests()
     assert len(earlier) > 5 and len(again) > 5
     assert again.starts[0] > earlier.starts[-1]
+
+
+def test_a_relative_workdir_is_resolved_before_locust_changes_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with LoopbackServer() as srv:
+        with LoadDriver(LoadSpec(host=srv.url, rate=50, max_duration_s=10),
+                        Path("results/load/x")) as load:
+            time.sleep(0.5)
+        assert len(load.requests()) > 5
+    assert load.workdir == tmp_path / "results/load/x"

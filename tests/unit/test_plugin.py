@@ -147,3 +147,24 @@ def test_an_experiment_skipped_by_its_fixture_is_not_recorded(pytester: pytest.P
     result.assert_outcomes(skipped=1)
     data = json.loads((pytester.path / "res" / "results.json").read_text())
     assert data["experiments"] == []
+
+
+def test_experiments_run_cheapest_first_and_the_hpa_last(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_order="""
+        import pytest
+
+        @pytest.mark.fault("hpa_ramp")
+        def test_a_hpa(): pass
+
+        def test_b_posture(): pass
+
+        @pytest.mark.fault("rollout")
+        def test_c_rollout(): pass
+
+        @pytest.mark.fault("pod_kill")
+        def test_d_kill(): pass
+    """)
+    result = pytester.runpytest("-v", "-p", "no:locust")
+    order = [line.split("::")[1].split()[0] for line in result.outlines
+             if "::test_" in line and "PASSED" in line]
+    assert order == ["test_b_posture", "test_d_kill", "test_c_rollout", "test_a_hpa"]

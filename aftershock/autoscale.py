@@ -17,85 +17,44 @@ or the HPA has not been able to compute its metric for ``hpa.metric_grace_s``.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
 from aftershock.config import Config
-from aftershock.experiment import Run
+from aftershock.experiment import (
+    Run,
+    gate_steady_state,
+    latest,
+    mark,
+    say,
+    settle_verdict,
+    wait_with_load,
+)
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.scaling import Autoscaler, find_hpa
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadDriver, LoadSpec
 from aftershock.results import safe_name
 from aftershock.safety import install_signal_handlers, rolled_back
-from checks.report import steady_state_message
 from checks.timeline import (
-    Marker,
     MarkerKind,
     Requests,
     ScalerObserved,
     Timeline,
     WorkloadObserved,
 )
-from checks.verdict import Outcome, evaluate, evaluate_steady_state
 
 FAULT = "hpa-ramp"
 _TICK_S = 0.2
 _PROGRESS_EVERY_S = 10.0
-_RECORDS_FLUSH_S = 0.5
-
-
-def _say(text: str) -> None:
-    print(f"[aftershock] {text}", file=sys.__stderr__, flush=True)
-
-
-def _mark(timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
-    timeline.markers.append(Marker(time.time(), kind, detail))
-
-
-def _latest(timeline: Timeline, kind: type[WorkloadObserved] | type[ScalerObserved],
-            name: str) -> WorkloadObserved | ScalerObserved | None:
-    for obs in reversed(timeline.observations):
-        if isinstance(obs, kind) and obs.name == name:
-            return obs
-    return None
 
 
 def _workload(timeline: Timeline, name: str) -> WorkloadObserved | None:
-    w = _latest(timeline, WorkloadObserved, name)
-    return w if isinstance(w, WorkloadObserved) else None
+    return latest(timeline, WorkloadObserved, name)
 
 
 def _scaler(timeline: Timeline, name: str) -> ScalerObserved | None:
-    s = _latest(timeline, ScalerObserved, name)
-    return s if isinstance(s, ScalerObserved) else None
-
-
-def merged(*parts: Requests) -> Requests:
-    """Several load processes' requests as one, sorted by start."""
-    out = Requests()
-    for p in parts:
-        out.starts.extend(p.starts)
-        out.latency_ms.extend(p.latency_ms)
-        out.statuses.extend(p.statuses)
-        out.errors.extend(p.errors)
-        out.new_connection.extend(p.new_connection)
-        out.names.extend(p.names)
-        out.pods.extend(p.pods)
-    out._sorted = len(parts) < 2
-    out.sort()
-    return out
-
-
-def _wait(seconds: float, what: str, driver: LoadDriver) -> None:
-    deadline = time.monotonic() + seconds
-    next_report = time.monotonic() + _PROGRESS_EVERY_S
-    while (left := deadline - time.monotonic()) > 0 and driver.running:
-        time.sleep(min(_TICK_S, left))
-        if time.monotonic() >= next_report:
-            next_report += _PROGRESS_EVERY_S
-            _say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
+    return latest(timeline, ScalerObserved, name)
 
 
 def run_hpa(run: Run, config: Config, cluster: Cluster) -> Autoscaler | None:
@@ -124,24 +83,12 @@ def run_hpa(run: Run, config: Config, cluster: Cluster) -> Autoscaler | None:
                              selector)
     workdir = Path(config.results_dir) / "load" / safe_name(run.name)
     cpu_drivers: list[LoadDriver] = []
-    _say(f"{run.name}: HPA {hpa.name} ({hpa.min_replicas}-{hpa.max_replicas} replicas), "
+    say(f"{run.name}: HPA {hpa.name} ({hpa.min_replicas}-{hpa.max_replicas} replicas), "
          f"steady load {spec.rate:.0f} req/s to {url}")
     with Recorder(timeline, streams), LoadDriver(spec, workdir / "steady") as driver:
-        _mark(timeline, MarkerKind.LOAD_START, url)
-        _wait(config.load.steady_seconds, f"{run.name}: steady state", driver)
-        gate_at = time.time()
-        time.sleep(_RECORDS_FLUSH_S)
-        timeline.requests = driver.requests()
-        run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
-        start = _workload(timeline, target.deployment)
-        if run.steady.outcome is not Outcome.PASS:
-            run.inconclusive_reason = ("steady state not met, no load ramped: "
-                                       + steady_state_message(run.steady))
-        elif start is None or start.ready < start.desired:
-            seen = f"{start.ready}/{start.desired} ready" if start else "never observed"
-            run.inconclusive_reason = (f"steady state not met, no load ramped: deployment "
-                                       f"{target.deployment} is {seen}")
-        else:
+        mark(timeline, MarkerKind.LOAD_START, url)
+        start = gate_steady_state(run, config, driver, "no load ramped")
+        if start is not None:
             expected = hc.expected_replicas or start.desired + 1
             if expected <= start.desired:
                 run.inconclusive_reason = (
@@ -153,19 +100,15 @@ def run_hpa(run: Run, config: Config, cluster: Cluster) -> Autoscaler | None:
                       driver)
                 if hc.scale_down_wait_s > 0 and run.injected:
                     _wait_scale_down(run, config, start.desired, driver)
-                _wait(config.load.after_seconds, f"{run.name}: after the ramp", driver)
-        if run.inconclusive_reason:
-            _mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
-            _say(run.inconclusive_reason)
-        _mark(timeline, MarkerKind.LOAD_END)
-    timeline.requests = merged(driver.requests(), *(d.requests() for d in cpu_drivers))
+                wait_with_load(config.load.after_seconds, f"{run.name}: after the ramp", driver)
+            if run.inconclusive_reason:
+                mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
+                say(run.inconclusive_reason)
+        mark(timeline, MarkerKind.LOAD_END)
+    timeline.requests = Requests.merged(driver.requests(),
+                                        *(d.requests() for d in cpu_drivers))
     run.load = driver.result(timeline.requests)
-    if run.injected:
-        verdict = evaluate(timeline, config.slo)
-        if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
-            verdict = dataclasses.replace(verdict, outcome=Outcome.INCONCLUSIVE,
-                                          reasons=(run.inconclusive_reason, *verdict.reasons))
-        run.verdict = verdict
+    settle_verdict(run, config.slo)
     return hpa
 
 
@@ -173,7 +116,7 @@ def _ramp(run: Run, config: Config, hpa: Autoscaler, start: int, expected: int, 
           workdir: Path, cpu_drivers: list[LoadDriver], steady: LoadDriver) -> None:
     """The fault: CPU load in steps until the expected replicas are ready, then stop it."""
     timeline, hc, deployment = run.timeline, config.hpa, config.target.deployment
-    _mark(timeline, MarkerKind.FAULT_START, FAULT)
+    mark(timeline, MarkerKind.FAULT_START, FAULT)
     began, began_at = time.monotonic(), time.time()
     current: list[LoadDriver] = []
 
@@ -200,29 +143,29 @@ def _ramp(run: Run, config: Config, hpa: Autoscaler, start: int, expected: int, 
                 d.start()
                 did = f"CPU load step {step}/{hc.ramp_steps}: {rate:.0f} req/s of {hc.work_path}"
                 run.actions.append(did)
-                _mark(timeline, MarkerKind.NOTE, did)
-                _say(f"{run.name}: {did}")
+                mark(timeline, MarkerKind.NOTE, did)
+                say(f"{run.name}: {did}")
                 next_step = now + hc.step_seconds
             s = _scaler(timeline, hpa.name)
             if not passed and s is not None and s.at >= began_at and s.desired_replicas > start:
                 passed = True
-                _mark(timeline, MarkerKind.NOTE, f"HPA {hpa.name} wants {s.desired_replicas} "
+                mark(timeline, MarkerKind.NOTE, f"HPA {hpa.name} wants {s.desired_replicas} "
                                                  f"replicas: its metric passed the target")
             w = _workload(timeline, deployment)
             if reached_at is None and w is not None and w.at >= began_at \
                     and w.desired >= expected and w.ready >= expected:
                 reached_at = now
-                _mark(timeline, MarkerKind.NOTE, f"{w.ready} replicas ready after "
+                mark(timeline, MarkerKind.NOTE, f"{w.ready} replicas ready after "
                                                  f"{now - began:.1f} s")
-                _say(f"{run.name}: {w.ready} replicas ready after {now - began:.1f} s")
+                say(f"{run.name}: {w.ready} replicas ready after {now - began:.1f} s")
             if reached_at is not None and now - reached_at >= hc.step_seconds:
                 break  # the new pods have served a step of CPU load
             if reached_at is None and now - began > hc.scale_up_deadline_s:
-                _mark(timeline, MarkerKind.NOTE, "scale-up deadline passed")
+                mark(timeline, MarkerKind.NOTE, "scale-up deadline passed")
                 break
             if (reached_at is None and now - began > hc.metric_grace_s and s is not None
                     and s.metric_available is False and not _metric_seen(timeline, began_at)):
-                _mark(timeline, MarkerKind.NOTE, f"HPA {hpa.name} cannot compute its metric: "
+                mark(timeline, MarkerKind.NOTE, f"HPA {hpa.name} cannot compute its metric: "
                                                  f"{s.message}")
                 break
             if not steady.running:
@@ -236,9 +179,9 @@ def _ramp(run: Run, config: Config, hpa: Autoscaler, start: int, expected: int, 
                 next_report += _PROGRESS_EVERY_S
                 state = (f"{w.ready}/{w.desired} ready" if w else "unseen")
                 want = f", HPA wants {s.desired_replicas}" if s else ""
-                _say(f"{run.name}: ramp {now - began:.0f} s: {state}{want}")
+                say(f"{run.name}: ramp {now - began:.0f} s: {state}{want}")
             time.sleep(_TICK_S)
-    _mark(timeline, MarkerKind.FAULT_END, FAULT)
+    mark(timeline, MarkerKind.FAULT_END, FAULT)
 
 
 def _metric_seen(timeline: Timeline, since: float) -> bool:
@@ -253,12 +196,12 @@ def _wait_scale_down(run: Run, config: Config, start: int, steady: LoadDriver) -
     while time.monotonic() - began < config.hpa.scale_down_wait_s and steady.running:
         w = _workload(timeline, deployment)
         if w is not None and w.desired <= start and w.ready >= w.desired and w.rolled_out:
-            _mark(timeline, MarkerKind.NOTE, f"scaled down to {w.desired} replicas after "
+            mark(timeline, MarkerKind.NOTE, f"scaled down to {w.desired} replicas after "
                                              f"{time.monotonic() - began:.1f} s")
             return
         if time.monotonic() >= next_report:
             next_report += _PROGRESS_EVERY_S
-            _say(f"{run.name}: waiting for scale-down to {start}: "
+            say(f"{run.name}: waiting for scale-down to {start}: "
                  f"{w.desired if w else '?'} replicas")
         time.sleep(_TICK_S)
-    _mark(timeline, MarkerKind.NOTE, "scale-down wait ended")
+    mark(timeline, MarkerKind.NOTE, "scale-down wait ended")

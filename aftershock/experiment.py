@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aftershock.config import Config
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
@@ -37,7 +37,15 @@ from aftershock.safety import install_signal_handlers, rolled_back
 from checks import report
 from checks.report import steady_state_message
 from checks.slo import SLO
-from checks.timeline import Marker, MarkerKind, PodObserved, Timeline, WorkloadObserved
+from checks.timeline import (
+    Marker,
+    MarkerKind,
+    NodeObserved,
+    PodObserved,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
 from checks.verdict import Outcome, PhaseVerdict, Verdict, evaluate, evaluate_steady_state
 
 # How often the runner looks at the in-memory timeline while it waits. The timeline
@@ -70,18 +78,23 @@ class Run:
         return self.verdict.outcome if self.verdict is not None else Outcome.INCONCLUSIVE
 
 
-def _say(text: str) -> None:
-    # Progress goes to the real stderr so long waits show even under pytest's capture.
+# Observations that name one object, for :func:`latest`.
+Named = TypeVar("Named", WorkloadObserved, ScalerObserved, PodObserved, NodeObserved)
+
+
+def say(text: str) -> None:
+    """Progress for a person; to the real stderr, so long waits show under pytest's capture."""
     print(f"[aftershock] {text}", file=sys.__stderr__, flush=True)
 
 
-def _mark(timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
+def mark(timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
     timeline.markers.append(Marker(time.time(), kind, detail))
 
 
-def _latest_workload(timeline: Timeline, deployment: str) -> WorkloadObserved | None:
+def latest(timeline: Timeline, kind: type[Named], name: str) -> Named | None:
+    """The newest observation of one kind about one named object."""
     for obs in reversed(timeline.observations):
-        if isinstance(obs, WorkloadObserved) and obs.name == deployment:
+        if isinstance(obs, kind) and obs.name == name:
             return obs
     return None
 
@@ -92,7 +105,7 @@ def _pods_gone(timeline: Timeline, names: list[str]) -> bool:
 
 
 def _recovered(timeline: Timeline, deployment: str, since: float, fault: Fault) -> bool:
-    w = _latest_workload(timeline, deployment)
+    w = latest(timeline, WorkloadObserved, deployment)
     removed = fault.killed if isinstance(fault, RemovesPods) else None
     # A fault that removed no pod (a drain a PDB blocked entirely) changes nothing the
     # Deployment reports, so its last status from before the fault is still current.
@@ -103,7 +116,7 @@ def _recovered(timeline: Timeline, deployment: str, since: float, fault: Fault) 
     return not removed or _pods_gone(timeline, removed)
 
 
-def _sleep_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
+def wait_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
     """Wait while load runs, saying how it goes; stop early if the load died."""
     deadline = time.monotonic() + seconds
     next_report = time.monotonic() + _PROGRESS_EVERY_S
@@ -113,7 +126,7 @@ def _sleep_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
         time.sleep(min(_TICK_S * 5, left))
         if time.monotonic() >= next_report:
             next_report += _PROGRESS_EVERY_S
-            _say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
+            say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
 
 
 def execute(name: str, config: Config, cluster: Cluster, make_fault: Callable[[str], Fault],
@@ -149,44 +162,63 @@ def run_experiment(run: Run, config: Config, cluster: Cluster,
     spec = LoadSpec.from_config(config, host=url)
     streams = target_streams(cluster, target.namespace, target.deployment, target.service,
                              selector)
-    _say(f"{name}: watching {target.namespace}/{target.deployment}, load {spec.rate:.0f} req/s "
+    say(f"{name}: watching {target.namespace}/{target.deployment}, load {spec.rate:.0f} req/s "
          f"to {url}")
     workdir = Path(config.results_dir) / "load" / safe_name(name)
     with Recorder(timeline, streams), LoadDriver(spec, workdir) as driver:
-        _mark(timeline, MarkerKind.LOAD_START, url)
-        _sleep_with_load(config.load.steady_seconds, f"{name}: steady state", driver)
-        gate_at = time.time()
-        time.sleep(_RECORDS_FLUSH_S)  # the load flushes its records every 200 ms
-        timeline.requests = driver.requests()
-        run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
-        workload = _latest_workload(timeline, target.deployment)
-        if run.steady.outcome is not Outcome.PASS:
-            run.inconclusive_reason = ("steady state not met, no fault injected: "
-                                       + steady_state_message(run.steady))
-        elif workload is None or workload.ready < workload.desired:
-            seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
-            run.inconclusive_reason = (f"steady state not met, no fault injected: deployment "
-                                       f"{target.deployment} is {seen}")
-        if run.inconclusive_reason:
-            _mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
-            _say(run.inconclusive_reason)
-        else:
+        mark(timeline, MarkerKind.LOAD_START, url)
+        if gate_steady_state(run, config, driver, "no fault injected") is not None:
             _inject_and_recover(run, config, make_fault(selector), driver)
-            _sleep_with_load(config.load.after_seconds, f"{name}: after the fault", driver)
-        _mark(timeline, MarkerKind.LOAD_END)
+            wait_with_load(config.load.after_seconds, f"{name}: after the fault", driver)
+        mark(timeline, MarkerKind.LOAD_END)
     timeline.requests = driver.requests()
     run.load = driver.result(timeline.requests)
-    if run.injected:
-        verdict = evaluate(timeline, config.slo)
-        if judge is not None:
-            verdict, run.extra = judge(timeline, verdict)
-        if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
-            # Nothing failed, but the experiment did not see the end of the fault. A
-            # measured SLO failure, on the other hand, stands as a failure.
-            verdict = dataclasses.replace(verdict, outcome=Outcome.INCONCLUSIVE,
-                                          reasons=(run.inconclusive_reason, *verdict.reasons))
-        run.verdict = verdict
+    settle_verdict(run, config.slo, judge)
     return run
+
+
+def gate_steady_state(run: Run, config: Config, driver: LoadDriver, refusal: str
+                      ) -> WorkloadObserved | None:
+    """Load for ``load.steady_seconds``, then judge it as the "before" phase.
+
+    Returns the target's workload status when the steady state holds. Otherwise sets
+    ``run.inconclusive_reason`` (starting "steady state not met, <refusal>") and returns
+    None: a target that is already failing must not be disrupted further.
+    """
+    timeline, deployment = run.timeline, config.target.deployment
+    wait_with_load(config.load.steady_seconds, f"{run.name}: steady state", driver)
+    gate_at = time.time()
+    time.sleep(_RECORDS_FLUSH_S)  # the load flushes its records every 200 ms
+    timeline.requests = driver.requests()
+    run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
+    workload = latest(timeline, WorkloadObserved, deployment)
+    if run.steady.outcome is not Outcome.PASS:
+        run.inconclusive_reason = (f"steady state not met, {refusal}: "
+                                   + steady_state_message(run.steady))
+    elif workload is None or workload.ready < workload.desired:
+        seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
+        run.inconclusive_reason = (f"steady state not met, {refusal}: deployment {deployment} "
+                                   f"is {seen}")
+    if run.inconclusive_reason:
+        mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
+        say(run.inconclusive_reason)
+        return None
+    return workload
+
+
+def settle_verdict(run: Run, slo: SLO, judge: Judge | None = None) -> None:
+    """Judge a finished run, once its load has stopped; a run never injected has no verdict."""
+    if not run.injected:
+        return
+    verdict = evaluate(run.timeline, slo)
+    if judge is not None:
+        verdict, run.extra = judge(run.timeline, verdict)
+    if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
+        # Nothing failed, but the experiment did not see the end of the fault. A measured
+        # SLO failure, on the other hand, stands as a failure.
+        verdict = dataclasses.replace(verdict, outcome=Outcome.INCONCLUSIVE,
+                                      reasons=(run.inconclusive_reason, *verdict.reasons))
+    run.verdict = verdict
 
 
 def conclude(run: Run, results: Results, slo: SLO) -> str | None:
@@ -208,22 +240,22 @@ def _inject_and_recover(run: Run, config: Config, fault: Fault, driver: LoadDriv
     timeline, deployment = run.timeline, config.target.deployment
 
     def rollback() -> None:
-        _mark(timeline, MarkerKind.ROLLBACK_START, fault.name)
+        mark(timeline, MarkerKind.ROLLBACK_START, fault.name)
         if isinstance(fault, RecordsEvidence):
             timeline.observations.extend(fault.evidence)
             fault.evidence.clear()
         done = fault.rollback()
         run.actions.append(done)
-        _mark(timeline, MarkerKind.ROLLBACK_END, done)
+        mark(timeline, MarkerKind.ROLLBACK_END, done)
 
-    _mark(timeline, MarkerKind.FAULT_START, fault.name)
+    mark(timeline, MarkerKind.FAULT_START, fault.name)
     started = time.time()
     with rolled_back(rollback):
         run.injected = True
         did = fault.inject()
         run.actions.append(did)
-        _mark(timeline, MarkerKind.NOTE, did)
-        _say(f"{run.name}: {did}")
+        mark(timeline, MarkerKind.NOTE, did)
+        say(f"{run.name}: {did}")
         deadline = time.monotonic() + config.faults.recovery_timeout_s
         next_report = time.monotonic() + _PROGRESS_EVERY_S
         while not _recovered(timeline, deployment, started, fault):
@@ -237,8 +269,8 @@ def _inject_and_recover(run: Run, config: Config, fault: Fault, driver: LoadDriv
                 break
             if time.monotonic() >= next_report:
                 next_report += _PROGRESS_EVERY_S
-                w = _latest_workload(timeline, deployment)
+                w = latest(timeline, WorkloadObserved, deployment)
                 state = (f"{w.ready}/{w.desired} ready, {w.updated} updated" if w else "unseen")
-                _say(f"{run.name}: waiting for recovery: {state}")
+                say(f"{run.name}: waiting for recovery: {state}")
             time.sleep(_TICK_S)
-        _mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)
+        mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)

@@ -96,6 +96,22 @@ class Requests:
         self._sorted = True
 
     @classmethod
+    def merged(cls, *parts: Requests) -> Requests:
+        """Several load processes' requests as one, sorted by start."""
+        out = cls()
+        for p in parts:
+            out.starts.extend(p.starts)
+            out.latency_ms.extend(p.latency_ms)
+            out.statuses.extend(p.statuses)
+            out.errors.extend(p.errors)
+            out.new_connection.extend(p.new_connection)
+            out.names.extend(p.names)
+            out.pods.extend(p.pods)
+        out._sorted = len(parts) < 2 and all(p._sorted for p in parts)
+        out.sort()
+        return out
+
+    @classmethod
     def of(cls, requests: list[Request]) -> Requests:
         out = cls()
         for r in requests:

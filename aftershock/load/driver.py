@@ -307,21 +307,11 @@ class LoadDriver:
 
 def read_records(records_dir: Path) -> Requests:
     """Merge every ``requests-*.jsonl`` in a directory into one sorted Requests."""
-    out = Requests()
-    for k, path in enumerate(sorted(Path(records_dir).glob("requests-*.jsonl"))):
+    parts = []
+    for path in sorted(Path(records_dir).glob("requests-*.jsonl")):
         with open(path, encoding="utf-8") as f:
             try:
-                part = decode(f, source=str(path)).requests
+                parts.append(decode(f, source=str(path)).requests)
             except TimelineFormatError as e:
                 raise LoadError(str(e), "the records file is corrupt; rerun the load") from None
-        out.starts.extend(part.starts)
-        out.latency_ms.extend(part.latency_ms)
-        out.statuses.extend(part.statuses)
-        out.errors.extend(part.errors)
-        out.new_connection.extend(part.new_connection)
-        out.names.extend(part.names)
-        out.pods.extend(part.pods)
-        if k:
-            out._sorted = False  # several processes: interleave by start
-    out.sort()
-    return out
+    return Requests.merged(*parts)

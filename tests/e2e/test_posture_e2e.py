@@ -7,10 +7,6 @@ rollouts, reads each target with aftershock.kube.read_objects and checks the ids
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,14 +16,9 @@ from kubernetes import client, config
 from aftershock.errors import TargetMissing
 from aftershock.kube.read_objects import check_live, read_posture_input
 from checks.posture import PostureSettings, Severity, Verdict
+from tests.e2e.conftest import Scratch
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "testbed" / "manifests"
-KUBECONFIG = Path(os.environ.get("AFTERSHOCK_E2E_KUBECONFIG", ROOT / ".testbed" / "kubeconfig"))
-KUBECTL = os.environ.get("AFTERSHOCK_E2E_KUBECTL", str(ROOT / ".testbed" / "kubectl"))
-ROLLOUT_TIMEOUT_S = 240
 
 P = "AS-POSTURE-"
 # directory -> (Deployment = Service name, the ids expected above "info")
@@ -48,55 +39,17 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
 }
 
 
-def _kubectl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KUBECTL, f"--kubeconfig={KUBECONFIG}", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def _testbed_ready() -> str | None:
-    """Why the testbed cannot be used, or None when it can."""
-    if not KUBECONFIG.exists():
-        return f"no testbed kubeconfig at {KUBECONFIG} (make testbed-up)"
-    if not (Path(KUBECTL).exists() or shutil.which(KUBECTL)):
-        return f"no kubectl at {KUBECTL}"
-    nodes = _kubectl("get", "nodes", "-o",
-                     "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}")
-    if nodes.returncode != 0:
-        return f"testbed API not answering: {nodes.stderr.strip()[:200]}"
-    if "True" not in nodes.stdout.split():
-        return "testbed has no Ready node"
-    return None
-
-
 @pytest.fixture(scope="module")
-def api() -> Iterator[client.ApiClient]:
-    reason = _testbed_ready()
-    if reason:
-        pytest.skip(reason)
-    api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(KUBECONFIG))
+def api(testbed: Path) -> Iterator[client.ApiClient]:
+    api_client = config.new_client_from_config(config_file=str(testbed))
     yield api_client
-    api_client.close()  # type: ignore[no-untyped-call]
+    api_client.close()
 
 
 @pytest.fixture(scope="module")
-def namespace(api: client.ApiClient) -> Iterator[str]:
-    ns = f"as-posture-{secrets.token_hex(3)}"
-    made = _kubectl("create", "namespace", ns)
-    assert made.returncode == 0, made.stderr
-    try:
-        for directory in EXPECTED:
-            applied = _kubectl("apply", "-n", ns, "-k", str(MANIFESTS / directory))
-            assert applied.returncode == 0, f"apply {directory}: {applied.stderr}"
-        for name, _ in EXPECTED.values():
-            done = _kubectl("rollout", "status", "-n", ns, f"deployment/{name}",
-                            f"--timeout={ROLLOUT_TIMEOUT_S}s", timeout=ROLLOUT_TIMEOUT_S + 30)
-            assert done.returncode == 0, (
-                f"{name} did not roll out: {done.stdout}{done.stderr}\n"
-                + _kubectl("get", "pods", "-n", ns, "-o", "wide").stdout)
-        yield ns
-    finally:
-        _kubectl("delete", "namespace", ns, "--wait=false")
+def namespace(scratch: Scratch) -> str:
+    scratch.apply(*EXPECTED)
+    return scratch.name
 
 
 @pytest.mark.parametrize("directory", list(EXPECTED))

@@ -13,7 +13,8 @@ CONFIG = "target:\n  namespace: shop\n  deployment: web\n  service: web\n"
 
 @pytest.fixture(autouse=True)
 def _ini(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    # An ini of its own keeps pytester from finding the project's pytest settings.
+    pytester.makeini("[pytest]\n")
 
 
 def test_options_are_in_a_named_group_with_help(pytester: pytest.Pytester) -> None:

@@ -2,7 +2,8 @@
 
 One JSON object per line. The first line is a header ``{"record": "timeline", "schema":
 1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
-``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``node``, ``event``,
+``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``replicaset``,
+``node``, ``event``,
 ``scaler``, ``eviction``, ``budget`` or ``marker``, and the fields of the matching class
 in ``checks.timeline`` (sets are written as sorted lists, enums as their string value). A
 line without a ``record`` key is a request: that is exactly what the load recorder writes,
@@ -30,6 +31,7 @@ from checks.timeline import (
     NodeObserved,
     Observation,
     PodObserved,
+    ReplicaSetObserved,
     Requests,
     ScalerObserved,
     Timeline,
@@ -42,6 +44,7 @@ _OBS_TYPES: dict[str, type[Any]] = {
     "pod": PodObserved,
     "endpoints": EndpointsObserved,
     "workload": WorkloadObserved,
+    "replicaset": ReplicaSetObserved,
     "node": NodeObserved,
     "event": EventObserved,
     "scaler": ScalerObserved,

@@ -168,6 +168,23 @@ class WorkloadObserved:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaSetObserved:
+    """One of the target Deployment's ReplicaSets (old or new) from one watch event.
+
+    A rollout shows up as the new set growing while the old one shrinks; a separate
+    type keeps these counts apart from the Deployment's own.
+    """
+
+    at: float
+    name: str
+    desired: int
+    ready: int
+    available: int
+    revision: str = ""  # the deployment.kubernetes.io/revision annotation
+    gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NodeObserved:
     at: float
     name: str
@@ -268,8 +285,9 @@ class Marker:
     detail: str = ""
 
 
-Observation = (PodObserved | EndpointsObserved | WorkloadObserved | NodeObserved | EventObserved
-               | ScalerObserved | EvictionObserved | BudgetObserved)
+Observation = (PodObserved | EndpointsObserved | WorkloadObserved | ReplicaSetObserved
+               | NodeObserved | EventObserved | ScalerObserved | EvictionObserved
+               | BudgetObserved)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from checks.timeline import (
     EventObserved,
     NodeObserved,
     PodObserved,
+    ReplicaSetObserved,
     ScalerObserved,
     WorkloadObserved,
 )
@@ -73,6 +74,25 @@ def workload(at: float, raw: Raw) -> WorkloadObserved:
         observed_generation=int(status.get("observedGeneration", 0)),
         total=int(status.get("replicas", 0)),
     )
+
+
+def replica_set(at: float, raw: Raw, gone: bool = False) -> ReplicaSetObserved:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    return ReplicaSetObserved(
+        at=at,
+        name=meta.get("name", ""),
+        desired=int(spec.get("replicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        revision=(meta.get("annotations") or {}).get("deployment.kubernetes.io/revision", ""),
+        gone=gone,
+    )
+
+
+def owned_by(raw: Raw, kind: str, name: str) -> bool:
+    """Whether an object's controller owner is the named object of that kind."""
+    return any(ref.get("kind") == kind and ref.get("name") == name and ref.get("controller")
+               for ref in raw.get("metadata", {}).get("ownerReferences") or [])
 
 
 def node(at: float, raw: Raw) -> NodeObserved:

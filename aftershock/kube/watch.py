@@ -112,13 +112,17 @@ class Recorder:
 
 def target_streams(cluster: Cluster, namespace: str, deployment: str, service: str,
                    selector: str) -> list[Stream]:
-    """The streams the experiments need: the target's pods, endpoints, workload, nodes,
-    events and autoscaler."""
+    """The streams the experiments need: the target's pods, endpoints, Deployment and its
+    ReplicaSets, nodes, events and autoscaler."""
     ns = cluster.guard(namespace)
 
     def ignore_gone(convert: Callable[[float, dict[str, Any]], Observation]
                     ) -> Callable[[float, dict[str, Any], bool], Observation | None]:
         return lambda at, raw, gone: None if gone else convert(at, raw)
+
+    def replica_set(at: float, raw: dict[str, Any], gone: bool) -> Observation | None:
+        owned = observe.owned_by(raw, "Deployment", deployment)
+        return observe.replica_set(at, raw, gone) if owned else None
 
     def hpa(at: float, raw: dict[str, Any], gone: bool) -> Observation | None:
         return observe.scaler(at, raw) if observe.scales(raw, deployment) and not gone else None
@@ -132,6 +136,8 @@ def target_streams(cluster: Cluster, namespace: str, deployment: str, service: s
         Stream("deployment", cluster.apps.list_namespaced_deployment,
                {"namespace": ns, "field_selector": f"metadata.name={deployment}"},
                ignore_gone(observe.workload)),
+        Stream("replicasets", cluster.apps.list_namespaced_replica_set,
+               {"namespace": ns, "label_selector": selector}, replica_set),
         Stream("nodes", cluster.core.list_node, {}, ignore_gone(observe.node)),
         Stream("events", cluster.core.list_namespaced_event, {"namespace": ns},
                ignore_gone(observe.event)),

@@ -16,6 +16,7 @@ from checks.timeline import (
     EventObserved,
     NodeObserved,
     PodObserved,
+    ReplicaSetObserved,
     ScalerObserved,
     WorkloadObserved,
 )
@@ -30,6 +31,7 @@ def test_round_trip_keeps_everything() -> None:
         PodObserved(T0 + 1, "web-1", "Running", True, True, 2, "n1"),
         EndpointsObserved(T0 + 2, "web-x", frozenset({"b", "a"}), frozenset({"c"})),
         WorkloadObserved(T0 + 3, "web", 3, 2, 1, 2, 5, 4),
+        ReplicaSetObserved(T0 + 3.5, "web-7f9", 2, 1, 1, "4"),
         NodeObserved(T0 + 4, "n1", False, True),
         EventObserved(T0 + 5, "Pod", "web-1", "Killing", "Stopping container", "Normal"),
         ScalerObserved(T0 + 6, "web", 2, 3, 1, 5, True, False, "ok"),

@@ -76,3 +76,17 @@ def test_node_event_and_scaler() -> None:
     assert s.able_to_scale is True and s.metric_available is False
     assert "missing request" in s.message
     assert observe.scales(hpa, "web") and not observe.scales(hpa, "other")
+
+
+def test_replica_sets_of_the_target_only() -> None:
+    raw = {"metadata": {"name": "web-7f9", "annotations": {
+               "deployment.kubernetes.io/revision": "4"},
+               "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}]},
+           "spec": {"replicas": 2},
+           "status": {"readyReplicas": 1, "availableReplicas": 1}}
+    rs = observe.replica_set(4.0, raw)
+    assert (rs.name, rs.desired, rs.ready, rs.available, rs.revision, rs.gone) == (
+        "web-7f9", 2, 1, 1, "4", False)
+    assert observe.owned_by(raw, "Deployment", "web")
+    assert not observe.owned_by(raw, "Deployment", "web-exit-fast")
+    assert observe.replica_set(5.0, raw, gone=True).gone

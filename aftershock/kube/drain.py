@@ -28,6 +28,7 @@ timeline; ``checks.disruption.judge_drain`` judges from there.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -96,9 +97,20 @@ def skip_reason(raw: Raw) -> str | None:
     return None
 
 
+def own_pod() -> tuple[str, str] | None:
+    """The suite's own pod (namespace, name) when it runs in the cluster (the Job sets
+    POD_NAMESPACE and POD_NAME from the downward API), else None."""
+    ns, name = os.environ.get("POD_NAMESPACE"), os.environ.get("POD_NAME")
+    return (ns, name) if ns and name else None
+
+
 def plan_drain(pods: Sequence[Raw], allowed: frozenset[str], target: set[tuple[str, str]],
-               only_target: bool = False) -> DrainPlan:
-    """Decide, pod by pod, what draining their node does. Pure: tested from plain data."""
+               only_target: bool = False, own: tuple[str, str] | None = None) -> DrainPlan:
+    """Decide, pod by pod, what draining their node does. Pure: tested from plain data.
+
+    ``own`` is the suite's own pod: a Job in the target's namespace may share the node,
+    and evicting itself would end the experiment (and its rollback) half-way.
+    """
     evict_: list[NodePod] = []
     wait: list[NodePod] = []
     skipped: list[tuple[NodePod, str]] = []
@@ -108,6 +120,9 @@ def plan_drain(pods: Sequence[Raw], allowed: frozenset[str], target: set[tuple[s
         pod = NodePod(pod.namespace, pod.name, pod.uid, pod.key in target)
         if pod.namespace not in allowed:
             left[pod.namespace] += 1
+            continue
+        if pod.key == own:
+            skipped.append((pod, "the suite's own pod: evicting it would stop the experiment"))
             continue
         if only_target and not pod.target:
             skipped.append((pod, "not a target pod (faults.drain.pods: target)"))
@@ -194,7 +209,7 @@ class NodeDrain:
                                          _request_timeout=30)
         target = {(ns, str(p["metadata"]["name"])) for p in target_pods}
         self.plan = plan_drain(self._pods_on(node), self.cluster.namespaces, target,
-                               self.only_target)
+                               self.only_target, own_pod())
         self.progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
                       f"deadline {self.timeout_s:g} s")
         self._evict_all(node, deadline=started + self.timeout_s)

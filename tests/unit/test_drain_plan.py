@@ -96,3 +96,11 @@ def test_a_budget_record_says_whether_it_selects_the_target() -> None:
     assert not budget_of(1.0, raw, [{"app": "api"}]).selects_target
     assert not budget_of(1.0, {"metadata": {"name": "none"}, "spec": {}}, [{"a": "b"}]
                          ).selects_target
+
+
+def test_the_suite_never_evicts_its_own_pod() -> None:
+    plan = plan_drain([pod("web-0"), pod("aftershock-job-x")], ALLOWED, {("shop", "web-0")},
+                      own=("shop", "aftershock-job-x"))
+    assert [p.name for p in plan.evict] == ["web-0"]
+    assert [(p.name, why.split(":")[0]) for p, why in plan.skipped] == [
+        ("aftershock-job-x", "the suite's own pod")]

@@ -11,32 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 from aftershock.errors import TargetMissing
 from aftershock.kube.read_objects import check_live, read_posture_input
 from checks.posture import PostureSettings, Severity, Verdict
-from tests.e2e.conftest import Scratch
+from tests.e2e.conftest import MANIFESTS, Scratch
 
 pytestmark = pytest.mark.e2e
 
 P = "AS-POSTURE-"
 # directory -> (Deployment = Service name, the ids expected above "info")
 EXPECTED: dict[str, tuple[str, set[str]]] = {
-    "web": ("web", set()),
-    "variants/exit-fast": ("web-exit-fast", {P + "PRESTOP-MISSING"}),
-    "variants/always-ready": ("web-always-ready", {P + "PRESTOP-MISSING"}),
-    "variants/single-replica": ("web-single", {P + "REPLICAS-SINGLE", P + "PDB-MISSING"}),
-    "variants/no-pdb": ("web-no-pdb", {P + "PDB-MISSING", P + "SPREAD-MISSING"}),
-    "variants/pdb-blocking": ("web-pdb-blocking", {P + "PDB-BLOCKS-DISRUPTION"}),
-    "variants/hpa-no-requests": ("web-hpa-no-requests", {
-        P + "HPA-REQUESTS-MISSING", P + "REQUESTS-MISSING", P + "MEMORY-LIMIT-MISSING"}),
-    # The defect is an env knob (LIVENESS=dependency) behind the ordinary /healthz path: no
-    # static check can see it. The dependency experiment catches it; posture stays clean.
-    "variants/liveness-dependency": ("web-liveness-dep", set()),
-    # Failing is a runtime defect (every GET / answers 500): posture is clean.
-    "variants/failing": ("web-failing", set()),
-}
+    directory: (entry["deployment"], {P + i for i in entry["ids"]})
+    for directory, entry in yaml.safe_load((MANIFESTS / "expected-posture.yaml").read_text())
+    .items()}
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from aftershock.experiment import (
     Run,
     gate_steady_state,
     latest,
+    load_workers,
     mark,
     say,
     settle_verdict,
@@ -77,7 +78,8 @@ def run_hpa(run: Run, config: Config, cluster: Cluster) -> Autoscaler | None:
     bound = (config.load.steady_seconds + hc.scale_up_deadline_s + hc.step_seconds
              + hc.scale_down_wait_s + config.load.after_seconds + 60.0)
     spec = LoadSpec.from_config(config, host=url, max_duration_s=bound)
-    cpu = dataclasses.replace(spec, paths=(hc.work_path,), users=None,
+    # The CPU ramp runs locally (worker pods, if any, serve the steady load).
+    cpu = dataclasses.replace(spec, paths=(hc.work_path,), users=None, worker_pods=0,
                               max_duration_s=hc.scale_up_deadline_s + hc.step_seconds + 60.0)
     streams = target_streams(cluster, target.namespace, target.deployment, target.service,
                              selector)
@@ -85,7 +87,9 @@ def run_hpa(run: Run, config: Config, cluster: Cluster) -> Autoscaler | None:
     cpu_drivers: list[LoadDriver] = []
     say(f"{run.name}: HPA {hpa.name} ({hpa.min_replicas}-{hpa.max_replicas} replicas), "
          f"steady load {spec.rate:.0f} req/s to {url}")
-    with Recorder(timeline, streams), LoadDriver(spec, workdir / "steady") as driver:
+    remote = load_workers(cluster, config, spec, run.name)
+    with Recorder(timeline, streams), LoadDriver(spec, workdir / "steady",
+                                                 remote_workers=remote) as driver:
         mark(timeline, MarkerKind.LOAD_START, url)
         start = gate_steady_state(run, config, driver, "no load ramped")
         if start is not None:

@@ -127,6 +127,26 @@ class LoadConfig(_Model):
     workers: int = Field(default=1, ge=1,
                          description="locust worker processes (locust --processes). One "
                                      "FastHttpUser process reaches ~5k req/s. Default 1.")
+    worker_pods: int = Field(
+        default=0, ge=0,
+        description="locust worker pods in the target's namespace (locust's master/worker "
+                    "mode: this process is the master). They run the suite's image, are "
+                    "labelled so no fault or drain touches them, and are deleted when the "
+                    "load stops. Needs pod create/delete (the opt-in Role rule in "
+                    "k8s-job.yaml). Cannot be combined with workers > 1. Default 0.")
+    worker_image: str | None = Field(
+        default=None,
+        description="Image of the worker pods: an image of this suite. Default None: the "
+                    "Job's own image in the cluster (AFTERSHOCK_IMAGE); required from a "
+                    "workstation.")
+    master_host: str | None = Field(
+        default=None,
+        description="Address the worker pods connect to (this process, the locust master). "
+                    "Default None: the pod's IP in the Job (POD_IP); required from a "
+                    "workstation.")
+    master_port: int = Field(default=5557, ge=1, le=65535,
+                             description="Port the locust master listens on for worker "
+                                         "pods. Default 5557.")
     pod_header: str | None = Field(
         default="X-Pod-Name",
         description="Response header that names the pod which answered; recorded with each "
@@ -672,6 +692,10 @@ load:
   timeout_s: 2
   failure_statuses: ["5xx"]
   workers: 1
+  worker_pods: 0             # locust worker pods (master/worker mode), deleted afterwards
+  worker_image: null         # null: the Job's image; required from a workstation
+  master_host: null          # null: POD_IP in the Job; required from a workstation
+  master_port: 5557
   pod_header: X-Pod-Name     # null: the answering pod is not recorded
   new_connections: false     # true: Connection: close on every request
 faults:

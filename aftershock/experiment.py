@@ -20,6 +20,7 @@ Two optional extensions, for experiments that judge more than the request SLO:
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +30,9 @@ from typing import Any, TypeVar
 
 from aftershock.config import Config
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
+from aftershock.kube.drain import own_pod
 from aftershock.kube.faults import Fault, RecordsEvidence, RemovesPods
+from aftershock.kube.load_workers import WorkerPods, worker_pods
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadDriver, LoadResult, LoadSpec
 from aftershock.results import Results, safe_name
@@ -80,6 +83,14 @@ class Run:
 
 # Observations that name one object, for :func:`latest`.
 Named = TypeVar("Named", WorkloadObserved, ScalerObserved, PodObserved, NodeObserved)
+
+
+def load_workers(cluster: Cluster, config: Config, spec: LoadSpec, name: str
+                 ) -> WorkerPods | None:
+    """The locust worker pods of a load (``load.worker_pods``), or None."""
+    return worker_pods(cluster, config.target.namespace, spec.worker_pods,
+                       config.load.worker_image, f"{name}-{secrets.token_hex(2)}",
+                       max_duration_s=spec.max_duration_s, own=own_pod(), say=say)
 
 
 def say(text: str) -> None:
@@ -165,7 +176,9 @@ def run_experiment(run: Run, config: Config, cluster: Cluster,
     say(f"{name}: watching {target.namespace}/{target.deployment}, load {spec.rate:.0f} req/s "
          f"to {url}")
     workdir = Path(config.results_dir) / "load" / safe_name(name)
-    with Recorder(timeline, streams), LoadDriver(spec, workdir) as driver:
+    remote = load_workers(cluster, config, spec, name)
+    with Recorder(timeline, streams), LoadDriver(spec, workdir,
+                                                 remote_workers=remote) as driver:
         mark(timeline, MarkerKind.LOAD_START, url)
         if gate_steady_state(run, config, driver, "no fault injected") is not None:
             _inject_and_recover(run, config, make_fault(selector), driver)

@@ -134,6 +134,12 @@ PERMISSIONS: tuple[Permission, ...] = (
             cluster=True),
 )
 
+#: Opt-in, not in the shipped Role: load.worker_pods creates locust worker pods (and
+#: deletes them: covered by "delete pods" above). The commented-out rule in k8s-job.yaml.
+WORKER_POD_PERMISSIONS: tuple[Permission, ...] = (
+    *_perms("create", "", "pods", "load.worker_pods: locust worker pods (opt-in)"),
+)
+
 
 def access_checks(namespace: str) -> list[tuple[str, str, str, str, str]]:
     """PERMISSIONS as SelfSubjectAccessReview attributes for a namespace."""
@@ -246,6 +252,9 @@ def _render_job(job: dict[str, Any], spec: JobSpec,
     for c in containers.values():
         c["image"] = spec.image
     suite = containers[SUITE]
+    # The suite's own image, for load worker pods (load.worker_pods).
+    env = [e for e in suite.get("env") or [] if e.get("name") != "AFTERSHOCK_IMAGE"]
+    suite["env"] = [*env, {"name": "AFTERSHOCK_IMAGE", "value": spec.image}]
     args = [a for a in suite.get("args") or []]
     if not spec.rbac_check:
         args.append("--no-rbac-check")

@@ -162,7 +162,12 @@ def load(aftershock_config: Config, request: pytest.FixtureRequest
             spec = dataclasses.replace(spec, **overrides)
         workdir = (Path(aftershock_config.results_dir) / "load"
                    / f"{safe_name(request.node.nodeid)}-{len(made) + 1}")
-        driver = LoadDriver(spec, workdir)
+        remote = None
+        if spec.worker_pods:  # locust worker pods in the target's namespace
+            from aftershock.experiment import load_workers
+            remote = load_workers(request.getfixturevalue("cluster"), aftershock_config,
+                                  spec, safe_name(request.node.name))
+        driver = LoadDriver(spec, workdir, remote_workers=remote)
         made.append(driver)
         return driver
 

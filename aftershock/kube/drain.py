@@ -19,7 +19,8 @@ What it touches (the suite acts only where it was allowed):
   that the node could be emptied;
 - like kubectl drain, DaemonSet and mirror (static) pods are skipped, and so are pods no
   controller manages (evicting one would lose it for good; kubectl refuses without
-  ``--force``). Pods already terminating are not evicted but waited for.
+  ``--force``). Pods already terminating are not evicted but waited for. The suite's
+  own pod and its locust worker pods (``aftershock.io/role: load-worker``) are skipped.
 
 Each eviction answer, each pod seen gone and each pod given up on is recorded as an
 ``EvictionObserved`` in :attr:`NodeDrain.evidence`, which the runner moves onto the
@@ -40,6 +41,7 @@ from kubernetes.client.exceptions import ApiException
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.kube.cluster import Cluster, list_raw
 from aftershock.kube.evict import evict, read_budgets
+from aftershock.kube.load_workers import is_load_worker
 from checks.timeline import EvictionObserved, EvictionOutcome, Observation
 
 Raw = Mapping[str, Any]
@@ -85,8 +87,10 @@ def _controller(raw: Raw) -> str | None:
 
 
 def skip_reason(raw: Raw) -> str | None:
-    """Why kubectl drain would not evict this pod, or None."""
+    """Why kubectl drain would not evict this pod (or the suite must not), or None."""
     meta = raw.get("metadata") or {}
+    if is_load_worker(raw):
+        return "the suite's load worker: evicting it would cut the load"
     if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
         return "mirror (static) pod"
     kind = _controller(raw)

@@ -28,6 +28,15 @@ neither locust client exposes whether a pooled connection was reused.
 
 Lines are buffered and flushed every 200 ms, on the first request, and when locust
 quits (SIGTERM from the driver included), so a reader sees the records within 200 ms.
+
+Master/worker mode (``--processes N``, and worker pods: ``locust --worker``): a worker
+does not write files. It batches its lines and sends them to the master every 200 ms
+(and at once for its first request) as a locust custom message
+(``runner.send_message("aftershock_records", ...)``); when its test stops or it quits,
+it stops its users and sends what is left, before locust tells the master it quit. The
+master appends each worker's lines to ``requests-w-<worker id>.jsonl`` (the worker id is
+locust's client id: ``<hostname>_<uuid>``, so a pod's name). One path for local worker
+processes and worker pods: pods share no filesystem with the master.
 """
 
 from __future__ import annotations
@@ -36,12 +45,14 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from typing import IO, Any
 
 import gevent
 from locust import events
+from locust.runners import MasterRunner, WorkerRunner
 
 from aftershock.load.classify import classify, parse_statuses
 
@@ -50,6 +61,7 @@ ENV_FAILURE_STATUSES = "AFTERSHOCK_LOCUST_FAILURE_STATUSES"
 ENV_PARENT_PID = "AFTERSHOCK_LOCUST_PARENT_PID"
 ENV_POD_HEADER = "AFTERSHOCK_LOCUST_POD_HEADER"
 FLUSH_EVERY_S = 0.2
+MESSAGE = "aftershock_records"
 
 _records_dir = os.environ.get(ENV_RECORDS, "")
 _failing = parse_statuses(os.environ.get(ENV_FAILURE_STATUSES, "500-599"))
@@ -57,6 +69,9 @@ _pod_header = os.environ.get(ENV_POD_HEADER, "")
 _out: IO[str] | None = None
 _out_pid = 0
 _first = True
+_runner: Any = None  # a WorkerRunner: records go to the master, not to a file
+_batch: list[str] = []
+_per_worker: dict[str, IO[str]] = {}  # on a master: one file per worker
 
 
 def _file() -> IO[str]:
@@ -72,9 +87,15 @@ def _file() -> IO[str]:
 
 
 def _flush() -> None:
+    if _runner is not None:
+        _send()
+        return
     if _out is not None and _out_pid == os.getpid():
         with contextlib.suppress(OSError, ValueError):
             _out.flush()
+    for f in list(_per_worker.values()):
+        with contextlib.suppress(OSError, ValueError):
+            f.flush()
 
 
 _names: dict[str, str] = {}
@@ -101,11 +122,51 @@ def _on_request(request_type: str = "", name: str = "", response_time: float | N
         value = headers.get(_pod_header) if headers is not None else None
         if value:
             pod = f',"pod":{json.dumps(str(value))}'
-    f = _file()
-    f.write(f'{{"start":{start_time!r},"latency_ms":{latency!r},"status":{status},'
+    line = (f'{{"start":{start_time!r},"latency_ms":{latency!r},"status":{status},'
             f'"error":"{kind}","new_connection":null,"name":{jn}{pod}}}\n')
+    if _runner is not None:
+        _batch.append(line)
+        if _first:
+            _first = False
+            _send()
+        return
+    f = _file()
+    f.write(line)
     if _first:
         _first = False
+        f.flush()
+
+
+def _send() -> None:
+    """On a worker: send the batched lines to the master (nothing when empty)."""
+    global _batch
+    if _runner is None or not _batch:
+        return
+    lines, _batch = _batch, []
+    try:
+        _runner.send_message(MESSAGE, {"lines": "".join(lines), "n": len(lines)})
+    except Exception:  # the master is gone: nobody can record them
+        _batch = lines + _batch
+
+
+def _worker_file(node_id: str) -> IO[str]:
+    f = _per_worker.get(node_id)
+    if f is None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", node_id)[:120]
+        path = os.path.join(_records_dir or ".", f"requests-w-{safe}.jsonl")
+        f = _per_worker[node_id] = open(path, "a", encoding="utf-8",  # noqa: SIM115
+                                        buffering=1 << 16)
+    return f
+
+
+def _on_records(environment: Any = None, msg: Any = None, **_: Any) -> None:
+    """On the master: a worker's batch of lines."""
+    data = getattr(msg, "data", None) or {}
+    node = str(getattr(msg, "node_id", "") or "unknown")
+    first = node not in _per_worker
+    f = _worker_file(node)
+    f.write(str(data.get("lines", "")))
+    if first:
         f.flush()
 
 
@@ -125,9 +186,26 @@ def _watchdog(parent: int) -> None:
             os._exit(3)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+    global _runner
+    runner = runner if runner is not None else getattr(environment, "runner", None)
+    if isinstance(runner, WorkerRunner):
+        _runner = runner
+        # Added after the runner's own quitting listener, and quitting fires in reverse:
+        # the last records reach the master before the worker tells it that it quit.
+        environment.events.quitting.add_listener(_on_worker_quitting)
+    elif isinstance(runner, MasterRunner):
+        runner.register_message(MESSAGE, _on_records)
     gevent.spawn(_flusher)
     gevent.spawn(_watchdog, os.getppid())
+
+
+def _on_worker_quitting(environment: Any = None, **_: Any) -> None:
+    # Stop the users first (they may still complete requests), then send the rest.
+    with contextlib.suppress(Exception):
+        if _runner is not None and _runner.user_count:
+            _runner.stop()
+    _send()
 
 
 def _on_quitting(**_: Any) -> None:

@@ -13,6 +13,14 @@ Load always stops:
   nobody stops it;
 - the recorder's watchdog makes locust quit when the driver's process dies (even by
   SIGKILL, which runs no Python code).
+
+Scale-out is locust's own master/worker mode. ``workers`` > 1: ``--processes N`` (local
+worker processes). ``worker_pods`` > 0: locust runs as ``--master --expect-workers N`` and
+a :class:`RemoteWorkers` (the seam; :class:`aftershock.kube.load_workers.WorkerPods` in
+the cluster) starts N ``locust --worker --master-host <master_host> -f -`` elsewhere (the
+workers fetch the recorder and the profile from the master). Either way the workers send
+their records to the master over locust's messages (see the recorder); the remote
+workers are stopped after the master, on every path that stops the load.
 """
 
 from __future__ import annotations
@@ -28,10 +36,11 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from aftershock.config import MAX_USER_RATE, Config
 from aftershock.errors import CannotMeasure, UsageError
@@ -51,6 +60,22 @@ ENV_USER_RATE = "AFTERSHOCK_LOCUST_USER_RATE"
 ENV_TIMEOUT = "AFTERSHOCK_LOCUST_TIMEOUT_S"
 ENV_POD_HEADER = "AFTERSHOCK_LOCUST_POD_HEADER"
 ENV_NEW_CONNECTIONS = "AFTERSHOCK_LOCUST_NEW_CONNECTIONS"
+DEFAULT_MASTER_PORT = 5557
+#: How long remote workers may take to connect (pods: schedule, start, import locust).
+REMOTE_WORKERS_WAIT_S = 90.0
+
+
+class RemoteWorkers(Protocol):
+    """Starts and stops locust workers outside this machine's process group.
+
+    ``start`` gets the worker count, the arguments after ``locust`` (``--worker
+    --master-host ...``) and the environment the recorder needs; ``stop`` removes every
+    worker it started, is idempotent and must not raise for workers already gone.
+    """
+
+    def start(self, count: int, args: Sequence[str], env: Mapping[str, str]) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class LoadError(CannotMeasure):
@@ -74,6 +99,9 @@ class LoadSpec:
     env: dict[str, str] = field(default_factory=dict)
     pod_header: str = ""  # response header naming the answering pod; "" = not recorded
     new_connections: bool = False  # a new connection per request (the shipped profile)
+    worker_pods: int = 0  # remote workers (RemoteWorkers); locust runs as --master
+    master_host: str | None = None  # the address remote workers connect to
+    master_port: int = DEFAULT_MASTER_PORT
 
     @property
     def effective_users(self) -> int:
@@ -93,11 +121,17 @@ class LoadSpec:
         load = config.load
         bound = max_duration_s if max_duration_s is not None else (
             load.steady_seconds + config.faults.recovery_timeout_s + load.after_seconds + 60.0)
+        master_host = load.master_host or os.environ.get("POD_IP") or None
+        if load.worker_pods and not master_host:
+            raise UsageError("load.worker_pods needs an address the worker pods can reach "
+                             "this process at",
+                             "set load.master_host (in the Job's pod, POD_IP is used)")
         return cls(host=url, rate=load.rate, users=load.users, locustfile=load.locustfile,
                    paths=tuple(config.target.paths), timeout_s=load.timeout_s,
                    failure_statuses=load.failure_status_set(), workers=load.workers,
                    max_duration_s=bound, pod_header=load.pod_header or "",
-                   new_connections=load.new_connections)
+                   new_connections=load.new_connections, worker_pods=load.worker_pods,
+                   master_host=master_host, master_port=load.master_port)
 
 
 @dataclass(frozen=True)
@@ -123,11 +157,25 @@ class LoadDriver:
 
     ``workdir`` holds the records (``requests-<pid>.jsonl``) and ``locust.log``; default
     a fresh temporary directory. ``locust_cmd`` replaces ``[python, -m, locust]``.
+    ``remote_workers`` starts ``spec.worker_pods`` workers (required when it is > 0).
     """
 
     def __init__(self, spec: LoadSpec, workdir: Path | None = None, *,
-                 locust_cmd: Sequence[str] | None = None) -> None:
+                 locust_cmd: Sequence[str] | None = None,
+                 remote_workers: RemoteWorkers | None = None) -> None:
+        if spec.worker_pods and remote_workers is None:
+            raise UsageError("load.worker_pods is set but nothing can start worker pods here",
+                             "run the experiment against a cluster, or set "
+                             "load.worker_pods: 0")
+        if spec.worker_pods and spec.workers > 1:
+            raise UsageError("load.workers and load.worker_pods cannot be combined",
+                             "use worker processes (load.workers) or worker pods "
+                             "(load.worker_pods), not both")
+        if spec.worker_pods and not spec.master_host:
+            raise UsageError("load.worker_pods needs load.master_host",
+                             "set load.master_host to an address the pods can reach")
         self.spec = spec
+        self.remote_workers = remote_workers if spec.worker_pods else None
         self.workdir = (Path(workdir).resolve() if workdir
                         else Path(tempfile.mkdtemp(prefix="aftershock-load-")))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -156,9 +204,27 @@ class LoadDriver:
                "--run-time", f"{max(1, math.ceil(s.max_duration_s))}s",
                "--exit-code-on-error", "0", "--stop-timeout", "0", "--only-summary",
                "--loglevel", "WARNING"]
-        if s.workers > 1:
+        if s.worker_pods:
+            cmd += ["--master", "--expect-workers", str(s.worker_pods),
+                    "--expect-workers-max-wait", str(math.ceil(REMOTE_WORKERS_WAIT_S)),
+                    "--master-bind-port", str(s.master_port)]
+        elif s.workers > 1:
             cmd += ["--processes", str(s.workers)]
         return [*cmd, *s.extra_args]
+
+    def worker_command(self) -> list[str]:
+        """The arguments after ``locust`` for a remote worker. ``-f -``: the worker gets
+        the recorder and the profile from the master, so any locustfile works."""
+        s = self.spec
+        return ["--worker", "--master-host", str(s.master_host), "--master-port",
+                str(s.master_port), "-f", "-", "--loglevel", "WARNING"]
+
+    def worker_environment(self) -> dict[str, str]:
+        """What the recorder reads in a remote worker (no records dir, no parent pid)."""
+        env = self.environment()
+        keep = {k: v for k, v in env.items()
+                if k.startswith("AFTERSHOCK_LOCUST_") and k not in (ENV_RECORDS, ENV_PARENT_PID)}
+        return {**keep, "PYTHONUNBUFFERED": "1", **self.spec.env}
 
     def environment(self) -> dict[str, str]:
         s = self.spec
@@ -200,6 +266,15 @@ class LoadDriver:
                 log.close()
             self._started_at = time.time()
             _live.add(self)
+            if self.remote_workers is not None:
+                try:
+                    self.remote_workers.start(self.spec.worker_pods, self.worker_command(),
+                                              self.worker_environment())
+                except BaseException:
+                    self._stop_locked(10.0)
+                    raise
+                if wait_first_request_s is not None:
+                    wait_first_request_s = max(wait_first_request_s, REMOTE_WORKERS_WAIT_S)
         if wait_first_request_s is not None:
             try:
                 self.wait_first_request(wait_first_request_s)
@@ -241,23 +316,35 @@ class LoadDriver:
         locust's own shutdown are complete; after a SIGKILL the last 200 ms may be lost.
         """
         with self._lock:
-            proc = self._proc
-            if proc is None:
-                return None
-            if proc.poll() is None:
-                self._signal(proc, signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self._signal(proc, signal.SIGKILL)
-                    proc.wait(5.0)
-            else:
-                # The leader is gone; make sure no worker outlives it.
+            return self._stop_locked(timeout)
+
+    def _stop_locked(self, timeout: float) -> int | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            return self._stop_master(proc, timeout)
+        finally:
+            # After the master: it tells its workers to quit, and they send their last
+            # records first. Then the remote workers go, whatever happened above.
+            if self.remote_workers is not None:
+                self.remote_workers.stop()
+
+    def _stop_master(self, proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+        if proc.poll() is None:
+            self._signal(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
                 self._signal(proc, signal.SIGKILL)
-            if self._stopped_at is None:
-                self._stopped_at = time.time()
-            _live.discard(self)
-            return proc.returncode
+                proc.wait(5.0)
+        else:
+            # The leader is gone; make sure no worker outlives it.
+            self._signal(proc, signal.SIGKILL)
+        if self._stopped_at is None:
+            self._stopped_at = time.time()
+        _live.discard(self)
+        return proc.returncode
 
     @staticmethod
     def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -18,6 +18,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         now = time.time()
         status = 503 if any(a <= now < b for a, b in self.server.outages) else 200
         body = b"ok\n" if status == 200 else b"outage\n"
+        with self.server.lock:
+            self.server.served += 1
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -30,6 +32,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     outages: list[tuple[float, float]]
+    served: int
+    lock: threading.Lock
 
 
 class LoopbackServer:
@@ -38,6 +42,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self._srv = _Server(("127.0.0.1", 0), _Handler)
         self._srv.outages = []
+        self._srv.served = 0
+        self._srv.lock = threading.Lock()
         self.port = self._srv.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
@@ -47,6 +53,11 @@ class LoopbackServer:
         start = time.time()
         self._srv.outages.append((start, start + seconds))
         return start, start + seconds
+
+    @property
+    def served(self) -> int:
+        """Requests answered so far."""
+        return self._srv.served
 
     def __enter__(self) -> LoopbackServer:
         self._thread.start()

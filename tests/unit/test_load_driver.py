@@ -112,6 +112,26 @@ def test_several_worker_processes_write_separate_files(tmp_path: Path) -> None:
     assert len(reqs) > 50
 
 
+def test_worker_processes_send_every_record_to_the_master_once(tmp_path: Path) -> None:
+    """--processes 2: the workers' records travel over locust's messages to the master,
+    which writes one file per worker. Every request the server answered is recorded once,
+    except those still in flight when the users were stopped (at most one per user)."""
+    with LoopbackServer() as srv:
+        spec = LoadSpec(host=srv.url, rate=200, workers=2, max_duration_s=30)
+        with LoadDriver(spec, tmp_path) as load:
+            time.sleep(3.0)
+        served = srv.served
+    files = sorted((tmp_path / "records").glob("requests-*.jsonl"))
+    assert len(files) == 2 and all(f.name.startswith("requests-w-") for f in files)
+    per_worker = [sum(1 for _ in f.open()) for f in files]
+    assert min(per_worker) > 100, per_worker
+    reqs = load.requests()
+    keys = list(zip(reqs.starts, reqs.latency_ms, strict=True))
+    assert len(set(keys)) == len(keys)  # no duplicates
+    assert len(reqs) <= served
+    assert served - len(reqs) <= spec.effective_users, (served, len(reqs))
+
+
 def test_locust_that_cannot_start_is_a_load_error_with_its_log(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("raise SystemExit('this locustfile is broken')\n")

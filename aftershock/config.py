@@ -137,7 +137,7 @@ class LoadConfig(_Model):
     worker_image: str | None = Field(
         default=None,
         description="Image of the worker pods: an image of this suite. Default None: the "
-                    "Job's own image in the cluster (AFTERSHOCK_IMAGE); required from a "
+                    "Job's own image in the cluster (SUITE_IMAGE); required from a "
                     "workstation.")
     master_host: str | None = Field(
         default=None,

@@ -48,6 +48,9 @@ MANIFESTS = Path(__file__).resolve().parents[1] / "k8s-job.yaml"
 DEFAULT_IMAGE = "aftershock.local/aftershock:0.1.0"
 
 SUITE, HOLDER = "suite", "holder"
+#: The suite container's own image, the default for load worker pods. Not AFTERSHOCK_*:
+#: that prefix belongs to config overrides, which reject unknown keys.
+SUITE_IMAGE_ENV = "SUITE_IMAGE"
 RESULTS_MOUNT = "/results"
 CONFIG_MOUNT = "/etc/aftershock"
 CONFIG_KEY = "aftershock.yaml"
@@ -253,8 +256,8 @@ def _render_job(job: dict[str, Any], spec: JobSpec,
         c["image"] = spec.image
     suite = containers[SUITE]
     # The suite's own image, for load worker pods (load.worker_pods).
-    env = [e for e in suite.get("env") or [] if e.get("name") != "AFTERSHOCK_IMAGE"]
-    suite["env"] = [*env, {"name": "AFTERSHOCK_IMAGE", "value": spec.image}]
+    env = [e for e in suite.get("env") or [] if e.get("name") != SUITE_IMAGE_ENV]
+    suite["env"] = [*env, {"name": SUITE_IMAGE_ENV, "value": spec.image}]
     args = [a for a in suite.get("args") or []]
     if not spec.rbac_check:
         args.append("--no-rbac-check")

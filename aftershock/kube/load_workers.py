@@ -25,13 +25,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from aftershock.errors import UsageError
+from aftershock.job import SUITE_IMAGE_ENV
 from aftershock.kube.cluster import Cluster, list_raw
 
 ROLE_LABEL = "aftershock.io/role"
 ROLE_LOAD_WORKER = "load-worker"
 RUN_LABEL = "aftershock.io/load-run"
 #: Set in the Job's pod (by ``aftershock job run``): the suite's own image.
-ENV_IMAGE = "AFTERSHOCK_IMAGE"
+ENV_IMAGE = SUITE_IMAGE_ENV
 
 
 def is_load_worker(raw: Mapping[str, Any]) -> bool:
@@ -166,7 +167,7 @@ def worker_pods(cluster: Cluster, namespace: str, count: int, image: str | None,
                 *, max_duration_s: float, own: tuple[str, str] | None,
                 say: Callable[[str], None] = _say_nothing) -> WorkerPods | None:
     """The worker pods for a load (None when ``count`` is 0). ``image`` None: the Job's
-    own image (``AFTERSHOCK_IMAGE``); ``own``: the suite's pod (namespace, name), which
+    own image (``SUITE_IMAGE``); ``own``: the suite's pod (namespace, name), which
     owns the workers when they share its namespace."""
     if count <= 0:
         return None

@@ -183,3 +183,17 @@ def test_job_run_with_a_bad_config_stops_before_the_cluster(
     cfg.write_text("target: {namespace: s, deployment: d, service: d}\nslo: {durng: {}}\n")
     assert main(["job", "run", "--config", str(cfg)]) == EXIT_USAGE
     assert "did you mean 'slo.during'" in capsys.readouterr().err
+
+
+def test_the_suite_containers_environment_is_a_valid_config_environment() -> None:
+    """Every variable the Job gives the suite must pass the config loader's env check:
+    an unknown AFTERSHOCK_* name is a config error and would stop the suite in the pod."""
+    from aftershock.config import load_config
+    docs = _by_kind(job.render(job.load_manifests(), SPEC))
+    pod = docs["Job"]["spec"]["template"]["spec"]
+    suite = next(c for c in pod["containers"] if c["name"] == job.SUITE)
+    environ = {e["name"]: e.get("value", "x") for e in suite.get("env") or []}
+    assert environ[job.SUITE_IMAGE_ENV] == "reg.example/aftershock:9"
+    config = load_config(None, environ=environ, overrides={
+        "target": {"namespace": "shop", "deployment": "web", "service": "web"}})
+    assert config.target.namespace == "shop"

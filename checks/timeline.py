@@ -47,6 +47,10 @@ class Request:
         return self.error is ErrorKind.NONE
 
 
+# Every per-request column of Requests, for the operations that treat them alike.
+_COLUMNS = ("starts", "latency_ms", "statuses", "errors", "new_connection", "names", "pods")
+
+
 class Requests:
     """Requests in start order, column-wise. Append-only while recording."""
 
@@ -86,13 +90,11 @@ class Requests:
         if self._sorted:
             return
         order = sorted(range(len(self.starts)), key=self.starts.__getitem__)
-        self.starts = array("d", (self.starts[i] for i in order))
-        self.latency_ms = array("d", (self.latency_ms[i] for i in order))
-        self.statuses = array("H", (self.statuses[i] for i in order))
-        self.errors = [self.errors[i] for i in order]
-        self.new_connection = [self.new_connection[i] for i in order]
-        self.names = [self.names[i] for i in order]
-        self.pods = [self.pods[i] for i in order]
+        for name in _COLUMNS:
+            col = getattr(self, name)
+            picked = (col[i] for i in order)
+            setattr(self, name, array(col.typecode, picked) if isinstance(col, array)
+                    else list(picked))
         self._sorted = True
 
     @classmethod
@@ -100,13 +102,8 @@ class Requests:
         """Several load processes' requests as one, sorted by start."""
         out = cls()
         for p in parts:
-            out.starts.extend(p.starts)
-            out.latency_ms.extend(p.latency_ms)
-            out.statuses.extend(p.statuses)
-            out.errors.extend(p.errors)
-            out.new_connection.extend(p.new_connection)
-            out.names.extend(p.names)
-            out.pods.extend(p.pods)
+            for name in _COLUMNS:
+                getattr(out, name).extend(getattr(p, name))
         out._sorted = len(parts) < 2 and all(p._sorted for p in parts)
         out.sort()
         return out

@@ -26,7 +26,11 @@ class ErrorKind(StrEnum):
     HTTP = "http"  # a response arrived, with a status the profile counts as failure
     CONNECT = "connect"  # refused or unreachable: nothing was listening
     RESET = "reset"  # the connection broke mid-request
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # connected (or unknown), but no response in time
+    # Nothing answered the connection attempt (the SYN) in time: no listening socket saw
+    # it. Told apart from TIMEOUT because the target cannot have caused it while it is
+    # up; the network path did (a blackholed or stale NAT entry, a vanished pod IP).
+    CONNECT_TIMEOUT = "connect_timeout"
     OTHER = "other"
 
 

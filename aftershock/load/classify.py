@@ -17,6 +17,11 @@ _CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETU
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 _TIMEOUT_NAMES = ("timeout", "timedout")
+_CONNECT_TIMEOUT_NAMES = ("connecttimeout",)  # requests' and urllib3's own classes
+# Functions a timeout raised while connecting passes through: the socket call itself and
+# the clients' connect steps (geventhttpclient's pool, urllib3's connection).
+_CONNECT_FRAMES = frozenset({"connect", "connect_ex", "create_connection", "_connect_socket",
+                             "_new_conn"})
 _CONNECT_NAMES = ("connectionrefused", "newconnectionerror", "gaierror", "nameresolution",
                   "maxretryerror")
 _RESET_NAMES = ("connectionreset", "brokenpipe", "connectionaborted", "remotedisconnected",
@@ -40,10 +45,30 @@ def _chain(exc: BaseException) -> list[BaseException]:
         out.append(e)
         todo += [e.__cause__, e.__context__]
         todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(e, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
+        # urllib3 keeps the cause in ``reason``, geventhttpclient's RetriesExceeded in
+        # ``original``.
+        todo += [w for w in (getattr(e, "reason", None), getattr(e, "original", None))
+                 if isinstance(w, BaseException)]
     return out
+
+
+def _while_connecting(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in _CONNECT_FRAMES:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _timeout_kind(chain: list[BaseException]) -> ErrorKind:
+    """A timeout is a connect timeout when any error in the chain says so, by class or by
+    having been raised inside a connect call."""
+    for e in chain:
+        name = type(e).__name__.lower()
+        if any(n in name for n in _CONNECT_TIMEOUT_NAMES) or _while_connecting(e):
+            return ErrorKind.CONNECT_TIMEOUT
+    return ErrorKind.TIMEOUT
 
 
 def classify(exc: BaseException | None, status: int,
@@ -54,7 +79,9 @@ def classify(exc: BaseException | None, status: int,
     in ``failure_statuses`` (default 5xx) is ``HTTP``; any other response is a success,
     unless the locustfile marked it failed itself (``response.failure(...)`` on a status
     below 400), which is ``OTHER``. Without a response the exception decides: refused or
-    unreachable is ``CONNECT``, broken mid-request is ``RESET``, ``TIMEOUT``, else ``OTHER``.
+    unreachable is ``CONNECT``, broken mid-request is ``RESET``, a timeout is
+    ``CONNECT_TIMEOUT`` when it struck while connecting and ``TIMEOUT`` otherwise, else
+    ``OTHER``.
     """
     failing = failure_statuses if failure_statuses is not None else _FIVE_XX
     if status:
@@ -65,26 +92,27 @@ def classify(exc: BaseException | None, status: int,
         return ErrorKind.NONE
     if exc is None:
         return ErrorKind.OTHER  # no response and no exception: nothing to trust
-    for e in _chain(exc):
+    chain = _chain(exc)
+    for e in chain:
         if isinstance(e, OSError) and e.errno is not None:
             if e.errno in _CONNECT_ERRNOS:
                 return ErrorKind.CONNECT
             if e.errno in _RESET_ERRNOS:
                 return ErrorKind.RESET
             if e.errno == errno.ETIMEDOUT:
-                return ErrorKind.TIMEOUT
+                return _timeout_kind(chain)
         if isinstance(e, TimeoutError):
-            return ErrorKind.TIMEOUT
+            return _timeout_kind(chain)
         name = type(e).__name__.lower()
         if any(n in name for n in _TIMEOUT_NAMES):
-            return ErrorKind.TIMEOUT
+            return _timeout_kind(chain)
         if any(n in name for n in _CONNECT_NAMES):
             return ErrorKind.CONNECT
         if any(n in name for n in _RESET_NAMES):
             return ErrorKind.RESET
-    text = " ".join(str(e) for e in _chain(exc)).lower()
+    text = " ".join(str(e) for e in chain).lower()
     if "timed out" in text or "timeout" in text:
-        return ErrorKind.TIMEOUT
+        return _timeout_kind(chain)
     if any(t in text for t in _CONNECT_TEXT):
         return ErrorKind.CONNECT
     if any(t in text for t in _RESET_TEXT):

@@ -58,3 +58,59 @@ def test_status_ranges_round_trip() -> None:
     codes = frozenset({*range(500, 600), 429, 418})
     assert format_statuses(codes) == "418,429,500-599"
     assert parse_statuses("418,429,500-599") == codes
+
+
+def _connect_socket() -> None:  # named like geventhttpclient's connect step
+    raise TimeoutError("timed out")
+
+
+class ConnectTimeout(Exception):  # requests' class for a connect timeout
+    pass
+
+
+def test_a_timeout_while_connecting_is_a_connect_timeout() -> None:
+    try:
+        _connect_socket()
+    except TimeoutError as e:
+        assert classify(e, 0) is ErrorKind.CONNECT_TIMEOUT
+    assert classify(ConnectTimeout("Max retries exceeded (connect timeout=2)"),
+                    0) is ErrorKind.CONNECT_TIMEOUT
+    try:
+        raise TimeoutError("timed out")  # raised outside any connect call
+    except TimeoutError as e:
+        assert classify(e, 0) is ErrorKind.TIMEOUT
+
+
+def test_real_client_timeouts_are_told_apart() -> None:
+    """geventhttpclient, the client locust's FastHttpUser uses, against real sockets.
+
+    A listener that never accepts and whose accept queue is full drops new SYNs: a connect
+    timeout. A listener that accepts and never answers: a response timeout."""
+    from geventhttpclient import HTTPClient
+
+    with socket.socket() as full, socket.socket() as silent:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        queued = []
+        for _ in range(4):  # fill the accept queue (its length is backlog + 1)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(full.getsockname())
+            queued.append(s)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        try:
+            kinds = []
+            for listener in (full, silent):
+                host, port = listener.getsockname()
+                client = HTTPClient(host, port, connection_timeout=0.3, network_timeout=0.3)
+                try:
+                    client.get("/")
+                except Exception as e:
+                    kinds.append(classify(e, 0))
+                finally:
+                    client.close()
+        finally:
+            for s in queued:
+                s.close()
+    assert kinds == [ErrorKind.CONNECT_TIMEOUT, ErrorKind.TIMEOUT]

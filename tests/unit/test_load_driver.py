@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -61,6 +62,34 @@ def test_refused_connections_are_recorded_as_connect_errors(tmp_path: Path) -> N
     assert len(reqs) > 5
     assert set(reqs.errors) == {ErrorKind.CONNECT}
     assert set(reqs.statuses) == {0}
+
+
+def test_unanswered_connects_and_unanswered_requests_are_recorded_apart(
+        tmp_path: Path) -> None:
+    """Through locust: a listener whose accept queue is full drops SYNs (connect timeouts);
+    one that accepts and never answers leaves requests without a response (timeouts)."""
+    kinds = []
+    for backlog_full in (True, False):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0 if backlog_full else 64)
+            queued = []
+            for _ in range(4 if backlog_full else 0):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(listener.getsockname())
+                queued.append(s)
+            host, port = listener.getsockname()
+            spec = LoadSpec(host=f"http://{host}:{port}", rate=5, max_duration_s=10,
+                            timeout_s=0.3)
+            with LoadDriver(spec, tmp_path / str(backlog_full)) as load:
+                time.sleep(1.5)
+            for s in queued:
+                s.close()
+        reqs = load.requests()
+        assert len(reqs) >= 2
+        kinds.append(set(reqs.errors))
+    assert kinds == [{ErrorKind.CONNECT_TIMEOUT}, {ErrorKind.TIMEOUT}]
 
 
 def test_run_time_bounds_the_load_even_if_nobody_stops_it(tmp_path: Path) -> None:

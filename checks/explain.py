@@ -6,8 +6,9 @@ module turns the first into the second and, for an outage window, picks the near
 disruptive change before it.
 
 Only disruptive changes are candidates: a pod joining the endpoints does not explain
-an outage. The fault markers are candidates too, so a window always has at least
-"the fault started" to point at when the watchers saw nothing.
+an outage. The one join that is a candidate is a Service's endpoints coming back after
+none were ready (see :data:`STALE_NAT_S`). The fault markers are candidates too, so a
+window always has at least "the fault started" to point at when the watchers saw nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ DISRUPTIVE_EVENT_REASONS = frozenset({
     "ScalingReplicaSet",
 })
 
+#: How long, after a Service's endpoints come back from none, a new connection may still
+#: hang on kube-proxy's account (seconds). kube-proxy (iptables mode) rewrites its filter
+#: rules (the REJECT for "no endpoints") and its nat rules (the DNAT to the pods) as two
+#: commits; a SYN sent in between is neither refused nor translated, and its conntrack
+#: entry keeps that "no translation" for as long as an unanswered SYN's entry lives (the
+#: kernel's nf_conntrack_tcp_timeout_syn_sent, 120 s by default). Until it expires, every
+#: connection from the same client port is blackholed too (kubernetes/kubernetes#48719),
+#: and each such attempt renews the entry, so it can outlive this window; failures past
+#: it are not set apart. benchmarks/stale_nat.py reproduces all of this on the testbed.
+STALE_NAT_S = 120.0
+
 #: How far back a change may lie and still explain a window (seconds).
 LOOKBACK_S = 120.0
 #: How far after a window's start a change may lie and still be named, for changes the
@@ -46,6 +58,7 @@ class ChangeKind(StrEnum):
     DELETED = "deleted"
     NODE_NOT_READY = "node_not_ready"
     NODE_CORDONED = "node_cordoned"
+    ENDPOINTS_RETURNED = "endpoints_returned"
     EVENT = "event"
     FAULT = "fault"
 
@@ -104,7 +117,14 @@ def changes(timeline: Timeline) -> list[Change]:
             now_ready: frozenset[str] = frozenset() if o.gone else o.ready_pods
             out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}", "left the endpoints")
                        for pod in sorted(prev_ready - now_ready))
+            was_dark = bool(last_ready) and not any(last_ready.values())
             last_ready[o.slice_name] = now_ready
+            if was_dark and now_ready:
+                out.append(Change(o.at, ChangeKind.ENDPOINTS_RETURNED, "the Service",
+                                  f"had ready endpoints again after none (connections tried "
+                                  f"while kube-proxy switched its rules hang new connections "
+                                  f"from the same client port for up to {STALE_NAT_S:.0f} s, "
+                                  f"kubernetes#48719)"))
         elif isinstance(o, NodeObserved):
             prev_node = last_node.get(o.name)
             subject = f"node {o.name}"

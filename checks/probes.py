@@ -37,7 +37,13 @@ dependency outage
     ``dependency restored:`` note markers), every target pod turns not Ready, no container
     restarts, and all pods are Ready again within a limit after the dependency is back.
     Requests failing while no pod is Ready are the readiness design working; once a request
-    succeeds again after the restore, none may fail (after ``lag_s``).
+    succeeds again after the restore, none may fail (after ``lag_s``). One kind of failure
+    is set apart, not counted against the target: a connection attempt nothing answered
+    (``connect_timeout``) within :data:`checks.explain.STALE_NAT_S` after the Service's
+    endpoints came back from none, with no target pod leaving or failing in between. No
+    listening socket saw that SYN, so the target could not have caused it; kube-proxy's
+    stale conntrack entries did (kubernetes#48719). It is reported as a finding and
+    measured (``unanswered_connects_after_serving_again``).
 """
 
 from __future__ import annotations
@@ -48,8 +54,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from checks.check import CheckResult, Measurement, result
+from checks.explain import STALE_NAT_S, Change, ChangeKind, changes
 from checks.timeline import (
     EndpointsObserved,
+    ErrorKind,
     EventObserved,
     Marker,
     MarkerKind,
@@ -469,8 +477,23 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
     req.sort()
     first_ok = next((req.starts[i] for i in range(bisect_left(req.starts, up.at), len(req))
                      if not req.errors[i]), None)
-    late = (sum(1 for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
-                if req.errors[i]) if first_ok is not None else 0)
+    late_at = ([i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
+                if req.errors[i]] if first_ok is not None else [])
+    found = (changes(timeline)
+             if any(req.errors[i] is ErrorKind.CONNECT_TIMEOUT for i in late_at) else [])
+    stale = [i for i in late_at if _stale_nat(found, req, i)]
+    late = len(late_at) - len(stale)
+    if stale:
+        findings.append(
+            f"{len(stale)} connection attempt(s) after the target served again got no answer "
+            f"at all (connect timeout; first at +{req.starts[stale[0]] - up.at:.1f} s after "
+            f"the restore), with every target pod in place: not counted against the target. "
+            f"The Service had no endpoints; a SYN sent while kube-proxy switched from "
+            f"refusing to translating leaves a conntrack entry without translation, and a "
+            f"new connection from the same client port is blackholed until the entry "
+            f"expires, {STALE_NAT_S:.0f} s after the last attempt (kubernetes#48719). Real "
+            f"clients of this Service see the same after every period with no ready "
+            f"endpoints")
     restarts = restarts_between(timeline, down.at, end)
     total = sum(restarts.values())
     findings += [f"pod {p}: {n} restart(s) during or after the outage"
@@ -484,6 +507,7 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
         "ready_again_s": round(recovered, 2) if recovered is not None else None,
         "serving_again_s": round(first_ok - up.at, 2) if first_ok is not None else None,
         "failed_after_serving_again": late,
+        "unanswered_connects_after_serving_again": len(stale),
         "restarts": total, "max_restarts": max_restarts,
         "liveness_failure_events": _liveness_failures(timeline, down.at, end)}
     violations: list[Violation] = []
@@ -522,6 +546,26 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
                   else ", not all Ready again")
                + f", {total} container restart(s) (limit {max_restarts})")
     return result(name, violations, reasons, summary, findings, m)
+
+
+_TARGET_FAILING = frozenset({ChangeKind.LEFT_ENDPOINTS, ChangeKind.TERMINATING,
+                             ChangeKind.NOT_READY, ChangeKind.RESTARTED, ChangeKind.DELETED,
+                             ChangeKind.NODE_NOT_READY})
+
+
+def _stale_nat(found: list[Change], req: Requests, i: int) -> bool:
+    """Request ``i`` is a connect timeout kube-proxy's stale conntrack entries explain:
+    it started within :data:`STALE_NAT_S` after the endpoints came back from none, and no
+    target pod left, failed or restarted between that return and the request's end (a SYN
+    to a vanished pod IP goes unanswered too, and that one is the target's)."""
+    if req.errors[i] is not ErrorKind.CONNECT_TIMEOUT:
+        return False
+    start, end = req.starts[i], req.starts[i] + req.latency_ms[i] / 1000.0
+    back = [c.at for c in found
+            if c.kind is ChangeKind.ENDPOINTS_RETURNED and c.at <= start <= c.at + STALE_NAT_S]
+    if not back:
+        return False
+    return not any(c.kind in _TARGET_FAILING and max(back) <= c.at <= end for c in found)
 
 
 def _origin(timeline: Timeline) -> float:

@@ -203,6 +203,52 @@ def test_failures_after_serving_again_fail_the_dependency_check() -> None:
     assert r.violations[0].measured == 20
 
 
+def test_unanswered_connects_after_the_endpoints_return_are_kube_proxys_not_the_targets(
+        ) -> None:
+    """The recorded demo failure: the endpoints went from none to all three pods, and 8 s
+    later one connection attempt got no answer at all (kube-proxy's stale conntrack entry
+    for a reused client port). It is reported and measured, not held against the target."""
+    tl = dependency_outage()
+    tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                        (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    r = check_dependency_outage(tl, recovery_limit_s=10)
+    assert r.outcome is Outcome.PASS, r.explain()
+    assert r.measurements["failed_after_serving_again"] == 0
+    assert r.measurements["unanswered_connects_after_serving_again"] == 1
+    assert any("kubernetes#48719" in f and "+10.0 s after the restore" in f for f in r.findings)
+
+
+def test_unanswered_connects_count_when_the_stale_nat_cannot_explain_them() -> None:
+    def failed_after(tl: Timeline) -> object:
+        r = check_dependency_outage(tl, recovery_limit_s=10)
+        assert [v.threshold for v in r.violations] == ["probes.failed_after_recovery"]
+        return r.measurements["failed_after_serving_again"]
+
+    # A response that never came is the target's, whatever the endpoints did.
+    read = dependency_outage()
+    read.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                          (30.0, 30.01): (ErrorKind.TIMEOUT, "")})
+    assert failed_after(read) == 1
+    # A pod left the endpoints just before: its vanished IP may be what did not answer.
+    left = dependency_outage()
+    left.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                          (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    left.observations.append(eps(29.5, "b", "c"))
+    assert failed_after(left) == 1
+    # The Service never went dark: kube-proxy had no REJECT-to-DNAT switch to make.
+    lit = dependency_outage()
+    lit.observations = [o for o in lit.observations
+                        if not (isinstance(o, EndpointsObserved) and not o.ready_pods)]
+    lit.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                         (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    assert failed_after(lit) == 1
+    # Longer after the return than an unanswered SYN's conntrack entry lives.
+    late = dependency_outage()
+    late.requests = load(0, 160, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                           (150.0, 150.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    assert failed_after(late) == 1
+
+
 def test_liveness_following_the_dependency_fails_on_restarts() -> None:
     r = check_dependency_outage(dependency_outage(restarts=True))
     assert r.outcome is Outcome.FAIL

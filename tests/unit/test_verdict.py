@@ -377,6 +377,24 @@ def test_outage_explained_by_the_nearest_preceding_change() -> None:
     assert str(w.explanation) == "starting 12 ms after pod web-7f9 left the endpoints"
 
 
+def test_endpoints_returning_from_none_explain_a_later_unanswered_connect() -> None:
+    """The one join that explains failures: kube-proxy's stale conntrack entries."""
+    tl = experiment([(30.0, 30.005)], after=20.0, kind=ErrorKind.CONNECT_TIMEOUT)
+    tl.observations += [
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-a", "web-b"})),
+        EndpointsObserved(T0 + 15, "web-x", frozenset()),
+        EndpointsObserved(T0 + 23.3, "web-x", frozenset({"web-a"})),
+        EndpointsObserved(T0 + 23.4, "web-x", frozenset({"web-a", "web-b"})),
+    ]
+    returned = [(round(c.at - T0, 1), c.subject) for c in changes(tl)
+                if c.kind is ChangeKind.ENDPOINTS_RETURNED]
+    assert returned == [(23.3, "the Service")]  # once: the second pod joins a lit Service
+    [w] = evaluate(tl, SLO(after=PhaseSLO(max_error_rate=1, max_outage_ms=None))).outages
+    assert w.explanation is not None
+    assert w.explanation.change.kind is ChangeKind.ENDPOINTS_RETURNED
+    assert "kubernetes#48719" in str(w.explanation)
+
+
 def test_explanation_falls_back_to_the_fault_marker_then_to_a_late_change() -> None:
     v = evaluate(experiment([(10.5, 10.6)]), SLO())
     [w] = v.outages

@@ -12,8 +12,9 @@ scratch namespace it deploys the sample app (web, whose readiness follows dep) a
 4. proves what such an entry does: a connection bound to its client port times out, and
    one from any other port, sent right after it, is answered.
 
-It prints the counts: refused while dark, unanswered during the switch, unanswered later
-(and whether their client ports are ones that went unanswered during the switch).
+It prints the counts: refused while dark, unanswered during the switch, unanswered (or
+unreachable) later, and whether their client ports are ones that went unanswered during
+the switch.
 The load is bounded (at most RATE * (AFTER + 120) connections) and goes only to the
 testbed's Service range.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import socket
 import subprocess
@@ -44,7 +46,7 @@ TIMEOUT_S = 2.0
 class Attempt:
     start: float
     port: int
-    outcome: str  # ok | refused | unanswered | no_response | other
+    outcome: str  # ok | refused | unanswered | unreachable | no_response | other
 
 
 def kubectl(*args: str, check: bool = True) -> str:
@@ -74,9 +76,12 @@ async def attempt(ip: str, bind_port: int = 0) -> Attempt:
     except ConnectionRefusedError:
         sock.close()
         return Attempt(start, port, "refused")
-    except OSError:
+    except OSError as e:
         sock.close()
-        return Attempt(start, port, "other")
+        # An untranslated SYN queued behind a failing ARP for the ClusterIP (the testbed
+        # routes the Service range onto a bridge nobody answers on) ends unreachable.
+        unreachable = e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+        return Attempt(start, port, "unreachable" if unreachable else "other")
     try:
         await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
         left = TIMEOUT_S - (time.time() - start)
@@ -156,16 +161,17 @@ async def main(rate: float, after: float) -> int:
         stale = untranslated(ip)
         first_ok = min((a.start for a in out if a.outcome == "ok" and a.start > back - 5),
                        default=back)
-        switch = [a for a in out if a.outcome == "unanswered" and a.start < first_ok + 1]
-        later = [a for a in out if a.outcome == "unanswered" and a.start >= first_ok + 1]
+        lost = [a for a in out if a.outcome in ("unanswered", "unreachable")]
+        switch = [a for a in lost if a.start < first_ok + 1]
+        later = [a for a in lost if a.start >= first_ok + 1]
         switch_ports = {a.port for a in switch}
         print(f"attempts {len(out)}; refused while dark "
               f"{sum(a.outcome == 'refused' for a in out)}; connected but no response "
               f"{sum(a.outcome == 'no_response' for a in out)}")
         print(f"unanswered during the switch (within 1 s of the first answer): {len(switch)}, "
               f"client ports {sorted(switch_ports)}")
-        print(f"unanswered later: {len(later)}, at "
-              + ", ".join(f"+{a.start - first_ok:.1f} s port {a.port}"
+        print(f"unanswered or unreachable later: {len(later)}, at "
+              + ", ".join(f"+{a.start - first_ok:.1f} s port {a.port} {a.outcome}"
                           + (" (a port unanswered during the switch)"
                              if a.port in switch_ports else "") for a in later))
         print(f"untranslated SYN_SENT conntrack entries now: {len(stale)}, client ports {stale}")

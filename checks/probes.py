@@ -38,12 +38,13 @@ dependency outage
     restarts, and all pods are Ready again within a limit after the dependency is back.
     Requests failing while no pod is Ready are the readiness design working; once a request
     succeeds again after the restore, none may fail (after ``lag_s``). One kind of failure
-    is set apart, not counted against the target: a connection attempt nothing answered
-    (``connect_timeout``) within :data:`checks.explain.STALE_NAT_S` after the Service's
-    endpoints came back from none, with no target pod leaving or failing in between. No
-    listening socket saw that SYN, so the target could not have caused it; kube-proxy's
-    stale conntrack entries did (kubernetes#48719). It is reported as a finding and
-    measured (``unanswered_connects_after_serving_again``).
+    is set apart, not counted against the target: a connection attempt no host took
+    (``connect_timeout``, or ``unreachable`` where the untranslated address has a route but
+    no neighbour) within :data:`checks.explain.STALE_NAT_S` after the Service's endpoints
+    came back from none, with no target pod leaving or failing in between. No listening
+    socket saw that SYN, so the target could not have caused it; kube-proxy's stale
+    conntrack entries did (kubernetes#48719). It is reported as a finding and measured
+    (``unanswered_connects_after_serving_again``).
 """
 
 from __future__ import annotations
@@ -479,15 +480,15 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
                      if not req.errors[i]), None)
     late_at = ([i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
                 if req.errors[i]] if first_ok is not None else [])
-    found = (changes(timeline)
-             if any(req.errors[i] is ErrorKind.CONNECT_TIMEOUT for i in late_at) else [])
+    found = (changes(timeline) if any(req.errors[i] in _UNANSWERED for i in late_at) else [])
     stale = [i for i in late_at if _stale_nat(found, req, i)]
     late = len(late_at) - len(stale)
     if stale:
         findings.append(
-            f"{len(stale)} connection attempt(s) after the target served again got no answer "
-            f"at all (connect timeout; first at +{req.starts[stale[0]] - up.at:.1f} s after "
-            f"the restore), with every target pod in place: not counted against the target. "
+            f"{len(stale)} connection attempt(s) after the target served again reached no "
+            f"host (connect timeout or unreachable; first at "
+            f"+{req.starts[stale[0]] - up.at:.1f} s after the restore), with every target "
+            f"pod in place: not counted against the target. "
             f"The Service had no endpoints; a SYN sent while kube-proxy switched from "
             f"refusing to translating leaves a conntrack entry without translation, and a "
             f"new connection from the same client port is blackholed until the entry "
@@ -548,17 +549,19 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
     return result(name, violations, reasons, summary, findings, m)
 
 
+#: Connection attempts no host took: the SYN went unanswered, or had nowhere to go.
+_UNANSWERED = frozenset({ErrorKind.CONNECT_TIMEOUT, ErrorKind.UNREACHABLE})
 _TARGET_FAILING = frozenset({ChangeKind.LEFT_ENDPOINTS, ChangeKind.TERMINATING,
                              ChangeKind.NOT_READY, ChangeKind.RESTARTED, ChangeKind.DELETED,
                              ChangeKind.NODE_NOT_READY})
 
 
 def _stale_nat(found: list[Change], req: Requests, i: int) -> bool:
-    """Request ``i`` is a connect timeout kube-proxy's stale conntrack entries explain:
+    """Request ``i`` is an unanswered connect kube-proxy's stale conntrack entries explain:
     it started within :data:`STALE_NAT_S` after the endpoints came back from none, and no
     target pod left, failed or restarted between that return and the request's end (a SYN
     to a vanished pod IP goes unanswered too, and that one is the target's)."""
-    if req.errors[i] is not ErrorKind.CONNECT_TIMEOUT:
+    if req.errors[i] not in _UNANSWERED:
         return False
     start, end = req.starts[i], req.starts[i] + req.latency_ms[i] / 1000.0
     back = [c.at for c in found

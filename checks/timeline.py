@@ -24,7 +24,10 @@ class ErrorKind(StrEnum):
 
     NONE = ""
     HTTP = "http"  # a response arrived, with a status the profile counts as failure
-    CONNECT = "connect"  # refused or unreachable: nothing was listening
+    CONNECT = "connect"  # refused: a host answered that nothing listens there
+    # No host took the connection attempt: no route, or no ARP answer for the address
+    # (a vanished pod IP; a Service address kube-proxy did not translate).
+    UNREACHABLE = "unreachable"
     RESET = "reset"  # the connection broke mid-request
     TIMEOUT = "timeout"  # connected (or unknown), but no response in time
     # Nothing answered the connection attempt (the SYN) in time: no listening socket saw

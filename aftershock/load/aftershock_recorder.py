@@ -21,7 +21,8 @@ It runs only inside the locust processes. Environment (set by the load driver):
     stopping it, even by SIGKILL), locust is told to quit within half a second.
 
 Each line is ``{"start": <epoch s>, "latency_ms": <ms>, "status": <int, 0 = no
-response>, "error": "" | "http" | "connect" | "reset" | "timeout" | "other",
+response>, "error": "" | "http" | "connect" | "unreachable" | "reset" |
+"connect_timeout" | "timeout" | "other",
 "new_connection": null, "name": <locust request name>}``, plus ``"pod": <header value>``
 when the pod header is set and the response carried it. ``new_connection`` is null:
 neither locust client exposes whether a pooled connection was reused.

@@ -12,8 +12,9 @@ import errno
 
 from checks.timeline import ErrorKind
 
-_CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                             errno.EADDRNOTAVAIL, errno.EHOSTDOWN, errno.ENETDOWN})
+_UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
+                                 errno.ENETDOWN})
+_CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EADDRNOTAVAIL}) | _UNREACHABLE_ERRNOS
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 _TIMEOUT_NAMES = ("timeout", "timedout")
@@ -27,6 +28,8 @@ _CONNECT_NAMES = ("connectionrefused", "newconnectionerror", "gaierror", "namere
 _RESET_NAMES = ("connectionreset", "brokenpipe", "connectionaborted", "remotedisconnected",
                 "httpconnectionclosed", "connectionclosed", "httpparseerror",
                 "incompleteread", "protocolerror", "chunkedencodingerror")
+_UNREACHABLE_TEXT = ("no route to host", "network is unreachable", "host is down",
+                     "network is down")
 _CONNECT_TEXT = ("connection refused", "no route to host", "network is unreachable",
                  "name or service not known", "failed to establish a new connection")
 _RESET_TEXT = ("connection reset", "broken pipe", "connection aborted", "remote end closed",
@@ -71,6 +74,16 @@ def _timeout_kind(chain: list[BaseException]) -> ErrorKind:
     return ErrorKind.TIMEOUT
 
 
+def _connect_kind(chain: list[BaseException]) -> ErrorKind:
+    """A failed connect is ``UNREACHABLE`` when no host took the SYN (no route, no ARP
+    answer), else ``CONNECT`` (refused: a host answered that nothing listens)."""
+    if any(isinstance(e, OSError) and e.errno in _UNREACHABLE_ERRNOS for e in chain):
+        return ErrorKind.UNREACHABLE
+    text = " ".join(str(e) for e in chain).lower()
+    return (ErrorKind.UNREACHABLE if any(t in text for t in _UNREACHABLE_TEXT)
+            else ErrorKind.CONNECT)
+
+
 def classify(exc: BaseException | None, status: int,
              failure_statuses: frozenset[int] | None = None) -> ErrorKind:
     """The error kind of one request.
@@ -78,10 +91,10 @@ def classify(exc: BaseException | None, status: int,
     ``status`` is the HTTP status (0 when no response arrived). A response with a status
     in ``failure_statuses`` (default 5xx) is ``HTTP``; any other response is a success,
     unless the locustfile marked it failed itself (``response.failure(...)`` on a status
-    below 400), which is ``OTHER``. Without a response the exception decides: refused or
-    unreachable is ``CONNECT``, broken mid-request is ``RESET``, a timeout is
-    ``CONNECT_TIMEOUT`` when it struck while connecting and ``TIMEOUT`` otherwise, else
-    ``OTHER``.
+    below 400), which is ``OTHER``. Without a response the exception decides: refused is
+    ``CONNECT``, no route or no ARP answer ``UNREACHABLE``, broken mid-request ``RESET``, a
+    timeout ``CONNECT_TIMEOUT`` when it struck while connecting and ``TIMEOUT`` otherwise,
+    anything else ``OTHER``.
     """
     failing = failure_statuses if failure_statuses is not None else _FIVE_XX
     if status:
@@ -96,7 +109,7 @@ def classify(exc: BaseException | None, status: int,
     for e in chain:
         if isinstance(e, OSError) and e.errno is not None:
             if e.errno in _CONNECT_ERRNOS:
-                return ErrorKind.CONNECT
+                return _connect_kind(chain)
             if e.errno in _RESET_ERRNOS:
                 return ErrorKind.RESET
             if e.errno == errno.ETIMEDOUT:
@@ -107,14 +120,14 @@ def classify(exc: BaseException | None, status: int,
         if any(n in name for n in _TIMEOUT_NAMES):
             return _timeout_kind(chain)
         if any(n in name for n in _CONNECT_NAMES):
-            return ErrorKind.CONNECT
+            return _connect_kind(chain)
         if any(n in name for n in _RESET_NAMES):
             return ErrorKind.RESET
     text = " ".join(str(e) for e in chain).lower()
     if "timed out" in text or "timeout" in text:
         return _timeout_kind(chain)
     if any(t in text for t in _CONNECT_TEXT):
-        return ErrorKind.CONNECT
+        return _connect_kind(chain)
     if any(t in text for t in _RESET_TEXT):
         return ErrorKind.RESET
     return ErrorKind.OTHER

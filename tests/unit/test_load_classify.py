@@ -29,7 +29,8 @@ def test_statuses() -> None:
 
 def test_transport_errors() -> None:
     assert classify(ConnectionRefusedError(errno.ECONNREFUSED, "refused"), 0) is ErrorKind.CONNECT
-    assert classify(OSError(errno.EHOSTUNREACH, "no route"), 0) is ErrorKind.CONNECT
+    assert classify(OSError(errno.EHOSTUNREACH, "no route"), 0) is ErrorKind.UNREACHABLE
+    assert classify(OSError(errno.ENETUNREACH, "unreachable"), 0) is ErrorKind.UNREACHABLE
     assert classify(socket.gaierror(-2, "Name or service not known"), 0) is ErrorKind.CONNECT
     assert classify(ConnectionResetError(errno.ECONNRESET, "reset"), 0) is ErrorKind.RESET
     assert classify(BrokenPipeError(errno.EPIPE, "pipe"), 0) is ErrorKind.RESET
@@ -50,6 +51,8 @@ def test_wrapped_errors_follow_the_cause_chain_and_text() -> None:
         assert classify(outer, 0) is ErrorKind.CONNECT
     assert classify(ConnectionError_("Max retries exceeded: [Errno 111] Connection refused"),
                     0) is ErrorKind.CONNECT
+    assert classify(ConnectionError_("Max retries exceeded: [Errno 113] No route to host"),
+                    0) is ErrorKind.UNREACHABLE
     assert classify(ConnectionError_("('Connection aborted.', RemoteDisconnected())"),
                     0) is ErrorKind.RESET
 

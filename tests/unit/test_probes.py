@@ -210,12 +210,20 @@ def test_unanswered_connects_after_the_endpoints_return_are_kube_proxys_not_the_
     for a reused client port). It is reported and measured, not held against the target."""
     tl = dependency_outage()
     tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                        (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+                                        (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, ""),
+                                        # the testbed's form: the Service range is routed
+                                        # onto a bridge where nothing answers ARP
+                                        (33.0, 33.01): (ErrorKind.UNREACHABLE, "")})
     r = check_dependency_outage(tl, recovery_limit_s=10)
     assert r.outcome is Outcome.PASS, r.explain()
     assert r.measurements["failed_after_serving_again"] == 0
-    assert r.measurements["unanswered_connects_after_serving_again"] == 1
+    assert r.measurements["unanswered_connects_after_serving_again"] == 2
     assert any("kubernetes#48719" in f and "+10.0 s after the restore" in f for f in r.findings)
+    # A refusal is an answer (a host said nothing listens): it counts.
+    tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
+                                        (30.0, 30.01): (ErrorKind.CONNECT, "")})
+    r = check_dependency_outage(tl, recovery_limit_s=10)
+    assert r.measurements["failed_after_serving_again"] == 1
 
 
 def test_unanswered_connects_count_when_the_stale_nat_cannot_explain_them() -> None:

@@ -20,6 +20,8 @@ from enum import StrEnum
 from checks.timeline import (
     EndpointsObserved,
     EventObserved,
+    EvictionObserved,
+    EvictionOutcome,
     MarkerKind,
     NodeObserved,
     PodObserved,
@@ -59,6 +61,7 @@ class ChangeKind(StrEnum):
     NODE_NOT_READY = "node_not_ready"
     NODE_CORDONED = "node_cordoned"
     ENDPOINTS_RETURNED = "endpoints_returned"
+    EVICTED = "evicted"
     EVENT = "event"
     FAULT = "fault"
 
@@ -133,6 +136,10 @@ def changes(timeline: Timeline) -> list[Change]:
             if o.unschedulable and (prev_node is None or not prev_node.unschedulable):
                 out.append(Change(o.at, ChangeKind.NODE_CORDONED, subject, "was cordoned"))
             last_node[o.name] = o
+        elif isinstance(o, EvictionObserved) and o.outcome is EvictionOutcome.EVICTED:
+            # The suite's own eviction: the pod starts terminating a watch delivery later.
+            where = f" from node {o.node}" if o.node else ""
+            out.append(Change(o.at, ChangeKind.EVICTED, f"pod {o.pod}", f"was evicted{where}"))
         elif isinstance(o, EventObserved) and (o.type == "Warning"
                                                or o.reason in DISRUPTIVE_EVENT_REASONS):
             out.append(Change(o.at, ChangeKind.EVENT, f"{o.kind.lower()} {o.name}",

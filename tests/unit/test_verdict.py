@@ -14,6 +14,8 @@ from checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
+    EvictionObserved,
+    EvictionOutcome,
     Marker,
     MarkerKind,
     NodeObserved,
@@ -349,6 +351,8 @@ def test_changes_derived_from_states() -> None:
         NodeObserved(T0 + 7, "n1", True, True),
         EventObserved(T0 + 8, "Pod", "web-c", "Unhealthy", "Readiness probe failed", "Warning"),
         EventObserved(T0 + 9, "Pod", "web-c", "Pulled", "pulled image"),
+        EvictionObserved(T0 + 10, "web-b", "ns", EvictionOutcome.REFUSED, True, "n1"),
+        EvictionObserved(T0 + 11, "web-b", "ns", EvictionOutcome.EVICTED, True, "n1"),
     ]
     got = [(round(c.at - T0, 3), c.kind, c.subject) for c in changes(tl)]
     assert got == [
@@ -359,6 +363,7 @@ def test_changes_derived_from_states() -> None:
         (5.0, ChangeKind.DELETED, "pod web-a"),
         (7.0, ChangeKind.NODE_CORDONED, "node n1"),
         (8.0, ChangeKind.EVENT, "pod web-c"),
+        (11.0, ChangeKind.EVICTED, "pod web-b"),  # a refusal disrupts nothing
     ]
 
 

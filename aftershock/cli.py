@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verdict = sub.add_parser(
         "verdict", help="recompute a verdict offline from a recorded timeline",
-        description="Recompute one experiment's verdict from its raw timeline "
+        description="Recompute one experiment's request verdict from its raw timeline "
                     "(results/timelines/NAME.jsonl), with the SLO recorded in the timeline or "
-                    "the one from --config/--set. Needs no cluster.",
+                    "the one from --config/--set. Needs no cluster. An experiment's own check "
+                    "(drain, PDB, probes, HPA) is not recomputed; the output says so.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     verdict.add_argument("--timeline", required=True, metavar="FILE",
                          help="a timeline JSON-lines file")
@@ -303,12 +304,21 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
             _describe({**err, "loc": ("slo", *err["loc"])}, {}) for err in e.errors())
         ) from None
     v = evaluate(timeline, slo)
+    check = meta.get("check") if isinstance(meta.get("check"), dict) else None
+    skipped = (f"the experiment's own check {check.get('name')!r} (recorded verdict: "
+               f"{check.get('verdict')}) is not recomputed offline; results.json has it"
+               if check else None)
     if ns.json:
         import json
         name = str(meta.get("experiment") or path.stem)
-        print(json.dumps(experiment_json(name, v, slo, timeline_file=str(path)), indent=2))
+        entry = experiment_json(name, v, slo, timeline_file=str(path))
+        if skipped:
+            entry["not_recomputed"] = skipped
+        print(json.dumps(entry, indent=2))
     else:
         print(report.explain(v, slo))
+        if skipped:
+            print(f"note: this is the request verdict against the SLO; {skipped}")
     return exit_code(v.outcome)
 
 

@@ -216,10 +216,14 @@ class Results:
         node = nodeid or self.current_nodeid
         tl_file = None
         if timeline is not None:
+            check = (extra or {}).get("check")
             tl_file = self._timeline_file(name, timeline, {
                 "experiment": name, "nodeid": node, "slo": slo.model_dump(mode="json"),
                 "written": _utc(datetime.now(UTC).timestamp()), "timeline_schema":
-                    TIMELINE_SCHEMA})
+                    TIMELINE_SCHEMA,
+                # `aftershock verdict` recomputes the SLO verdict only; it names this.
+                **({"check": {"name": check.get("name"), "verdict": check.get("outcome")}}
+                   if isinstance(check, dict) else {})})
         entry = experiment_json(name, verdict, slo, load=load, timeline_file=tl_file,
                                 nodeid=node, extra=extra)
         self.experiments.append(entry)

@@ -79,6 +79,23 @@ def test_verdict_command_recomputes_offline(capsys: pytest.CaptureFixture[str],
     assert entry["verdict"] == "pass" and len(entry["outages"]) == 1
 
 
+def test_verdict_command_names_the_check_it_does_not_recompute(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    res = Results(tmp_path)
+    slo = SLO()
+    tl = experiment()
+    check = {"name": "drain", "outcome": "fail", "summary": "Ready fell to 0",
+             "findings": [], "measurements": {}}
+    res.record("node-drain", evaluate(tl, slo), slo, timeline=tl, extra={"check": check})
+    path = str(tmp_path / "timelines" / "node-drain.jsonl")
+    assert cli.main(["verdict", "--timeline", path]) == 0  # the requests alone pass
+    out = capsys.readouterr().out
+    assert ("note: this is the request verdict against the SLO; the experiment's own check "
+            "'drain' (recorded verdict: fail) is not recomputed offline") in out
+    assert cli.main(["verdict", "--timeline", path, "--json"]) == 0
+    assert "'drain'" in json.loads(capsys.readouterr().out)["not_recomputed"]
+
+
 def test_verdict_command_usage_errors(capsys: pytest.CaptureFixture[str],
                                       tmp_path: Path) -> None:
     assert cli.main(["verdict", "--timeline", str(tmp_path / "none.jsonl")]) == 2

@@ -449,10 +449,14 @@ class Pod:
     ready_since: datetime | None
     started_at: datetime | None  # the latest container start
     deleting: bool = False
+    restarts: int = 0  # container restarts, summed over the pod's containers
 
     @property
     def startup_seconds(self) -> float | None:
-        """Seconds from the last container start to pod Ready, when both are known."""
+        """Seconds from the last container start to pod Ready, when both are known.
+
+        An upper bound: Ready's lastTransitionTime moves on every readiness flap after
+        startup too (a dependency outage turns every pod not Ready and back)."""
         if not self.ready or self.ready_since is None or self.started_at is None:
             return None
         seconds = (self.ready_since - self.started_at).total_seconds()
@@ -471,7 +475,8 @@ class Pod:
             ready=ready is not None and ready.text("status") == "True",
             ready_since=ready.time("lastTransitionTime") if ready else None,
             started_at=max(starts) if starts else None,
-            deleting=meta.has("deletionTimestamp"))
+            deleting=meta.has("deletionTimestamp"),
+            restarts=sum(cs.num("restartCount", 0) for cs in status.items("containerStatuses")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ at one thing to fix.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -66,9 +67,16 @@ def _dependency_path(path: str, patterns: list[str]) -> str | None:
 
 
 def expected_startup_seconds(inp: PostureInput, c: Container) -> tuple[float, str]:
-    """How long the container takes to become ready, and where that number comes from."""
+    """How long the container takes to become ready, and where that number comes from.
+
+    A pod observed Ready later than its startupProbe allows, without a restart, passed
+    that probe in time (the kubelet restarts a container whose startupProbe gives up): its
+    Ready came later for another reason, a readiness flap after startup, and it says
+    nothing about startup."""
     declared = float(c.readiness.initial_delay_seconds) if c.readiness else 0.0
-    observed = [s for p in inp.pods if (s := p.startup_seconds) is not None]
+    budget = c.startup.budget_seconds if c.startup is not None else math.inf
+    observed = [s for p in inp.pods if (s := p.startup_seconds) is not None
+                and (s <= budget or p.restarts > 0)]
     if observed and min(observed) > declared:
         return min(observed), f"observed on the live pods ({min(observed):.0f}s at best)"
     return declared, f"declared by readinessProbe.initialDelaySeconds ({declared:.0f}s)"

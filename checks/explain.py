@@ -124,10 +124,10 @@ def changes(timeline: Timeline) -> list[Change]:
             last_ready[o.slice_name] = now_ready
             if was_dark and now_ready:
                 out.append(Change(o.at, ChangeKind.ENDPOINTS_RETURNED, "the Service",
-                                  f"had ready endpoints again after none (connections tried "
-                                  f"while kube-proxy switched its rules hang new connections "
-                                  f"from the same client port for up to {STALE_NAT_S:.0f} s, "
-                                  f"kubernetes#48719)"))
+                                  f"had ready endpoints again after none (a connection tried "
+                                  f"while kube-proxy switched its rules blackholes later ones "
+                                  f"from the same client port until {STALE_NAT_S:.0f} s after "
+                                  f"the last, kubernetes#48719)"))
         elif isinstance(o, NodeObserved):
             prev_node = last_node.get(o.name)
             subject = f"node {o.name}"
@@ -136,8 +136,10 @@ def changes(timeline: Timeline) -> list[Change]:
             if o.unschedulable and (prev_node is None or not prev_node.unschedulable):
                 out.append(Change(o.at, ChangeKind.NODE_CORDONED, subject, "was cordoned"))
             last_node[o.name] = o
-        elif isinstance(o, EvictionObserved) and o.outcome is EvictionOutcome.EVICTED:
-            # The suite's own eviction: the pod starts terminating a watch delivery later.
+        elif (isinstance(o, EvictionObserved) and o.target
+              and o.outcome is EvictionOutcome.EVICTED):
+            # The suite's own eviction of a target pod: it shows as terminating a watch
+            # delivery later. Evicting other pods in the namespace disrupts no target.
             where = f" from node {o.node}" if o.node else ""
             out.append(Change(o.at, ChangeKind.EVICTED, f"pod {o.pod}", f"was evicted{where}"))
         elif isinstance(o, EventObserved) and (o.type == "Warning"

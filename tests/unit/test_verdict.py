@@ -353,6 +353,7 @@ def test_changes_derived_from_states() -> None:
         EventObserved(T0 + 9, "Pod", "web-c", "Pulled", "pulled image"),
         EvictionObserved(T0 + 10, "web-b", "ns", EvictionOutcome.REFUSED, True, "n1"),
         EvictionObserved(T0 + 11, "web-b", "ns", EvictionOutcome.EVICTED, True, "n1"),
+        EvictionObserved(T0 + 12, "db-0", "ns", EvictionOutcome.EVICTED, False, "n1"),
     ]
     got = [(round(c.at - T0, 3), c.kind, c.subject) for c in changes(tl)]
     assert got == [
@@ -363,7 +364,7 @@ def test_changes_derived_from_states() -> None:
         (5.0, ChangeKind.DELETED, "pod web-a"),
         (7.0, ChangeKind.NODE_CORDONED, "node n1"),
         (8.0, ChangeKind.EVENT, "pod web-c"),
-        (11.0, ChangeKind.EVICTED, "pod web-b"),  # a refusal disrupts nothing
+        (11.0, ChangeKind.EVICTED, "pod web-b"),  # not a refusal, not another app's pod
     ]
 
 

@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cmd = sub.add_parser(
         "report", help="print the report of a results directory",
-        description="Print each experiment's verdict and numbers from RESULTS_DIR/results.json "
+        description="Print each experiment's verdict and numbers (and its own check's summary "
+                    "and findings) from RESULTS_DIR/results.json "
                     "and exit with the overall verdict's code.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     report_cmd.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
@@ -354,7 +355,12 @@ def cmd_report(ns: argparse.Namespace) -> int:
     data = load_results(path)
     verdicts = [e["verdict"] for e in data["experiments"]]
     for e in data["experiments"]:
-        print(f"{e['name']}: {e['message']}\n")
+        print(f"{e['name']}: {e['message']}")
+        check = e.get("check")
+        if isinstance(check, dict):  # the experiment's own check: its summary and findings
+            print(f"check {check.get('name')}: {check.get('outcome')}: {check.get('summary')}")
+            print("".join(f"  {f}\n" for f in check.get("findings") or []), end="")
+        print()
     posture = data.get("posture")
     if posture:
         verdicts.append(posture["verdict"])

@@ -188,10 +188,18 @@ def test_report_command_prints_each_verdict_and_exits_with_the_overall(
     slo = SLO()
     res.record("pod kill", evaluate(experiment([(13.0, 13.2)]), slo), slo)
     res.record("rolling update", evaluate(experiment(), slo), slo)
+    check = {"name": "probes-dependency-outage", "outcome": "pass",
+             "summary": "dependency down 20 s: 3/3 pods turned not Ready",
+             "findings": ["1 connection attempt(s) after the target served again reached no "
+                          "host"], "measurements": {}}
+    res.record("probes", evaluate(experiment(), slo), slo, extra={"check": check})
     assert cli.main(["report", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "pod kill: fail: 1 outage window" in out
     assert "rolling update: pass" in out
+    assert ("check probes-dependency-outage: pass: dependency down 20 s: 3/3 pods turned not "
+            "Ready\n  1 connection attempt(s) after the target served again reached no host\n"
+            ) in out
     assert out.rstrip().endswith("overall: fail")
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
     assert "no results.json" in capsys.readouterr().err

@@ -251,7 +251,7 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
         if not_ready is not None:
             parts.append(f"not Ready +{_ms(not_ready - t_del)}")
         if left is not None:
-            parts.append(f"left the endpoints +{_ms(left - t_del)}")
+            parts.append(f"left the endpoints {(left - t_del) * 1000:+.0f} ms")
             worst["left_endpoints_ms"] = max(worst.get("left_endpoints_ms", 0.0),
                                              (left - t_del) * 1000)
         else:
@@ -315,7 +315,9 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
 
 def _budget(timing: PodSpecTiming, left_s: float | None) -> str:
     """The measured endpoint removal against the preStop hook and the grace period."""
-    seen = f"{left_s * 1000:.0f} ms" if left_s is not None else "an unobserved time"
+    seen = ("an unobserved time" if left_s is None else f"{left_s * 1000:.0f} ms" if left_s >= 0
+            # Two watches, two deliveries: the endpoint change can arrive first.
+            else f"0 ms (seen {-left_s * 1000:.0f} ms before the deletion)")
     if timing.pre_stop_s is None:
         return (f"no preStop hook: SIGTERM reached the app as deletion began, and the endpoints "
                 f"dropped it after {seen}; the app itself must keep serving at least that long "

@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import errno
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -136,6 +137,14 @@ def untranslated(ip: str) -> list[int]:
 
 
 async def main(rate: float, after: float) -> int:
+    if not (TB / "kubeconfig").is_file():
+        raise SystemExit("no testbed: run `make testbed-up` first")
+    if os.geteuid() != 0:
+        raise SystemExit("needs root, to read the conntrack table")
+    for _ in range(60):  # a previous run's namespace may still be terminating
+        if kubectl("get", "namespace", NS, "--ignore-not-found", "-o", "name") == "":
+            break
+        time.sleep(2)
     kubectl("create", "namespace", NS)
     try:
         kubectl("apply", "-n", NS, "-k", str(ROOT / "testbed/manifests/web"))

@@ -3,9 +3,12 @@ outage (503 for every request handled inside it), with exact outage bounds."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 
@@ -67,3 +70,25 @@ class LoopbackServer:
                  tb: TracebackType | None) -> None:
         self._srv.shutdown()
         self._srv.server_close()
+
+
+@contextlib.contextmanager
+def unanswering_listener(*, accept_queue_full: bool) -> Iterator[tuple[str, int]]:
+    """A 127.0.0.1 listener that never accepts; yields its address.
+
+    With a full accept queue the kernel drops new SYNs, so a connect times out; otherwise
+    the connection is made and no response ever comes."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0 if accept_queue_full else 64)
+        # listen(0) queues one connection: four are more than enough to fill it.
+        queued = [socket.socket() for _ in range(4 if accept_queue_full else 0)]
+        try:
+            for s in queued:
+                s.setblocking(False)
+                s.connect_ex(listener.getsockname())
+            host, port = listener.getsockname()
+            yield host, port
+        finally:
+            for s in queued:
+                s.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from loopback_server import unanswering_listener
+
 from aftershock.load.classify import classify, format_statuses, parse_statuses
 from checks.timeline import ErrorKind
 
@@ -85,35 +87,19 @@ def test_a_timeout_while_connecting_is_a_connect_timeout() -> None:
 
 
 def test_real_client_timeouts_are_told_apart() -> None:
-    """geventhttpclient, the client locust's FastHttpUser uses, against real sockets.
-
-    A listener that never accepts and whose accept queue is full drops new SYNs: a connect
-    timeout. A listener that accepts and never answers: a response timeout."""
+    """geventhttpclient, the client locust's FastHttpUser uses, against real sockets: a
+    listener whose accept queue is full gives a connect timeout, one that accepts and
+    never answers a response timeout."""
     from geventhttpclient import HTTPClient
 
-    with socket.socket() as full, socket.socket() as silent:
-        full.bind(("127.0.0.1", 0))
-        full.listen(0)
-        queued = []
-        for _ in range(4):  # fill the accept queue (its length is backlog + 1)
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(full.getsockname())
-            queued.append(s)
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        try:
-            kinds = []
-            for listener in (full, silent):
-                host, port = listener.getsockname()
-                client = HTTPClient(host, port, connection_timeout=0.3, network_timeout=0.3)
-                try:
-                    client.get("/")
-                except Exception as e:
-                    kinds.append(classify(e, 0))
-                finally:
-                    client.close()
-        finally:
-            for s in queued:
-                s.close()
+    kinds = []
+    for full in (True, False):
+        with unanswering_listener(accept_queue_full=full) as (host, port):
+            client = HTTPClient(host, port, connection_timeout=0.3, network_timeout=0.3)
+            try:
+                client.get("/")
+            except Exception as e:
+                kinds.append(classify(e, 0))
+            finally:
+                client.close()
     assert kinds == [ErrorKind.CONNECT_TIMEOUT, ErrorKind.TIMEOUT]

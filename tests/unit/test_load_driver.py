@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from loopback_server import LoopbackServer
+from loopback_server import LoopbackServer, unanswering_listener
 
 from aftershock.errors import UsageError
 from aftershock.load import LoadDriver, LoadError, LoadSpec
@@ -69,23 +68,12 @@ def test_unanswered_connects_and_unanswered_requests_are_recorded_apart(
     """Through locust: a listener whose accept queue is full drops SYNs (connect timeouts);
     one that accepts and never answers leaves requests without a response (timeouts)."""
     kinds = []
-    for backlog_full in (True, False):
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(0 if backlog_full else 64)
-            queued = []
-            for _ in range(4 if backlog_full else 0):
-                s = socket.socket()
-                s.setblocking(False)
-                s.connect_ex(listener.getsockname())
-                queued.append(s)
-            host, port = listener.getsockname()
+    for full in (True, False):
+        with unanswering_listener(accept_queue_full=full) as (host, port):
             spec = LoadSpec(host=f"http://{host}:{port}", rate=5, max_duration_s=10,
                             timeout_s=0.3)
-            with LoadDriver(spec, tmp_path / str(backlog_full)) as load:
+            with LoadDriver(spec, tmp_path / str(full)) as load:
                 time.sleep(1.5)
-            for s in queued:
-                s.close()
         reqs = load.requests()
         assert len(reqs) >= 2
         kinds.append(set(reqs.errors))

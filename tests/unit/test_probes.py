@@ -165,8 +165,16 @@ def test_unattributed_requests_make_attribution_checks_inconclusive() -> None:
     assert check_termination(tl, GRACEFUL).outcome is Outcome.PASS
 
 
+def outage_load(*late: tuple[float, ErrorKind], end: float = 40) -> Requests:
+    """The dependency outage's refused requests, plus one failure of each kind at each
+    moment after it."""
+    fail = {(10.5, 21.0): (ErrorKind.CONNECT, "")}
+    fail.update({(at, at + 0.01): (kind, "") for at, kind in late})
+    return load(0, end, {}, fail=fail)
+
+
 def dependency_outage(restarts: bool = False, back_at: float = 22.0) -> Timeline:
-    req = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, "")})
+    req = outage_load()
     obs: list[PodObserved | EndpointsObserved] = [eps(10.4)]
     for p in PODS:
         obs += [pod(10.3, p, ready=False), pod(back_at, p)]
@@ -209,19 +217,16 @@ def test_unanswered_connects_after_the_endpoints_return_are_kube_proxys_not_the_
     later one connection attempt got no answer at all (kube-proxy's stale conntrack entry
     for a reused client port). It is reported and measured, not held against the target."""
     tl = dependency_outage()
-    tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                        (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, ""),
-                                        # the testbed's form: the Service range is routed
-                                        # onto a bridge where nothing answers ARP
-                                        (33.0, 33.01): (ErrorKind.UNREACHABLE, "")})
+    # 33 s: the testbed's form, as the Service range is routed onto a bridge where nothing
+    # answers ARP.
+    tl.requests = outage_load((30.0, ErrorKind.CONNECT_TIMEOUT), (33.0, ErrorKind.UNREACHABLE))
     r = check_dependency_outage(tl, recovery_limit_s=10)
     assert r.outcome is Outcome.PASS, r.explain()
     assert r.measurements["failed_after_serving_again"] == 0
     assert r.measurements["unanswered_connects_after_serving_again"] == 2
     assert any("kubernetes#48719" in f and "+10.0 s after the restore" in f for f in r.findings)
     # A refusal is an answer (a host said nothing listens): it counts.
-    tl.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                        (30.0, 30.01): (ErrorKind.CONNECT, "")})
+    tl.requests = outage_load((30.0, ErrorKind.CONNECT))
     r = check_dependency_outage(tl, recovery_limit_s=10)
     assert r.measurements["failed_after_serving_again"] == 1
 
@@ -234,26 +239,22 @@ def test_unanswered_connects_count_when_the_stale_nat_cannot_explain_them() -> N
 
     # A response that never came is the target's, whatever the endpoints did.
     read = dependency_outage()
-    read.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                          (30.0, 30.01): (ErrorKind.TIMEOUT, "")})
+    read.requests = outage_load((30.0, ErrorKind.TIMEOUT))
     assert failed_after(read) == 1
     # A pod left the endpoints just before: its vanished IP may be what did not answer.
     left = dependency_outage()
-    left.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                          (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    left.requests = outage_load((30.0, ErrorKind.CONNECT_TIMEOUT))
     left.observations.append(eps(29.5, "b", "c"))
     assert failed_after(left) == 1
     # The Service never went dark: kube-proxy had no REJECT-to-DNAT switch to make.
     lit = dependency_outage()
     lit.observations = [o for o in lit.observations
                         if not (isinstance(o, EndpointsObserved) and not o.ready_pods)]
-    lit.requests = load(0, 40, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                         (30.0, 30.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    lit.requests = outage_load((30.0, ErrorKind.CONNECT_TIMEOUT))
     assert failed_after(lit) == 1
     # Longer after the return than an unanswered SYN's conntrack entry lives.
     late = dependency_outage()
-    late.requests = load(0, 160, {}, fail={(10.5, 21.0): (ErrorKind.CONNECT, ""),
-                                           (150.0, 150.01): (ErrorKind.CONNECT_TIMEOUT, "")})
+    late.requests = outage_load((150.0, ErrorKind.CONNECT_TIMEOUT), end=160)
     assert failed_after(late) == 1
 
 

@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,35 +64,31 @@ def ready_endpoints() -> int:
 
 
 async def attempt(ip: str, bind_port: int = 0) -> Attempt:
-    sock = socket.socket()
-    sock.setblocking(False)
-    sock.bind((CLIENT_IP, bind_port))
-    port = sock.getsockname()[1]
-    start = time.time()
     loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(loop.sock_connect(sock, (ip, 80)), TIMEOUT_S)
-    except TimeoutError:
-        sock.close()
-        return Attempt(start, port, "unanswered")
-    except ConnectionRefusedError:
-        sock.close()
-        return Attempt(start, port, "refused")
-    except OSError as e:
-        sock.close()
-        # An untranslated SYN queued behind a failing ARP for the ClusterIP (the testbed
-        # routes the Service range onto a bridge nobody answers on) ends unreachable.
-        unreachable = e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
-        return Attempt(start, port, "unreachable" if unreachable else "other")
-    try:
-        await loop.sock_sendall(sock, b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
-        left = TIMEOUT_S - (time.time() - start)
-        data = await asyncio.wait_for(loop.sock_recv(sock, 64), max(left, 0.01))
-        return Attempt(start, port, "ok" if data.startswith(b"HTTP/1.1 200") else "other")
-    except (TimeoutError, OSError):
-        return Attempt(start, port, "no_response")
-    finally:
-        sock.close()
+    with socket.socket() as sock:
+        sock.setblocking(False)
+        sock.bind((CLIENT_IP, bind_port))
+        port = sock.getsockname()[1]
+        start = time.time()
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, (ip, 80)), TIMEOUT_S)
+        except TimeoutError:
+            return Attempt(start, port, "unanswered")
+        except ConnectionRefusedError:
+            return Attempt(start, port, "refused")
+        except OSError as e:
+            # An untranslated SYN queued behind a failing ARP for the ClusterIP (the testbed
+            # routes the Service range onto a bridge nobody answers on) ends unreachable.
+            unreachable = e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+            return Attempt(start, port, "unreachable" if unreachable else "other")
+        try:
+            await loop.sock_sendall(
+                sock, b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+            left = TIMEOUT_S - (time.time() - start)
+            data = await asyncio.wait_for(loop.sock_recv(sock, 64), max(left, 0.01))
+            return Attempt(start, port, "ok" if data.startswith(b"HTTP/1.1 200") else "other")
+        except (TimeoutError, OSError):
+            return Attempt(start, port, "no_response")
 
 
 async def load(ip: str, rate: float, stop: asyncio.Event, out: list[Attempt],
@@ -113,10 +110,10 @@ async def load(ip: str, rate: float, stop: asyncio.Event, out: list[Attempt],
     await asyncio.gather(*pending)
 
 
-async def wait_for(cond: object, what: str, limit_s: float = 180.0) -> float:
+async def wait_for(cond: Callable[[], bool], what: str, limit_s: float = 180.0) -> float:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if await asyncio.to_thread(cond):  # type: ignore[arg-type]
+        if await asyncio.to_thread(cond):
             return time.time()
         await asyncio.sleep(0.05)
     raise SystemExit(f"gave up waiting for {what} after {limit_s:.0f} s")

@@ -32,20 +32,24 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
  && rm -rf /opt/venv/lib/python3*/site-packages/kubernetes/aio \
  && find /opt/venv/lib -depth -type d -path "*/site-packages/*/tests" -exec rm -rf {} +
 
-# The project itself, installed in place (editable): the experiments/ and loadtests/ that the
-# CLI finds next to the package stay where it looks for them (/app). Then pip goes, and
-# everything is compiled once: the root filesystem is read-only at run time, so nothing could
-# be cached later and every locust process would recompile what it imports.
-COPY README.md ./
+# The project itself, as the wheel a user would pip install: the experiments, the default
+# locustfile and k8s-job.yaml travel inside it as package data (aftershock/checks, experiments
+# and loadtests are links to the top-level directories, which the wheel build follows). Then
+# pip goes, and everything is compiled once: the root filesystem is read-only at run time, so
+# nothing could be cached later and every locust process would recompile what it imports.
+COPY README.md k8s-job.yaml ./
 COPY aftershock ./aftershock
 COPY checks ./checks
 COPY experiments ./experiments
 COPY loadtests ./loadtests
 RUN /opt/venv/bin/pip install $PIP_OPTIONS --only-binary=:all: "setuptools>=68" \
- && /opt/venv/bin/pip install --no-deps --no-build-isolation -e . \
+ && /opt/venv/bin/pip wheel --no-deps --no-build-isolation -w /tmp/wheels . \
+ && /opt/venv/bin/pip install --no-deps /tmp/wheels/aftershock-*.whl \
  && /opt/venv/bin/pip uninstall -q -y pip setuptools \
- && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib /app/aftershock /app/checks \
-      /app/experiments /app/loadtests >/dev/null
+ && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib >/dev/null \
+ && mkdir -p /srv/aftershock \
+ && ln -s "$(/opt/venv/bin/python -c 'import aftershock.resources as r; print(r.experiments_dir())')" \
+      /srv/aftershock/experiments
 
 # ---------------------------------------------------------------- runtime
 FROM ${BASE}
@@ -53,7 +57,9 @@ LABEL org.opencontainers.image.title="aftershock" \
       org.opencontainers.image.description="In-cluster resilience verification for Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /opt/venv /opt/venv
-COPY --from=builder /app /app
+# The Job's working directory: experiments/ there is the installed package's, so an experiment
+# path given to `job run` (experiments/test_pod_kill.py) means what it means in a checkout.
+COPY --from=builder /srv/aftershock /srv/aftershock
 # A numeric non-root user (runAsNonRoot can only verify a numeric one); HOME in /tmp, which
 # the Job mounts writable (an emptyDir) next to /results.
 RUN echo "aftershock:x:65532:65532:aftershock:/tmp:/usr/sbin/nologin" >> /etc/passwd \

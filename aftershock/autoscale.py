@@ -20,6 +20,13 @@ import dataclasses
 import time
 from pathlib import Path
 
+from aftershock.checks.timeline import (
+    MarkerKind,
+    Requests,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
 from aftershock.config import Config
 from aftershock.experiment import (
     Run,
@@ -37,13 +44,6 @@ from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadDriver, LoadSpec
 from aftershock.results import safe_name
 from aftershock.safety import install_signal_handlers, rolled_back
-from checks.timeline import (
-    MarkerKind,
-    Requests,
-    ScalerObserved,
-    Timeline,
-    WorkloadObserved,
-)
 
 FAULT = "hpa-ramp"
 _TICK_S = 0.2

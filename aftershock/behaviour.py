@@ -2,7 +2,7 @@
 
 A behaviour experiment runs like any other (:class:`aftershock.experiment.Run`), then one
 or more checks judge its timeline. Each check becomes its own results.json entry: the
-request verdict with the check folded in (:func:`checks.check.combine`), plus a ``check``
+request verdict with the check folded in (:func:`aftershock.checks.check.combine`), plus a ``check``
 object with the check's summary, findings and measurements.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from aftershock.checks import report
+from aftershock.checks.check import CheckResult, combine
+from aftershock.checks.slo import SLO
+from aftershock.checks.verdict import PHASES, Outcome, Phase
 from aftershock.experiment import Run
 from aftershock.results import Results
-from checks import report
-from checks.check import CheckResult, combine
-from checks.slo import SLO
-from checks.verdict import PHASES, Outcome, Phase
 
 
 def conclude_check(name: str, run: Run, check: CheckResult | None, results: Results, slo: SLO,

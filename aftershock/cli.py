@@ -28,6 +28,7 @@ from aftershock.errors import (
     ConfigError,
     UsageError,
 )
+from aftershock.resources import experiments_dir
 
 EXIT_CODES = """\
 exit codes:
@@ -37,8 +38,8 @@ exit codes:
   3  inconclusive: the suite could not measure (see results.json "reason")
 """
 
-#: The experiments shipped with aftershock (experiments/ at the project root).
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+#: The experiments shipped with aftershock (package data; experiments/ in the repository).
+EXPERIMENTS_DIR = experiments_dir()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "judge every phase. Writes results/junit.xml, results/results.json and "
                     "results/timelines/*.jsonl. Options aftershock does not know are passed "
                     "to pytest (e.g. -k pod_kill, -x, -v).",
-        epilog=EXIT_CODES + "\nexamples:\n  aftershock run -c aftershock.yaml\n"
-                            "  aftershock run -n shop --deployment web --service web -k pod_kill",
+        epilog=EXIT_CODES + "\nexamples:\n  aftershock run --config aftershock.yaml\n"
+                            "  aftershock run --namespace shop --deployment web --service web "
+                            "-k pod_kill",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _config_options(run)
     run.add_argument("--experiments", metavar="PATH", action="append",
@@ -267,12 +269,12 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def cmd_verdict(ns: argparse.Namespace) -> int:
+    from aftershock.checks import report
+    from aftershock.checks.codec import TimelineFormatError
+    from aftershock.checks.slo import SLO
+    from aftershock.checks.verdict import evaluate
     from aftershock.config import _read_yaml, env_overrides, parse_set
     from aftershock.results import exit_code, experiment_json, read_timeline
-    from checks import report
-    from checks.codec import TimelineFormatError
-    from checks.slo import SLO
-    from checks.verdict import evaluate
     path = Path(ns.timeline)
     try:
         timeline, meta = read_timeline(path)

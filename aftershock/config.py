@@ -41,9 +41,9 @@ from pydantic import (
     model_validator,
 )
 
+from aftershock.checks.posture.settings import PostureSettings
+from aftershock.checks.slo import SLO, PhaseSLO
 from aftershock.errors import ConfigError
-from checks.posture.settings import PostureSettings
-from checks.slo import SLO, PhaseSLO
 
 ENV_PREFIX = "AFTERSHOCK_"
 ENV_CONFIG_FILE = "AFTERSHOCK_CONFIG"

@@ -28,6 +28,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aftershock.checks import report
+from aftershock.checks.report import steady_state_message
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import (
+    Marker,
+    MarkerKind,
+    NodeObserved,
+    PodObserved,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
+from aftershock.checks.verdict import (
+    Outcome,
+    PhaseVerdict,
+    Verdict,
+    evaluate,
+    evaluate_steady_state,
+)
 from aftershock.config import Config
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.drain import own_pod
@@ -37,19 +56,6 @@ from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadDriver, LoadResult, LoadSpec
 from aftershock.results import Results, safe_name
 from aftershock.safety import install_signal_handlers, rolled_back
-from checks import report
-from checks.report import steady_state_message
-from checks.slo import SLO
-from checks.timeline import (
-    Marker,
-    MarkerKind,
-    NodeObserved,
-    PodObserved,
-    ScalerObserved,
-    Timeline,
-    WorkloadObserved,
-)
-from checks.verdict import Outcome, PhaseVerdict, Verdict, evaluate, evaluate_steady_state
 
 # How often the runner looks at the in-memory timeline while it waits. The timeline
 # itself is fed by watches; this only bounds how late the runner notices.

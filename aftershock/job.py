@@ -42,9 +42,10 @@ from aftershock.errors import (
     CannotMeasure,
     UsageError,
 )
+from aftershock.resources import job_manifests
 
-#: The shipped manifests (the project root's k8s-job.yaml).
-MANIFESTS = Path(__file__).resolve().parents[1] / "k8s-job.yaml"
+#: The shipped manifests (package data; k8s-job.yaml in the repository).
+MANIFESTS = job_manifests()
 DEFAULT_IMAGE = "aftershock.local/aftershock:0.1.0"
 
 SUITE, HOLDER = "suite", "holder"

@@ -14,7 +14,7 @@ never gets in the way of unrelated test suites):
 ``cluster``            ``aftershock.kube.connect(config)`` (session)
 ``load``               a factory ``load(host=None, **spec_overrides) -> LoadDriver``,
                        not yet started; every driver it made is stopped at teardown
-``timeline``           a fresh :class:`checks.timeline.Timeline` per test
+``timeline``           a fresh :class:`aftershock.checks.timeline.Timeline` per test
 ``results``            the session's :class:`aftershock.results.Results`; results.json
                        is written after every record and at session end
 
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from aftershock.checks.slo import SLO
+    from aftershock.checks.timeline import Timeline
+    from aftershock.checks.verdict import Verdict
     from aftershock.config import Config, TargetConfig
     from aftershock.load import LoadDriver
     from aftershock.results import Results
-    from checks.slo import SLO
-    from checks.timeline import Timeline
-    from checks.verdict import Verdict
 
 _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
@@ -139,7 +139,7 @@ def cluster(aftershock_config: Config) -> Any:
 @pytest.fixture
 def timeline() -> Timeline:
     """A fresh, empty timeline for this test."""
-    from checks.timeline import Timeline
+    from aftershock.checks.timeline import Timeline
     return Timeline()
 
 
@@ -190,8 +190,8 @@ def assert_verdict(verdict: Verdict, slo: SLO) -> None:
     An inconclusive verdict fails the test too (its message starts "inconclusive:");
     ``aftershock run`` still exits 3 for it because the exit code comes from results.json.
     """
-    from checks import report
-    from checks.verdict import Outcome
+    from aftershock.checks import report
+    from aftershock.checks.verdict import Outcome
     if verdict.outcome is not Outcome.PASS:
         pytest.fail(report.explain(verdict, slo), pytrace=False)
 

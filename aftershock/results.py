@@ -22,14 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aftershock.checks import report
+from aftershock.checks.codec import SCHEMA as TIMELINE_SCHEMA
+from aftershock.checks.codec import decode, encode
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import Timeline
+from aftershock.checks.verdict import (
+    PHASES,
+    OutageWindow,
+    Outcome,
+    PhaseVerdict,
+    Verdict,
+    Violation,
+)
 from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_SLO_FAILED, EXIT_USAGE
 from aftershock.load.driver import LoadResult
-from checks import report
-from checks.codec import SCHEMA as TIMELINE_SCHEMA
-from checks.codec import decode, encode
-from checks.slo import SLO
-from checks.timeline import Timeline
-from checks.verdict import PHASES, OutageWindow, Outcome, PhaseVerdict, Verdict, Violation
 
 #: Version of the results.json format. Additive changes keep it; anything that changes
 #: or removes a documented field bumps it.
@@ -159,7 +166,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_timeline(path: Path, timeline: Timeline, meta: dict[str, Any] | None = None) -> Path:
-    """Write a timeline as JSON lines (``checks.codec`` format). Returns the path."""
+    """Write a timeline as JSON lines (``aftershock.checks.codec`` format). Returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _local import SampleApp
 
+from aftershock.checks.timeline import Marker, MarkerKind, Timeline
+from aftershock.checks.verdict import outage_windows
 from aftershock.load import LoadDriver, LoadSpec
-from checks.timeline import Marker, MarkerKind, Timeline
-from checks.verdict import outage_windows
 
 DURATIONS = (50, 200, 1000)
 

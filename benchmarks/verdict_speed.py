@@ -2,7 +2,7 @@
 
 Builds a timeline of N requests at 2,000 req/s (500 s of load) across the three
 phases, with a rolling update's worth of Kubernetes observations and three outage
-windows during the fault, then times ``checks.verdict.evaluate``.
+windows during the fault, then times ``aftershock.checks.verdict.evaluate``.
 
     .venv/bin/python benchmarks/verdict_speed.py [N]
 """
@@ -14,8 +14,8 @@ import random
 import sys
 import time
 
-from checks.slo import SLO
-from checks.timeline import (
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     Marker,
@@ -25,7 +25,7 @@ from checks.timeline import (
     Timeline,
     WorkloadObserved,
 )
-from checks.verdict import evaluate
+from aftershock.checks.verdict import evaluate
 
 
 def build(n: int, rate: float = 2000.0) -> Timeline:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from aftershock.checks.timeline import Timeline, WorkloadObserved
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.observe import workload
 from aftershock.kube.watch import Recorder, Stream
-from checks.timeline import Timeline, WorkloadObserved
 
 KUBECONFIG = Path(__file__).resolve().parents[1] / ".testbed" / "kubeconfig"
 

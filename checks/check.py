@@ -1,6 +1,6 @@
 """Behaviour checks beside the request SLO: one named judgement with its numbers.
 
-The request verdict (:func:`checks.verdict.evaluate`) says whether the load saw errors.
+The request verdict (:func:`aftershock.checks.verdict.evaluate`) says whether the load saw errors.
 A behaviour check says something the load alone cannot: that the HPA reached its
 replicas in time, that a terminating pod left the endpoints before it stopped serving,
 that liveness restarted nothing. Each check is a pure function of a timeline that
@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from checks.verdict import PHASES, Outcome, Phase, Verdict, Violation
+from aftershock.checks.verdict import PHASES, Outcome, Phase, Verdict, Violation
 
 #: One measured number (or a short text) of a check, as results.json shows it.
 Measurement = float | int | str | bool | None

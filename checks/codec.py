@@ -5,7 +5,7 @@ One JSON object per line. The first line is a header ``{"record": "timeline", "s
 ``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``replicaset``,
 ``node``, ``event``,
 ``scaler``, ``eviction``, ``budget`` or ``marker``, and the fields of the matching class
-in ``checks.timeline`` (sets are written as sorted lists, enums as their string value). A
+in ``aftershock.checks.timeline`` (sets are written as sorted lists, enums as their string value). A
 line without a ``record`` key is a request: that is exactly what the load recorder writes,
 so a records file is a valid timeline fragment. Unknown types are skipped (forward
 compatibility); unknown fields are ignored. docs/results-format.md documents the format for
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
 from typing import Any
 
-from checks.timeline import (
+from aftershock.checks.timeline import (
     BudgetObserved,
     EndpointsObserved,
     ErrorKind,

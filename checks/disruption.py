@@ -24,10 +24,10 @@ Definitions
         A pod the drain wanted to evict whose last answer, when the drain's deadline
         passed, was a refusal or an error: the drain cannot finish.
 
-A check that fails becomes a :class:`checks.verdict.Violation` with a sentence naming the
+A check that fails becomes a :class:`aftershock.checks.verdict.Violation` with a sentence naming the
 PodDisruptionBudget and the pods; one that cannot be judged becomes a reason, which makes
 the verdict inconclusive. :func:`as_check` turns them into a behaviour check that
-:func:`checks.check.combine` folds into the SLO verdict.
+:func:`aftershock.checks.check.combine` folds into the SLO verdict.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from checks.check import CheckResult, Measurement, combine, result
-from checks.posture.errors import PostureInputError
-from checks.posture.model import scaled
-from checks.timeline import (
+from aftershock.checks.check import CheckResult, Measurement, combine, result
+from aftershock.checks.posture.errors import PostureInputError
+from aftershock.checks.posture.model import scaled
+from aftershock.checks.timeline import (
     BudgetObserved,
     EvictionObserved,
     EvictionOutcome,
@@ -52,7 +52,7 @@ from checks.timeline import (
     Timeline,
     WorkloadObserved,
 )
-from checks.verdict import Outcome, Phase, Verdict, Violation
+from aftershock.checks.verdict import Outcome, Phase, Verdict, Violation
 
 
 class Check(StrEnum):
@@ -470,7 +470,7 @@ def _survived(timeline: Timeline, pod: str, since: float, until: float) -> str |
 
 def as_check(name: str, findings: Sequence[Finding], passed: str,
              measurements: dict[str, Measurement] | None = None) -> CheckResult:
-    """The findings as one behaviour check, for :func:`checks.check.combine`: a failed
+    """The findings as one behaviour check, for :func:`aftershock.checks.check.combine`: a failed
     finding is a violation whose ``detail`` is its sentence, an unjudgeable one a reason."""
     violations = [Violation(Phase.DURING, f.check.value, f.measured, f.limit, f.message)
                   for f in findings if f.outcome is Outcome.FAIL]

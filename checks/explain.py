@@ -17,7 +17,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 
-from checks.timeline import (
+from aftershock.checks.timeline import (
     EndpointsObserved,
     EventObserved,
     EvictionObserved,

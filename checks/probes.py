@@ -5,7 +5,8 @@ Evidence used:
 - pod states (Ready, terminating, restart count, deleted) and the Service's EndpointSlices
   from the watches, stamped on arrival;
 - every request, with the pod that answered it when the response names it (the header
-  ``load.pod_header``, ``X-Pod-Name`` by default; see :attr:`checks.timeline.Request.pod`).
+  ``load.pod_header``, ``X-Pod-Name`` by default; see
+  :attr:`aftershock.checks.timeline.Request.pod`).
   A request that got no response (refused, reset, timed out) names no pod.
 
 Pod state arrives by watch, a little after it changed, so a request is held against a pod's
@@ -40,7 +41,7 @@ dependency outage
     succeeds again after the restore, none may fail (after ``lag_s``). One kind of failure
     is set apart, not counted against the target: a connection attempt no host took
     (``connect_timeout``, or ``unreachable`` where the untranslated address has a route but
-    no neighbour) within :data:`checks.explain.STALE_NAT_S` after the Service's endpoints
+    no neighbour) within :data:`aftershock.checks.explain.STALE_NAT_S` after the Service's endpoints
     came back from none, with no target pod leaving or failing in between. No listening
     socket saw that SYN, so the target could not have caused it; kube-proxy's stale
     conntrack entries did (kubernetes#48719). It is reported as a finding and measured
@@ -54,9 +55,9 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 
-from checks.check import CheckResult, Measurement, result
-from checks.explain import STALE_NAT_S, Change, ChangeKind, changes
-from checks.timeline import (
+from aftershock.checks.check import CheckResult, Measurement, result
+from aftershock.checks.explain import STALE_NAT_S, Change, ChangeKind, changes
+from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
@@ -66,7 +67,7 @@ from checks.timeline import (
     Requests,
     Timeline,
 )
-from checks.verdict import Phase, Violation
+from aftershock.checks.verdict import Phase, Violation
 
 DEPENDENCY_DOWN = "dependency down:"
 DEPENDENCY_RESTORED = "dependency restored:"

@@ -7,8 +7,8 @@ web-7f9 left the endpoints".
 
 from __future__ import annotations
 
-from checks.slo import SLO
-from checks.verdict import (
+from aftershock.checks.slo import SLO
+from aftershock.checks.verdict import (
     PHASES,
     OutageWindow,
     Outcome,

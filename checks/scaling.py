@@ -34,9 +34,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checks.check import CheckResult, Measurement, result
-from checks.timeline import MarkerKind, ScalerObserved, Timeline, WorkloadObserved
-from checks.verdict import Phase, Violation
+from aftershock.checks.check import CheckResult, Measurement, result
+from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline, WorkloadObserved
+from aftershock.checks.verdict import Phase, Violation
 
 NAME = "hpa-scaling"
 

@@ -60,9 +60,9 @@ from enum import StrEnum
 from itertools import compress
 from operator import gt, sub
 
-from checks.explain import Explainer, Explanation, changes
-from checks.slo import SLO, PhaseSLO
-from checks.timeline import ErrorKind, MarkerKind, Requests, Timeline, WorkloadObserved
+from aftershock.checks.explain import Explainer, Explanation, changes
+from aftershock.checks.slo import SLO, PhaseSLO
+from aftershock.checks.timeline import ErrorKind, MarkerKind, Requests, Timeline, WorkloadObserved
 
 
 class Outcome(StrEnum):

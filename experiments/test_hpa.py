@@ -15,12 +15,12 @@ import pytest
 
 from aftershock.autoscale import run_hpa
 from aftershock.behaviour import conclude_check
+from aftershock.checks.scaling import ScalingLimits, check_scaling
+from aftershock.checks.timeline import Timeline
 from aftershock.config import Config
 from aftershock.experiment import Run
 from aftershock.kube import Cluster
 from aftershock.results import Results
-from checks.scaling import ScalingLimits, check_scaling
-from checks.timeline import Timeline
 
 NAME = "hpa-scaling"
 

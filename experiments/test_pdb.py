@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from aftershock.checks.disruption import as_check, judge_budget, judge_with
+from aftershock.checks.timeline import Timeline
+from aftershock.checks.verdict import Verdict
 from aftershock.config import Config
 from aftershock.experiment import execute
 from aftershock.kube import Cluster
 from aftershock.kube.budget import BudgetSpend
 from aftershock.results import Results
-from checks.disruption import as_check, judge_budget, judge_with
-from checks.timeline import Timeline
-from checks.verdict import Verdict
 
 
 def _progress(text: str) -> None:

@@ -9,22 +9,24 @@ severities and waivers: docs/posture.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from aftershock.checks.posture import Verdict, format_table, junit_cases, junit_xml, to_results
+from aftershock.config import Config
+from aftershock.kube import Cluster
 from aftershock.kube.read_objects import check_live
 from aftershock.results import Results
-from checks.posture import Verdict, format_table, junit_cases, junit_xml, to_results
 
 
-def test_posture(aftershock_config: Any, cluster: Any, results: Results) -> None:
+def test_posture(aftershock_config: Config, cluster: Cluster, results: Results) -> None:
     target = aftershock_config.target
     report = check_live(cluster.api_client, target.namespace, target.deployment, target.service,
                         aftershock_config.posture)
     out = aftershock_config.results_dir
     out.mkdir(parents=True, exist_ok=True)
-    results.set_section("posture", to_results(report)["posture"])
+    entry = to_results(report)["posture"]
+    assert isinstance(entry, dict)
+    results.set_section("posture", entry)
     (out / "posture-junit.xml").write_text(junit_xml(junit_cases(report)))
     table = format_table(report)
     if report.verdict is Verdict.INCONCLUSIVE:

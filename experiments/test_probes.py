@@ -29,15 +29,8 @@ from collections.abc import Callable
 import pytest
 
 from aftershock.behaviour import conclude_check
-from aftershock.config import Config
-from aftershock.experiment import Run, run_experiment
-from aftershock.kube import Cluster
-from aftershock.kube.cluster import read_deployment
-from aftershock.kube.faults import Fault, PodKill
-from aftershock.kube.scaling import DependencyOutage, termination_timing
-from aftershock.results import Results
-from checks.check import CheckResult
-from checks.probes import (
+from aftershock.checks.check import CheckResult
+from aftershock.checks.probes import (
     PodSpecTiming,
     check_dependency_outage,
     check_new_pods,
@@ -45,8 +38,15 @@ from checks.probes import (
     check_restarts,
     check_termination,
 )
-from checks.timeline import Marker, MarkerKind, Timeline
-from checks.verdict import Phase
+from aftershock.checks.timeline import Marker, MarkerKind, Timeline
+from aftershock.checks.verdict import Phase
+from aftershock.config import Config
+from aftershock.experiment import Run, run_experiment
+from aftershock.kube import Cluster
+from aftershock.kube.cluster import read_deployment
+from aftershock.kube.faults import Fault, PodKill
+from aftershock.kube.scaling import DependencyOutage, termination_timing
+from aftershock.results import Results
 
 RunResult = tuple[Run, BaseException | None]
 

@@ -1,6 +1,6 @@
 """Spend the target's PodDisruptionBudget, then prove it holds: a further eviction is refused.
 
-The sequence (each step is recorded as evidence for ``checks.disruption.judge_budget``):
+The sequence (each step is recorded as evidence for ``aftershock.checks.disruption.judge_budget``):
 
 1. read every PodDisruptionBudget in the target namespace;
 2. evict as many of the target's Ready pods as the budget allows right now
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aftershock.checks.timeline import BudgetObserved, EvictionOutcome, Observation
 from aftershock.kube.cluster import Cluster, list_raw
 from aftershock.kube.evict import evict, read_budgets
-from checks.timeline import BudgetObserved, EvictionOutcome, Observation
 
 
 def _say_nothing(text: str) -> None:

@@ -24,7 +24,7 @@ What it touches (the suite acts only where it was allowed):
 
 Each eviction answer, each pod seen gone and each pod given up on is recorded as an
 ``EvictionObserved`` in :attr:`NodeDrain.evidence`, which the runner moves onto the
-timeline; ``checks.disruption.judge_drain`` judges from there.
+timeline; ``aftershock.checks.disruption.judge_drain`` judges from there.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from aftershock.checks.timeline import EvictionObserved, EvictionOutcome, Observation
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.kube.cluster import Cluster, list_raw
 from aftershock.kube.evict import evict, read_budgets
 from aftershock.kube.load_workers import is_load_worker
-from checks.timeline import EvictionObserved, EvictionOutcome, Observation
 
 Raw = Mapping[str, Any]
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"

@@ -19,10 +19,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from aftershock.checks.posture.errors import PostureInputError
+from aftershock.checks.posture.model import PodDisruptionBudget
+from aftershock.checks.timeline import BudgetObserved, EvictionObserved, EvictionOutcome
 from aftershock.kube.cluster import Cluster, list_raw
-from checks.posture.errors import PostureInputError
-from checks.posture.model import PodDisruptionBudget
-from checks.timeline import BudgetObserved, EvictionObserved, EvictionOutcome
 
 Raw = Mapping[str, Any]
 

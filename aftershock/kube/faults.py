@@ -22,10 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from kubernetes import client
 
+from aftershock.checks.timeline import Observation
 from aftershock.errors import UsageError
 from aftershock.kube.cluster import Cluster, list_raw
 from aftershock.selection import Candidate, choose_victims
-from checks.timeline import Observation
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from checks.timeline import (
+from aftershock.checks.timeline import (
     EndpointsObserved,
     EventObserved,
     NodeObserved,

@@ -2,8 +2,8 @@
 
 Everything is read from one namespace. The objects are serialised back to the plain dicts
 Kubernetes itself uses (``ApiClient.sanitize_for_serialization``) and handed to
-:meth:`checks.posture.model.PostureInput.from_dicts`, the same entry the YAML fixtures use,
-so the checks see live objects and fixtures the same way.
+:meth:`aftershock.checks.posture.model.PostureInput.from_dicts`, the same entry the YAML
+fixtures use, so the checks see live objects and fixtures the same way.
 
 RBAC this needs in the target namespace: get deployments (apps), get services, list pods,
 list endpointslices (discovery.k8s.io), list poddisruptionbudgets (policy), list
@@ -22,10 +22,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from aftershock.errors import CannotMeasure, ClusterUnreachable, TargetMissing
-from checks.posture.errors import PostureInputError
-from checks.posture.model import PostureInput
-from checks.posture.report import (
+from aftershock.checks.posture.errors import PostureInputError
+from aftershock.checks.posture.model import PostureInput
+from aftershock.checks.posture.report import (
     PostureReport,
     evaluate,
     format_table,
@@ -34,7 +33,8 @@ from checks.posture.report import (
     junit_xml,
     to_results,
 )
-from checks.posture.settings import PostureSettings
+from aftershock.checks.posture.settings import PostureSettings
+from aftershock.errors import CannotMeasure, ClusterUnreachable, TargetMissing
 
 T = TypeVar("T")
 Raw = dict[str, Any]

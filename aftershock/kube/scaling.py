@@ -18,10 +18,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from aftershock.checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED, PodSpecTiming
 from aftershock.errors import TargetMissing
 from aftershock.kube import observe
 from aftershock.kube.cluster import Cluster, list_raw
-from checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED, PodSpecTiming
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class DependencyOutage:
     """Scale the dependency Deployment to 0, hold ``hold_s``, scale it back.
 
     ``note`` puts ``dependency down: ...`` / ``dependency restored: ...`` on the timeline at
-    the moment each happened; :func:`checks.probes.check_dependency_outage` reads them.
+    the moment each happened; :func:`aftershock.checks.probes.check_dependency_outage` reads them.
     ``inject`` returns after the restore; ``rollback`` restores whatever ``inject`` did not.
     """
 

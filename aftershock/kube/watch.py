@@ -16,9 +16,9 @@ from typing import Any
 
 from kubernetes import watch
 
+from aftershock.checks.timeline import Marker, MarkerKind, Observation, Timeline
 from aftershock.kube import observe
 from aftershock.kube.cluster import Cluster, list_raw
-from checks.timeline import Marker, MarkerKind, Observation, Timeline
 
 # Server-side timeout of one watch request: how long stop() may wait for a thread.
 _WATCH_SECONDS = 2

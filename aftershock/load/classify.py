@@ -1,4 +1,4 @@
-"""Map what a load client raised to a :class:`checks.timeline.ErrorKind`.
+"""Map what a load client raised to a :class:`aftershock.checks.timeline.ErrorKind`.
 
 Runs inside the locust processes, so it imports nothing but the standard library and
 the pure core. Exceptions are matched by class name along their cause chain, because
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 
-from checks.timeline import ErrorKind
+from aftershock.checks.timeline import ErrorKind
 
 _UNREACHABLE_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
                                  errno.ENETDOWN})

@@ -42,15 +42,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from aftershock.checks.codec import TimelineFormatError, decode
+from aftershock.checks.timeline import Requests
 from aftershock.config import MAX_USER_RATE, Config
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.load.classify import format_statuses
-from checks.codec import TimelineFormatError, decode
-from checks.timeline import Requests
+from aftershock.resources import default_locustfile
 
 RECORDER = Path(__file__).with_name("aftershock_recorder.py")
-#: The shipped default profile (loadtests/ at the project root).
-DEFAULT_LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "steady.py"
+#: The shipped default profile (package data; loadtests/ in the repository).
+DEFAULT_LOCUSTFILE = default_locustfile()
 
 ENV_RECORDS = "AFTERSHOCK_LOCUST_RECORDS"
 ENV_FAILURE_STATUSES = "AFTERSHOCK_LOCUST_FAILURE_STATUSES"

@@ -9,16 +9,16 @@ No Kubernetes client here: :mod:`aftershock.kube.read_objects` reads the live ob
 builds the :class:`PostureInput`; YAML fixtures build the same thing in tests.
 """
 
-from checks.posture.catalogue import CATALOGUE, CheckId, CheckSpec, Severity
-from checks.posture.errors import (
+from aftershock.checks.posture.catalogue import CATALOGUE, CheckId, CheckSpec, Severity
+from aftershock.checks.posture.errors import (
     PostureError,
     PostureInputError,
     PostureReadError,
     TargetNotFoundError,
 )
-from checks.posture.findings import Finding, ObjectRef
-from checks.posture.model import PostureInput
-from checks.posture.report import (
+from aftershock.checks.posture.findings import Finding, ObjectRef
+from aftershock.checks.posture.model import PostureInput
+from aftershock.checks.posture.report import (
     JUnitCase,
     Outcome,
     PostureReport,
@@ -30,8 +30,8 @@ from checks.posture.report import (
     junit_xml,
     to_results,
 )
-from checks.posture.run import check_documents
-from checks.posture.settings import PostureSettings, Waiver
+from aftershock.checks.posture.run import check_documents
+from aftershock.checks.posture.settings import PostureSettings, Waiver
 
 __all__ = [
     "CATALOGUE",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.posture.catalogue import CATALOGUE, CheckId, Severity
+from aftershock.checks.posture.catalogue import CATALOGUE, CheckId, Severity
 
 
 @dataclass(frozen=True, slots=True)

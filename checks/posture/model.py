@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from checks.posture.errors import PostureInputError
+from aftershock.checks.posture.errors import PostureInputError
 
 IntOrStr = int | str
 
@@ -706,7 +706,7 @@ class PostureInput:
         """Pick the objects out of a list of manifests (a multi-document YAML file, a
         ``kubectl get -o yaml`` List) and parse them. Raises TargetNotFoundError when the
         Deployment is not among them."""
-        from checks.posture.errors import TargetNotFoundError
+        from aftershock.checks.posture.errors import TargetNotFoundError
 
         by_kind: dict[str, list[Mapping[str, object]]] = {}
         for doc in _flatten(documents):

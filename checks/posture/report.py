@@ -11,11 +11,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from enum import StrEnum
 
-from checks.posture.catalogue import CATALOGUE, CheckId, Severity
-from checks.posture.findings import Finding
-from checks.posture.model import PostureInput
-from checks.posture.rules import run_rules
-from checks.posture.settings import PostureSettings, Waiver
+from aftershock.checks.posture.catalogue import CATALOGUE, CheckId, Severity
+from aftershock.checks.posture.findings import Finding
+from aftershock.checks.posture.model import PostureInput
+from aftershock.checks.posture.rules import run_rules
+from aftershock.checks.posture.settings import PostureSettings, Waiver
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 

@@ -14,9 +14,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from checks.posture.catalogue import CheckId
-from checks.posture.findings import Finding, ObjectRef
-from checks.posture.model import (
+from aftershock.checks.posture.catalogue import CheckId
+from aftershock.checks.posture.findings import Finding, ObjectRef
+from aftershock.checks.posture.model import (
     Action,
     Container,
     Deployment,
@@ -25,7 +25,7 @@ from checks.posture.model import (
     PostureInput,
     scaled,
 )
-from checks.posture.settings import PostureSettings
+from aftershock.checks.posture.settings import PostureSettings
 
 Rule = Callable[[PostureInput, PostureSettings], Iterable[Finding]]
 HOSTNAME = "kubernetes.io/hostname"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from checks.posture.errors import PostureError
-from checks.posture.model import PostureInput
-from checks.posture.report import PostureReport, evaluate, inconclusive
-from checks.posture.settings import PostureSettings
+from aftershock.checks.posture.errors import PostureError
+from aftershock.checks.posture.model import PostureInput
+from aftershock.checks.posture.report import PostureReport, evaluate, inconclusive
+from aftershock.checks.posture.settings import PostureSettings
 
 
 def check_documents(documents: Iterable[Mapping[str, object] | None], deployment: str,

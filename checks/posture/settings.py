@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from checks.posture.catalogue import CheckId, Severity
+from aftershock.checks.posture.catalogue import CheckId, Severity
 
 
 class Waiver(BaseModel):

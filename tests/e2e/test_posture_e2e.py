@@ -14,9 +14,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from aftershock.checks.posture import PostureSettings, Severity, Verdict
 from aftershock.errors import TargetMissing
 from aftershock.kube.read_objects import check_live, read_posture_input
-from checks.posture import PostureSettings, Severity, Verdict
 from tests.e2e.conftest import MANIFESTS, Scratch
 
 pytestmark = pytest.mark.e2e

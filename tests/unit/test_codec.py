@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from verdict_helpers import T0, experiment
 
-from checks.codec import TimelineFormatError, decode, encode, request_line
-from checks.slo import SLO
-from checks.timeline import (
+from aftershock.checks.codec import TimelineFormatError, decode, encode, request_line
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
@@ -20,7 +20,7 @@ from checks.timeline import (
     ScalerObserved,
     WorkloadObserved,
 )
-from checks.verdict import Outcome, Phase, evaluate
+from aftershock.checks.verdict import Outcome, Phase, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "recorded_outage.jsonl"
 

@@ -42,7 +42,7 @@ def test_every_field_has_a_description() -> None:
     def walk(model: type, path: str) -> list[str]:
         missing = []
         for name, f in model.model_fields.items():  # type: ignore[attr-defined]
-            if not f.description and not model.__module__.startswith("checks.posture"):
+            if not f.description and not model.__module__.startswith("aftershock.checks.posture"):
                 missing.append(f"{path}{name}")
             ann = f.annotation
             if isinstance(ann, type) and hasattr(ann, "model_fields"):

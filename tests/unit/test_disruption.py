@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from checks.check import combine
-from checks.codec import decode, encode
-from checks.disruption import (
+from aftershock.checks.check import combine
+from aftershock.checks.codec import decode, encode
+from aftershock.checks.disruption import (
     Check,
     as_check,
     budget_floor,
@@ -16,9 +16,9 @@ from checks.disruption import (
     judge_drain,
     ready_series,
 )
-from checks.report import explain
-from checks.slo import SLO
-from checks.timeline import (
+from aftershock.checks.report import explain
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import (
     BudgetObserved,
     EvictionObserved,
     EvictionOutcome,
@@ -27,7 +27,7 @@ from checks.timeline import (
     Timeline,
     WorkloadObserved,
 )
-from checks.verdict import Outcome, evaluate
+from aftershock.checks.verdict import Outcome, evaluate
 from tests.unit.verdict_helpers import T0, experiment
 
 START = T0 + 10.0  # fault start in verdict_helpers.experiment()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aftershock.checks.timeline import EvictionOutcome
 from aftershock.kube.drain import choose_node, plan_drain, skip_reason
 from aftershock.kube.evict import budget_of, classify
-from checks.timeline import EvictionOutcome
 
 ALLOWED = frozenset({"shop"})
 

@@ -7,8 +7,8 @@ import socket
 
 from loopback_server import unanswering_listener
 
+from aftershock.checks.timeline import ErrorKind
 from aftershock.load.classify import classify, format_statuses, parse_statuses
-from checks.timeline import ErrorKind
 
 
 class HTTPConnectionClosed(Exception):  # geventhttpclient's name

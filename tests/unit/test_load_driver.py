@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from loopback_server import LoopbackServer, unanswering_listener
 
+from aftershock.checks.timeline import ErrorKind
+from aftershock.checks.verdict import outage_windows
 from aftershock.errors import UsageError
 from aftershock.load import LoadDriver, LoadError, LoadSpec
-from checks.timeline import ErrorKind
-from checks.verdict import outage_windows
 
 
 def pids_in_group(pgid: int) -> list[int]:

@@ -44,7 +44,7 @@ def test_plugin_fixtures_are_available(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         from aftershock.config import Config
         from aftershock.load import LoadDriver
-        from checks.timeline import Timeline
+        from aftershock.checks.timeline import Timeline
 
         def test_fixtures(aftershock_config, slo, target, timeline, load, results):
             assert isinstance(aftershock_config, Config)
@@ -77,8 +77,9 @@ def test_experiments_record_verdicts_and_errors_become_inconclusive(
     pytester.makefile(".yaml", aftershock=CONFIG)
     pytester.makepyfile("""
         import pytest
-        from checks.timeline import ErrorKind, Marker, MarkerKind, Request, Requests, Timeline
-        from checks.verdict import evaluate
+        from aftershock.checks.timeline import (
+            ErrorKind, Marker, MarkerKind, Request, Requests, Timeline)
+        from aftershock.checks.verdict import evaluate
         from aftershock.plugin import assert_verdict
 
         def timeline_with(fail):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from verdict_helpers import T0
 
-from checks.check import combine
-from checks.probes import (
+from aftershock.checks.check import combine
+from aftershock.checks.probes import (
     DEPENDENCY_DOWN,
     DEPENDENCY_RESTORED,
     PodSpecTiming,
@@ -17,8 +17,8 @@ from checks.probes import (
     check_termination,
     not_ready_intervals,
 )
-from checks.slo import SLO
-from checks.timeline import (
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
@@ -29,7 +29,7 @@ from checks.timeline import (
     Requests,
     Timeline,
 )
-from checks.verdict import Outcome, Phase, evaluate
+from aftershock.checks.verdict import Outcome, Phase, evaluate
 
 PODS = ("a", "b", "c")
 

@@ -9,10 +9,10 @@ import pytest
 from verdict_helpers import experiment
 
 from aftershock import cli
+from aftershock.checks.slo import SLO
+from aftershock.checks.verdict import Outcome, evaluate
 from aftershock.load import LoadResult
 from aftershock.results import Results, overall, read_timeline, safe_name
-from checks.slo import SLO
-from checks.verdict import Outcome, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "recorded_outage.jsonl"
 TARGET = "target:\n  namespace: shop\n  deployment: web\n  service: web\n"

@@ -7,11 +7,16 @@ import math
 
 from verdict_helpers import T0, experiment
 
-from checks.check import combine
-from checks.scaling import ScalingLimits, check_scaling, most_changes_in_window, replica_changes
-from checks.slo import SLO
-from checks.timeline import ErrorKind, ScalerObserved, Timeline, WorkloadObserved
-from checks.verdict import Outcome, Phase, evaluate
+from aftershock.checks.check import combine
+from aftershock.checks.scaling import (
+    ScalingLimits,
+    check_scaling,
+    most_changes_in_window,
+    replica_changes,
+)
+from aftershock.checks.slo import SLO
+from aftershock.checks.timeline import ErrorKind, ScalerObserved, Timeline, WorkloadObserved
+from aftershock.checks.verdict import Outcome, Phase, evaluate
 
 RAMP = T0 + 10.0  # experiment(): fault (the ramp) from +10 s to +20 s, load until +30 s
 

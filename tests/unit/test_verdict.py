@@ -8,9 +8,9 @@ import math
 import pytest
 from verdict_helpers import T0, experiment, steady
 
-from checks.explain import ChangeKind, changes
-from checks.slo import SLO, PhaseSLO
-from checks.timeline import (
+from aftershock.checks.explain import ChangeKind, changes
+from aftershock.checks.slo import SLO, PhaseSLO
+from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
@@ -25,7 +25,7 @@ from checks.timeline import (
     Timeline,
     WorkloadObserved,
 )
-from checks.verdict import (
+from aftershock.checks.verdict import (
     Outcome,
     Phase,
     evaluate,

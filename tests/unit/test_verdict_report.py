@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from verdict_helpers import T0, experiment
 
-from checks import report
-from checks.slo import SLO, PhaseSLO
-from checks.timeline import EndpointsObserved, PodObserved
-from checks.verdict import Outcome, evaluate, evaluate_steady_state
+from aftershock.checks import report
+from aftershock.checks.slo import SLO, PhaseSLO
+from aftershock.checks.timeline import EndpointsObserved, PodObserved
+from aftershock.checks.verdict import Outcome, evaluate, evaluate_steady_state
 
 
 def test_the_issue_example_message() -> None:

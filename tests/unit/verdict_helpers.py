@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks.timeline import ErrorKind, Marker, MarkerKind, Request, Requests, Timeline
+from aftershock.checks.timeline import ErrorKind, Marker, MarkerKind, Request, Requests, Timeline
 
 T0 = 1_700_000_000.0
 

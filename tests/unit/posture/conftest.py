@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from posture_cases import good_documents, variant_documents
 
-from checks.posture import PostureInput
+from aftershock.checks.posture import PostureInput
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from checks.posture import PostureInput, PostureSettings
+from aftershock.checks.posture import PostureInput, PostureSettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VARIANTS = sorted((FIXTURES / "variants").glob("*.yaml"))

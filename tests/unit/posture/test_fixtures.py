@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from posture_cases import VARIANTS, load_variant
 
-from checks.posture import CheckId, PostureInput, PostureSettings, Severity, evaluate
+from aftershock.checks.posture import CheckId, PostureInput, PostureSettings, Severity, evaluate
 
 
 def test_good_fixture_has_no_findings_at_all(good: PostureInput) -> None:

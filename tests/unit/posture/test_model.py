@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks.posture import PostureInputError
-from checks.posture.model import (
+from aftershock.checks.posture import PostureInputError
+from aftershock.checks.posture.model import (
     Action,
     Container,
     Deployment,
@@ -18,7 +18,11 @@ from checks.posture.model import (
     Strategy,
     scaled,
 )
-from checks.posture.rules import image_reference, pre_stop_seconds, rollout_max_unavailable
+from aftershock.checks.posture.rules import (
+    image_reference,
+    pre_stop_seconds,
+    rollout_max_unavailable,
+)
 
 WEB = {"app": "web", "tier": "frontend"}
 

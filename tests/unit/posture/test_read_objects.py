@@ -16,9 +16,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from posture_cases import good_documents
 
+from aftershock.checks.posture import PostureSettings, Verdict, evaluate
 from aftershock.errors import CannotMeasure, TargetMissing
 from aftershock.kube import read_objects
-from checks.posture import PostureSettings, Verdict, evaluate
 
 MODELS: dict[str, Any] = {
     "Deployment": client.V1Deployment, "Service": client.V1Service,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from checks.posture import (
+from aftershock.checks.posture import (
     CheckId,
     Outcome,
     PostureInput,
@@ -24,7 +24,7 @@ from checks.posture import (
     junit_xml,
     to_results,
 )
-from checks.posture.settings import Waiver
+from aftershock.checks.posture.settings import Waiver
 
 Build = Callable[[dict[str, Any]], PostureInput]
 NO_PDB = {"delete": ["PodDisruptionBudget/web"]}  # medium
@@ -194,7 +194,7 @@ def test_settings_docstrings_cover_every_field() -> None:
     import ast
     import inspect
 
-    from checks.posture import settings
+    from aftershock.checks.posture import settings
 
     tree = ast.parse(inspect.getsource(settings))
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from checks.posture import PostureSettings, Severity, check_documents
+from aftershock.checks.posture import PostureSettings, Severity, check_documents
 
 MANIFESTS = Path(__file__).resolve().parents[3] / "testbed" / "manifests"
 P = "AS-POSTURE-"

@@ -41,7 +41,7 @@ from typing import Any
 
 from aftershock.checks.check import CheckResult, Measurement, combine, result
 from aftershock.checks.posture.errors import PostureInputError
-from aftershock.checks.posture.model import scaled
+from aftershock.checks.posture.model import allowed_disruptions, budget_floor, describe_budget
 from aftershock.checks.timeline import (
     BudgetObserved,
     EvictionObserved,
@@ -90,23 +90,6 @@ def _unsure(check: Check, message: str) -> Finding:
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def budget_floor(budget: BudgetObserved, replicas: int) -> int:
-    """``desiredHealthy`` for ``replicas`` expected pods, as the disruption controller has it."""
-    if budget.max_unavailable is not None:
-        return max(0, replicas - scaled(budget.max_unavailable, replicas, round_up=True))
-    if budget.min_available is not None:
-        return max(0, scaled(budget.min_available, replicas, round_up=True))
-    return 0  # neither field: the controller demands no healthy pod
-
-
-def describe_budget(budget: BudgetObserved) -> str:
-    if budget.max_unavailable is not None:
-        return f"maxUnavailable: {budget.max_unavailable}"
-    if budget.min_available is not None:
-        return f"minAvailable: {budget.min_available}"
-    return "neither minAvailable nor maxUnavailable"
 
 
 def _healthy(p: PodObserved) -> bool:
@@ -385,11 +368,11 @@ def judge_budget(timeline: Timeline) -> BudgetReport:
     except PostureInputError as exc:
         return dataclasses.replace(report, findings=(_unsure(
             Check.PDB_BLOCKS_ALL, f"PodDisruptionBudget {b.name}: {exc}"),))
-    allowed = max(0, replicas - floor)
+    allowed = allowed_disruptions(b, replicas)
     report = dataclasses.replace(
         report, floor=floor, allowed_at_replicas=allowed,
         allowed_at_min_replicas=None if floor_min is None or hpa is None
-        else max(0, hpa[1] - floor_min))
+        else allowed_disruptions(b, hpa[1]))
     what = f"PodDisruptionBudget {b.name} ({describe_budget(b)})"
 
     # Numbers: consistent with the replicas and the HPA's minReplicas.
@@ -472,7 +455,7 @@ def as_check(name: str, findings: Sequence[Finding], passed: str,
              measurements: dict[str, Measurement] | None = None) -> CheckResult:
     """The findings as one behaviour check, for :func:`aftershock.checks.check.combine`: a failed
     finding is a violation whose ``detail`` is its sentence, an unjudgeable one a reason."""
-    violations = [Violation(Phase.DURING, f.check.value, f.measured, f.limit, f.message)
+    violations = [Violation(Phase.DURING, f.check, f.measured, f.limit, f.message)
                   for f in findings if f.outcome is Outcome.FAIL]
     reasons = [f.message for f in findings if f.outcome is Outcome.INCONCLUSIVE]
     summary = "; ".join(f.message for f in findings) if findings else passed

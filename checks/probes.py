@@ -34,8 +34,8 @@ new pods
     A pod that joins (first seen after the fault started) must answer no request before it
     is Ready, and no request it answers may fail before its first success.
 dependency outage
-    While the configured dependency is down (between the ``dependency down:`` and
-    ``dependency restored:`` note markers), every target pod turns not Ready, no container
+    While the configured dependency is down (between the ``dependency_down`` and
+    ``dependency_restored`` markers), every target pod turns not Ready, no container
     restarts, and all pods are Ready again within a limit after the dependency is back.
     Requests failing while no pod is Ready are the readiness design working; once a request
     succeeds again after the restore, none may fail (after ``lag_s``). One kind of failure
@@ -54,14 +54,16 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.explain import STALE_NAT_S, Change, ChangeKind, changes
+from aftershock.checks.posture.model import PodSpec
+from aftershock.checks.posture.rules import pre_stop_seconds
 from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
-    Marker,
     MarkerKind,
     PodObserved,
     Requests,
@@ -69,9 +71,24 @@ from aftershock.checks.timeline import (
 )
 from aftershock.checks.verdict import Phase, Violation
 
-DEPENDENCY_DOWN = "dependency down:"
-DEPENDENCY_RESTORED = "dependency restored:"
 LAG_S = 1.0
+
+
+class ProbeLimit(StrEnum):
+    """The limits of this module's checks, by their config field (results.json's
+    ``threshold``)."""
+
+    DEPENDENCY_RECOVERY_S = "probes.dependency_recovery_s"
+    EXIT_BEFORE_ENDPOINT_REMOVAL_MS = "probes.exit_before_endpoint_removal_ms"
+    FAILED_AFTER_RECOVERY = "probes.failed_after_recovery"
+    GRACE_PERIOD_S = "probes.grace_period_s"
+    MAX_NOT_READY_REQUESTS = "probes.max_not_ready_requests"
+    MAX_RESTARTS = "probes.max_restarts"
+    NEW_POD_FAILED_REQUESTS = "probes.new_pod_failed_requests"
+    NEW_POD_REQUESTS_BEFORE_READY = "probes.new_pod_requests_before_ready"
+    NOT_READY_FAILED_REQUESTS = "probes.not_ready_failed_requests"
+    PODS_READY_WITHOUT_DEPENDENCY = "probes.pods_ready_without_dependency"
+    TERMINATION_FAILED_REQUESTS = "probes.termination_failed_requests"
 
 
 # ---------------------------------------------------------------- shared evidence
@@ -187,10 +204,10 @@ def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
         return result(name, [], [why], why, findings, m)
     violations: list[Violation] = []
     if failed:
-        violations.append(Violation(Phase.DURING, "probes.not_ready_failed_requests", failed, 0,
+        violations.append(Violation(Phase.DURING, ProbeLimit.NOT_READY_FAILED_REQUESTS, failed, 0,
                                     f"{failed} request(s) failed at pods that were not Ready"))
     if max_served is not None and served > max_served:
-        violations.append(Violation(Phase.DURING, "probes.max_not_ready_requests", served,
+        violations.append(Violation(Phase.DURING, ProbeLimit.MAX_NOT_READY_REQUESTS, served,
                                     max_served, f"not-Ready pods answered {served} request(s) "
                                     f"(limit {max_served}, probes.max_not_ready_requests)"))
     summary = (f"{intervals} not-Ready stretch(es): not-Ready pods answered {served} request(s) "
@@ -206,7 +223,22 @@ class PodSpecTiming:
     """What the pod template promises for termination."""
 
     grace_s: float  # terminationGracePeriodSeconds
-    pre_stop_s: float | None = None  # preStop sleep; None: no preStop hook; nan: not a sleep
+    pre_stop_s: float | None = None  # the preStop hook's length; None: no hook, or unknown
+    #: There is a preStop hook, but its length cannot be known without running it (an HTTP
+    #: call, a script): see :func:`aftershock.checks.posture.rules.pre_stop_seconds`.
+    pre_stop_unknown: bool = False
+
+
+def termination_timing(pod: PodSpec, container: str | None = None) -> PodSpecTiming:
+    """The grace period and the preStop hook's length of a pod template, for ``container``
+    (default: the first)."""
+    grace = float(pod.termination_grace_period_seconds)
+    chosen = next((c for c in pod.containers if container in (None, c.name)), None)
+    hook = chosen.pre_stop if chosen is not None else None
+    if hook is None:
+        return PodSpecTiming(grace)
+    seconds = pre_stop_seconds(hook)
+    return PodSpecTiming(grace, seconds, pre_stop_unknown=seconds is None)
 
 
 def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
@@ -225,9 +257,8 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
     findings: list[str] = []
     violations: list[Violation] = []
     reasons: list[str] = []
-    m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": timing.pre_stop_s
-                                 if timing.pre_stop_s is None or not math.isnan(timing.pre_stop_s)
-                                 else "not a sleep"}
+    m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": "not a sleep"
+                                 if timing.pre_stop_unknown else timing.pre_stop_s}
     total_failed = 0
     worst: dict[str, float] = {}
     pods = 0
@@ -273,12 +304,12 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
                                                   gap * 1000)
                 if gap < 0:
                     violations.append(Violation(
-                        Phase.DURING, "probes.exit_before_endpoint_removal_ms", -gap * 1000, 0,
+                        Phase.DURING, ProbeLimit.EXIT_BEFORE_ENDPOINT_REMOVAL_MS, -gap * 1000, 0,
                         f"pod {pod} was gone {-gap * 1000:.0f} ms before it left the Service's "
                         f"endpoints: traffic was still sent to a pod that had stopped"))
             if shutdown >= timing.grace_s:
                 violations.append(Violation(
-                    Phase.DURING, "probes.grace_period_s", shutdown, timing.grace_s,
+                    Phase.DURING, ProbeLimit.GRACE_PERIOD_S, shutdown, timing.grace_s,
                     f"pod {pod} took {shutdown:.1f} s to stop, its whole grace period of "
                     f"{timing.grace_s:.0f} s: it was killed, in-flight requests cut"))
                 parts.append("still running at the end of its grace period (killed)")
@@ -298,7 +329,7 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
     left_ms = worst.get("left_endpoints_ms")
     if total_failed:
         violations.insert(0, Violation(
-            Phase.DURING, "probes.termination_failed_requests", total_failed, 0,
+            Phase.DURING, ProbeLimit.TERMINATION_FAILED_REQUESTS, total_failed, 0,
             f"{total_failed} request(s) failed while {pods} pod(s) terminated: a pod stopped "
             f"serving before it left the endpoints "
             f"({_budget(timing, left_ms / 1000 if left_ms is not None else None)})"))
@@ -319,12 +350,12 @@ def _budget(timing: PodSpecTiming, left_s: float | None) -> str:
     seen = ("an unobserved time" if left_s is None else f"{left_s * 1000:.0f} ms" if left_s >= 0
             # Two watches, two deliveries: the endpoint change can arrive first.
             else f"0 ms (seen {-left_s * 1000:.0f} ms before the deletion)")
+    if timing.pre_stop_unknown:
+        return (f"preStop hook of unknown length; endpoints dropped the pod after {seen} "
+                f"(grace period {timing.grace_s:.0f} s)")
     if timing.pre_stop_s is None:
         return (f"no preStop hook: SIGTERM reached the app as deletion began, and the endpoints "
                 f"dropped it after {seen}; the app itself must keep serving at least that long "
-                f"(grace period {timing.grace_s:.0f} s)")
-    if math.isnan(timing.pre_stop_s):
-        return (f"preStop hook of unknown length; endpoints dropped the pod after {seen} "
                 f"(grace period {timing.grace_s:.0f} s)")
     margin = f", margin {timing.pre_stop_s - left_s:.1f} s" if left_s is not None else ""
     return (f"preStop {timing.pre_stop_s:.0f} s covers endpoint removal after {seen}{margin}; "
@@ -371,7 +402,7 @@ def check_restarts(timeline: Timeline, *, max_restarts: int = 0) -> CheckResult:
                                  "liveness_failure_events": probes_failed,
                                  "observed_s": round(until - since, 1)
                                  if math.isfinite(until) else None}
-    violations = ([Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
+    violations = ([Violation(Phase.DURING, ProbeLimit.MAX_RESTARTS, total, max_restarts,
                              f"{total} container restart(s) under steady load (limit "
                              f"{max_restarts}, probes.max_restarts); {probes_failed} liveness "
                              f"probe failure event(s)")]
@@ -417,11 +448,11 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
         return result(name, [], [why], why, findings, m)
     violations: list[Violation] = []
     if failed:
-        violations.append(Violation(Phase.DURING, "probes.new_pod_failed_requests", failed, 0,
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_FAILED_REQUESTS, failed, 0,
                                     f"{failed} request(s) failed at new pods before their first "
                                     f"success: Ready before they could serve"))
     if early:
-        violations.append(Violation(Phase.DURING, "probes.new_pod_requests_before_ready",
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_REQUESTS_BEFORE_READY,
                                     early, 0, f"{early} request(s) reached new pods before "
                                               f"they were Ready"))
     summary = (f"{joined} new pod(s): {early} request(s) reached one before it was Ready, "
@@ -432,15 +463,13 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
 # ---------------------------------------------------------------- dependency outage
 
 
-def _note(timeline: Timeline, prefix: str) -> Marker | None:
-    return next((mk for mk in timeline.markers
-                 if mk.kind is MarkerKind.NOTE and mk.detail.startswith(prefix)), None)
 
 
 def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
                             recovery_limit_s: float = 60.0, lag_s: float = LAG_S) -> CheckResult:
     name = "probes-dependency-outage"
-    down, up = _note(timeline, DEPENDENCY_DOWN), _note(timeline, DEPENDENCY_RESTORED)
+    down = timeline.marker(MarkerKind.DEPENDENCY_DOWN)
+    up = timeline.marker(MarkerKind.DEPENDENCY_RESTORED)
     if down is None or up is None:
         why = "the dependency outage was not recorded (no 'dependency down/restored' marker)"
         return result(name, [], [why], why)
@@ -519,17 +548,17 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
     if not present:
         reasons.append("no target pod was running when the dependency went down")
     if stayed_ready:
-        violations.append(Violation(Phase.DURING, "probes.pods_ready_without_dependency",
+        violations.append(Violation(Phase.DURING, ProbeLimit.PODS_READY_WITHOUT_DEPENDENCY,
                                     len(stayed_ready), 0,
                                     f"{len(stayed_ready)} pod(s) stayed Ready while the "
                                     f"dependency was down: readiness does not follow it"))
     if total > max_restarts:
-        violations.append(Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
+        violations.append(Violation(Phase.DURING, ProbeLimit.MAX_RESTARTS, total, max_restarts,
                                     f"{total} container restart(s) while the dependency was "
                                     f"down (limit {max_restarts}, probes.max_restarts): liveness "
                                     f"follows the dependency"))
     if reactions and (recovered is None or recovered > recovery_limit_s):
-        violations.append(Violation(Phase.AFTER, "probes.dependency_recovery_s",
+        violations.append(Violation(Phase.AFTER, ProbeLimit.DEPENDENCY_RECOVERY_S,
                                     recovered if recovered is not None else math.inf,
                                     recovery_limit_s,
                                     "pods were not all Ready again "
@@ -538,7 +567,7 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
                                     + f" after the dependency was restored (limit "
                                       f"{recovery_limit_s:.0f} s, probes.dependency_recovery_s)"))
     if late:
-        violations.append(Violation(Phase.AFTER, "probes.failed_after_recovery", late, 0,
+        violations.append(Violation(Phase.AFTER, ProbeLimit.FAILED_AFTER_RECOVERY, late, 0,
                                     f"{late} request(s) failed after the target had served "
                                     f"again following the dependency's restore"))
     if first_ok is None and len(req):

@@ -33,12 +33,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline, WorkloadObserved
 from aftershock.checks.verdict import Phase, Violation
 
 NAME = "hpa-scaling"
+
+
+class ScalingLimit(StrEnum):
+    """The limits of this check, by their config field (results.json's ``threshold``)."""
+
+    SCALE_UP_DEADLINE_S = "hpa.scale_up_deadline_s"
+    MAX_CHANGES_IN_WINDOW = "hpa.max_changes_in_window"
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,8 @@ def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
             took = (f"took {measured:.1f} s" if reached is not None
                     else f"never did (peak {peak} ready)")
             violations.append(Violation(
-                Phase.DURING, "hpa.scale_up_deadline_s", measured, limits.scale_up_deadline_s,
+                Phase.DURING, ScalingLimit.SCALE_UP_DEADLINE_S, measured,
+                limits.scale_up_deadline_s,
                 f"the Deployment was to have {expected} replicas ready within "
                 f"{limits.scale_up_deadline_s:.0f} s of the load ramp (hpa.scale_up_deadline_s) "
                 f"and {took}"))
@@ -158,7 +167,7 @@ def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
     if most > limits.max_changes_in_window:
         violations.append(Violation(
             Phase.DURING if most_at is not None and most_at < ramp_end else Phase.AFTER,
-            "hpa.max_changes_in_window", most, limits.max_changes_in_window,
+            ScalingLimit.MAX_CHANGES_IN_WINDOW, most, limits.max_changes_in_window,
             f"replicas flapped: {most} changes within {limits.flap_window_s:.0f} s (limit "
             f"{limits.max_changes_in_window}, hpa.max_changes_in_window)"))
     findings += [f"t={at - ramp_start:+.1f}s replicas {a} -> {b}" for at, a, b in changes]

@@ -10,14 +10,14 @@ import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from aftershock.checks.exit_codes import ExitCode
 from aftershock.checks.posture.catalogue import CATALOGUE, CheckId, Severity
 from aftershock.checks.posture.findings import Finding
 from aftershock.checks.posture.model import PostureInput
 from aftershock.checks.posture.rules import run_rules
 from aftershock.checks.posture.settings import PostureSettings, Waiver
-
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class Verdict(StrEnum):
@@ -53,9 +53,9 @@ class PostureReport:
         return Verdict.FAIL if any(j.fails for j in self.judged) else Verdict.PASS
 
     @property
-    def exit_code(self) -> int:
-        return {Verdict.PASS: EXIT_PASS, Verdict.FAIL: EXIT_FAIL,
-                Verdict.INCONCLUSIVE: EXIT_INCONCLUSIVE}[self.verdict]
+    def exit_code(self) -> ExitCode:
+        return {Verdict.PASS: ExitCode.PASS, Verdict.FAIL: ExitCode.FAIL,
+                Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE}[self.verdict]
 
     @property
     def findings(self) -> list[Finding]:
@@ -145,12 +145,12 @@ def finding_dict(j: Judged) -> dict[str, object]:
     }
 
 
-def to_results(report: PostureReport) -> dict[str, object]:
+def to_results(report: PostureReport) -> dict[str, dict[str, Any]]:
     """The ``posture`` entry of results.json (documented in docs/posture.md)."""
     return {"posture": {
         "target": report.target,
         "verdict": report.verdict.value,
-        "exit_code": report.exit_code,
+        "exit_code": int(report.exit_code),
         "fail_on": report.fail_on.value,
         "reason": report.inconclusive_reason,
         "counts": {s.value: sum(1 for j in report.judged if j.finding.severity is s

@@ -71,7 +71,7 @@ class Check(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class DisruptionFinding:
     """One check's result that is not a pass: FAIL with numbers, or INCONCLUSIVE."""
 
     check: Check
@@ -81,12 +81,12 @@ class Finding:
     limit: float = math.nan
 
 
-def _fail(check: Check, message: str, measured: float, limit: float) -> Finding:
-    return Finding(check, Outcome.FAIL, message, float(measured), float(limit))
+def _fail(check: Check, message: str, measured: float, limit: float) -> DisruptionFinding:
+    return DisruptionFinding(check, Outcome.FAIL, message, float(measured), float(limit))
 
 
-def _unsure(check: Check, message: str) -> Finding:
-    return Finding(check, Outcome.INCONCLUSIVE, message)
+def _unsure(check: Check, message: str) -> DisruptionFinding:
+    return DisruptionFinding(check, Outcome.INCONCLUSIVE, message)
 
 
 # ---------------------------------------------------------------- building blocks
@@ -161,7 +161,7 @@ class Blocked:
 @dataclass(frozen=True)
 class DrainReport:
     node: str
-    findings: tuple[Finding, ...]
+    findings: tuple[DisruptionFinding, ...]
     evicted: tuple[str, ...] = ()  # namespace/pod
     blocked: tuple[Blocked, ...] = ()
     not_deleted: tuple[str, ...] = ()  # evicted, still there at the deadline
@@ -253,7 +253,7 @@ def tally_evictions(evictions: Sequence[EvictionObserved]) -> EvictionTally:
     return EvictionTally(last, evicted, finished, refusals)
 
 
-def blocked_finding(node: str, blocked: Sequence[Blocked], deadline_s: float) -> Finding:
+def blocked_finding(node: str, blocked: Sequence[Blocked], deadline_s: float) -> DisruptionFinding:
     """The pods the drain could not evict, grouped by the budget that refused them."""
     by_budget: dict[str, list[Blocked]] = {}
     for b in blocked:
@@ -270,7 +270,7 @@ def blocked_finding(node: str, blocked: Sequence[Blocked], deadline_s: float) ->
 
 
 def deadline_finding(node: str, not_deleted: Sequence[str], seconds: float | None,
-                     deadline_s: float) -> Finding | None:
+                     deadline_s: float) -> DisruptionFinding | None:
     """Evicted pods still terminating at the deadline, or a drain that took too long."""
     if not_deleted:
         return _fail(
@@ -288,7 +288,7 @@ def deadline_finding(node: str, not_deleted: Sequence[str], seconds: float | Non
 
 def min_ready_finding(timeline: Timeline, node: str, start: float,
                       series: list[tuple[float, int]], floor: int | None,
-                      source: str) -> Finding | None:
+                      source: str) -> DisruptionFinding | None:
     """Ready target pods below the floor during the drain (or why that cannot be told)."""
     if not timeline.of_type(PodObserved):
         return _unsure(Check.MIN_READY, "no target pod was observed: Ready pods "
@@ -344,7 +344,7 @@ def judge_drain(timeline: Timeline, deadline_s: float, min_ready_without_pdb: in
 
 @dataclass(frozen=True)
 class BudgetReport:
-    findings: tuple[Finding, ...]
+    findings: tuple[DisruptionFinding, ...]
     budget: str | None = None
     spec: str = ""
     replicas: int | None = None
@@ -368,7 +368,7 @@ def _hpa_min(timeline: Timeline) -> tuple[str, int] | None:
     return (seen[-1].name, seen[-1].min_replicas) if seen else None
 
 
-def selection_finding(budgets: Sequence[BudgetObserved]) -> Finding | None:
+def selection_finding(budgets: Sequence[BudgetObserved]) -> DisruptionFinding | None:
     """No PodDisruptionBudget selecting the target, or more than one; None: exactly one."""
     selecting = [b for b in budgets if b.selects_target]
     if not selecting:
@@ -388,11 +388,11 @@ def selection_finding(budgets: Sequence[BudgetObserved]) -> Finding | None:
 
 
 def numbers_findings(report: BudgetReport, what: str,
-                     hpa: tuple[str, int] | None) -> list[Finding]:
+                     hpa: tuple[str, int] | None) -> list[DisruptionFinding]:
     """The budget's numbers against the replicas and the HPA's minReplicas."""
     replicas, floor = report.replicas, report.floor
     assert replicas is not None and floor is not None
-    out: list[Finding] = []
+    out: list[DisruptionFinding] = []
     if replicas >= 2 and floor == 0:
         out.append(_fail(Check.PDB_PROTECTS_NOTHING,
                          f"{what} demands 0 healthy pods of {replicas} replicas: it "
@@ -433,7 +433,7 @@ def target_eviction_attempts(timeline: Timeline) -> list[EvictionObserved]:
 
 def enforcement_finding(timeline: Timeline, report: BudgetReport, b: BudgetObserved,
                         what: str, attempts: Sequence[EvictionObserved], end: float,
-                        judged_already: bool) -> tuple[Finding | None, bool | None]:
+                        judged_already: bool) -> tuple[DisruptionFinding | None, bool | None]:
     """Spent to the limit, one more eviction must be refused and its pod live on. Returns the
     finding and whether the refused pod survived (None: nothing was refused)."""
     errors = [e for e in attempts if e.outcome is EvictionOutcome.ERROR]
@@ -527,7 +527,7 @@ def _survived(timeline: Timeline, pod: str, since: float, until: float) -> str |
 # ---------------------------------------------------------------- as a behaviour check
 
 
-def as_check(name: str, findings: Sequence[Finding], passed: str,
+def as_check(name: str, findings: Sequence[DisruptionFinding], passed: str,
              measurements: dict[str, Measurement] | None = None) -> CheckResult:
     """The findings as one behaviour check, for :func:`aftershock.checks.check.combine`: a failed
     finding is a violation whose ``detail`` is its sentence, an unjudgeable one a reason."""

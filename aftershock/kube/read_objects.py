@@ -25,7 +25,7 @@ from aftershock.checks.posture.errors import PostureInputError
 from aftershock.checks.posture.model import PostureInput
 from aftershock.checks.posture.report import (
     PostureReport,
-    evaluate,
+    evaluate_posture,
     format_table,
     inconclusive,
     junit_cases,
@@ -170,7 +170,7 @@ def check_live(api_client: client.ApiClient, namespace: str, deployment: str,
         inp = read_posture_input(api_client, namespace, deployment, service)
     except CannotMeasure as exc:
         return inconclusive(target, str(exc), settings)
-    return evaluate(inp, settings)
+    return evaluate_posture(inp, settings)
 
 
 def write_results(report: PostureReport, results_dir: Path) -> None:

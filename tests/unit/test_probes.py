@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from verdict_helpers import T0
 
 from aftershock.checks.check import combine
 from aftershock.checks.codec import decode, encode
+from aftershock.checks.posture.model import Deployment
 from aftershock.checks.probes import (
     PodSpecTiming,
     check_dependency_outage,
@@ -17,6 +19,7 @@ from aftershock.checks.probes import (
     check_restarts,
     check_termination,
     not_ready_intervals,
+    termination_timing,
 )
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import (
@@ -329,3 +332,27 @@ def test_a_pod_deleted_during_the_outage_is_not_held_to_recover() -> None:
     r = check_dependency_outage(tl, recovery_limit_s=10)
     assert r.outcome is Outcome.PASS, r.explain()
     assert any("then deleted" in f for f in r.findings)
+
+
+def _template(grace: int, *containers: dict[str, object]) -> Deployment:
+    return Deployment.parse({"metadata": {"name": "web"}, "spec": {"template": {"spec": {
+        "terminationGracePeriodSeconds": grace, "containers": list(containers)}}}})
+
+
+@pytest.mark.parametrize(("pre_stop", "seconds", "unknown"), [
+    (None, None, False),
+    ({"sleep": {"seconds": 7}}, 7.0, False),
+    ({"exec": {"command": ["sh", "-c", "sleep 5 && nginx -s quit"]}}, 5.0, False),
+    ({"exec": {"command": ["/app/drain"]}}, None, True),
+    ({"httpGet": {"path": "/stop", "port": 80}}, None, True),
+])
+def test_termination_timing_reads_the_pre_stop_hook_as_the_posture_checks_do(
+        pre_stop: dict[str, object] | None, seconds: float | None, unknown: bool) -> None:
+    app: dict[str, object] = {"name": "app", "image": "app:1"}
+    if pre_stop is not None:
+        app["lifecycle"] = {"preStop": pre_stop}
+    sidecar = {"name": "sidecar", "image": "s:1",
+               "lifecycle": {"preStop": {"sleep": {"seconds": 99}}}}
+    timing = termination_timing(_template(45, app, sidecar).pod)
+    assert timing == PodSpecTiming(45.0, seconds, pre_stop_unknown=unknown)
+    assert termination_timing(_template(45, app, sidecar).pod, "sidecar").pre_stop_s == 99.0

@@ -11,10 +11,13 @@
 
 from __future__ import annotations
 
-EXIT_PASS = 0
-EXIT_SLO_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INCONCLUSIVE = 3
+from aftershock.checks.exit_codes import ExitCode
+
+# The core's table under the names the engine uses; plain ints to callers that store codes.
+EXIT_PASS: int = ExitCode.PASS
+EXIT_SLO_FAILED: int = ExitCode.FAIL
+EXIT_USAGE: int = ExitCode.USAGE
+EXIT_INCONCLUSIVE: int = ExitCode.INCONCLUSIVE
 
 
 class AftershockError(Exception):

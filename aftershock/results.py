@@ -273,8 +273,30 @@ class Results:
 
     def write(self) -> Path:
         """(Re)write results.json atomically; safe to call after every experiment."""
-        _atomic_write(self.path, json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
-        return self.path
+        return write_results_json(self.path, self.to_json())
+
+
+def write_results_json(path: Path, doc: dict[str, Any]) -> Path:
+    """results.json's one writer: atomic (a reader never sees half a file), no NaN."""
+    _atomic_write(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def merge_section(results_dir: Path, name: str, entry: dict[str, Any]) -> Path:
+    """Add or replace one top-level entry (e.g. ``posture``) of results_dir/results.json and
+    keep every other entry as it is: for a command that judges one thing on its own
+    (``aftershock check``), beside what a run may have written there. An unreadable file
+    is replaced."""
+    path = Path(results_dir) / RESULTS_FILE
+    doc: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            loaded = None
+        doc = loaded if isinstance(loaded, dict) else {}
+    doc[name] = entry
+    return write_results_json(path, doc)
 
 
 def overall(verdicts: Iterable[str]) -> Outcome | None:

@@ -75,8 +75,8 @@ def combine(verdict: Verdict, check: CheckResult,
         return (v.phase in judged) if v.phase is not None else Phase.DURING in judged
 
     request_violations = [v for v in verdict.violations if counts(v)]
-    request_reasons = [r for r in verdict.reasons
-                       if not any(r.startswith(f"{p.value}:") for p in PHASES if p not in judged)]
+    unjudged = {r for p, pv in verdict.phases.items() if p not in judged for r in pv.reasons}
+    request_reasons = [r for r in verdict.reasons if r not in unjudged]
     violations = (*check.violations, *request_violations)
     reasons = (*check.reasons, *request_reasons)
     if violations:

@@ -108,6 +108,20 @@ def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
     return obs
 
 
+#: How timelines written before the dependency marker kinds existed said the same: a note
+#: whose detail starts with the prefix.
+_LEGACY_NOTES = (("dependency down:", MarkerKind.DEPENDENCY_DOWN),
+                 ("dependency restored:", MarkerKind.DEPENDENCY_RESTORED))
+
+
+def _marker(at: float, kind: MarkerKind, detail: str) -> Marker:
+    if kind is MarkerKind.NOTE:
+        for prefix, meant in _LEGACY_NOTES:
+            if detail.startswith(prefix):
+                return Marker(at, meant, detail.removeprefix(prefix).strip())
+    return Marker(at, kind, detail)
+
+
 def decode(lines: Iterable[str], *, source: str = "timeline",
            on_meta: Callable[[dict[str, Any]], None] | None = None) -> Timeline:
     """A timeline from JSON lines; blank lines are skipped, requests come out sorted.
@@ -148,8 +162,8 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
                 names.append(name)
                 pods.append(pod)
             elif kind == "marker":
-                tl.markers.append(Marker(float(d["at"]), MarkerKind(d["kind"]),
-                                         d.get("detail", "")))
+                tl.markers.append(_marker(float(d["at"]), MarkerKind(d["kind"]),
+                                          d.get("detail", "")))
             elif kind in _OBS_TYPES:
                 tl.observations.append(_observation(_OBS_TYPES[kind], d))
             elif kind == "timeline":

@@ -41,7 +41,7 @@ from typing import Any
 
 from aftershock.checks.check import CheckResult, Measurement, combine, result
 from aftershock.checks.posture.errors import PostureInputError
-from aftershock.checks.posture.model import scaled
+from aftershock.checks.posture.model import allowed_disruptions, budget_floor, describe_budget
 from aftershock.checks.timeline import (
     BudgetObserved,
     EvictionObserved,
@@ -71,7 +71,7 @@ class Check(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class DisruptionFinding:
     """One check's result that is not a pass: FAIL with numbers, or INCONCLUSIVE."""
 
     check: Check
@@ -81,32 +81,15 @@ class Finding:
     limit: float = math.nan
 
 
-def _fail(check: Check, message: str, measured: float, limit: float) -> Finding:
-    return Finding(check, Outcome.FAIL, message, float(measured), float(limit))
+def _fail(check: Check, message: str, measured: float, limit: float) -> DisruptionFinding:
+    return DisruptionFinding(check, Outcome.FAIL, message, float(measured), float(limit))
 
 
-def _unsure(check: Check, message: str) -> Finding:
-    return Finding(check, Outcome.INCONCLUSIVE, message)
+def _unsure(check: Check, message: str) -> DisruptionFinding:
+    return DisruptionFinding(check, Outcome.INCONCLUSIVE, message)
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def budget_floor(budget: BudgetObserved, replicas: int) -> int:
-    """``desiredHealthy`` for ``replicas`` expected pods, as the disruption controller has it."""
-    if budget.max_unavailable is not None:
-        return max(0, replicas - scaled(budget.max_unavailable, replicas, round_up=True))
-    if budget.min_available is not None:
-        return max(0, scaled(budget.min_available, replicas, round_up=True))
-    return 0  # neither field: the controller demands no healthy pod
-
-
-def describe_budget(budget: BudgetObserved) -> str:
-    if budget.max_unavailable is not None:
-        return f"maxUnavailable: {budget.max_unavailable}"
-    if budget.min_available is not None:
-        return f"minAvailable: {budget.min_available}"
-    return "neither minAvailable nor maxUnavailable"
 
 
 def _healthy(p: PodObserved) -> bool:
@@ -178,7 +161,7 @@ class Blocked:
 @dataclass(frozen=True)
 class DrainReport:
     node: str
-    findings: tuple[Finding, ...]
+    findings: tuple[DisruptionFinding, ...]
     evicted: tuple[str, ...] = ()  # namespace/pod
     blocked: tuple[Blocked, ...] = ()
     not_deleted: tuple[str, ...] = ()  # evicted, still there at the deadline
@@ -228,23 +211,34 @@ def _floor(timeline: Timeline, at: float, min_ready_without_pdb: int
                    f"replicas", b.name)
 
 
-def judge_drain(timeline: Timeline, deadline_s: float, min_ready_without_pdb: int = 1
-                ) -> DrainReport:
-    """Did the drain finish within ``deadline_s``, and did Ready pods stay at the floor?"""
-    findings: list[Finding] = []
-    start, end = _fault_window(timeline)
-    evictions = timeline.of_type(EvictionObserved)
-    node = next((e.node for e in evictions if e.node), "")
-    if start is None or end is None:
-        return DrainReport(node, (_unsure(Check.DRAIN_BLOCKED, "the drain's start or end was "
-                                          "not recorded: it cannot be judged"),))
-    if not evictions:
-        return DrainReport(node, (_unsure(Check.DRAIN_BLOCKED, "no eviction was recorded: the "
-                                          "drain never started, or its record was cut"),))
+@dataclass(frozen=True)
+class EvictionTally:
+    """Each pod's evictions folded: its last answer, when it was evicted and when finished
+    (deleted, or already gone), and how many 429s were retried."""
 
+    last: dict[tuple[str, str], EvictionObserved]
+    evicted: dict[tuple[str, str], float]
+    finished: dict[tuple[str, str], float]
+    refusals: int
+
+    @property
+    def blocked(self) -> tuple[Blocked, ...]:
+        """Pods never evicted nor gone: their last answer says who refused."""
+        return tuple(Blocked(ns, pod, e.budget, e.message, e.target)
+                     for (ns, pod), e in self.last.items()
+                     if (ns, pod) not in self.evicted and (ns, pod) not in self.finished)
+
+    @property
+    def not_deleted(self) -> tuple[str, ...]:
+        """Evicted pods not seen gone: namespace/pod."""
+        return tuple(f"{ns}/{pod}" for ns, pod in self.evicted
+                     if (ns, pod) not in self.finished)
+
+
+def tally_evictions(evictions: Sequence[EvictionObserved]) -> EvictionTally:
     last: dict[tuple[str, str], EvictionObserved] = {}
     evicted: dict[tuple[str, str], float] = {}
-    finished: dict[tuple[str, str], float] = {}  # deleted, or already gone (404)
+    finished: dict[tuple[str, str], float] = {}
     refusals = 0
     for e in evictions:
         key = (e.namespace, e.pod)
@@ -256,62 +250,93 @@ def judge_drain(timeline: Timeline, deadline_s: float, min_ready_without_pdb: in
             finished[key] = e.at
         if e.outcome is not EvictionOutcome.GAVE_UP or key not in last:
             last[key] = e  # a give-up keeps the refusal that caused it as the reason
-    blocked = tuple(
-        Blocked(ns, pod, e.budget, e.message, e.target)
-        for (ns, pod), e in last.items()
-        if (ns, pod) not in evicted and (ns, pod) not in finished)
-    not_deleted = tuple(f"{ns}/{pod}" for ns, pod in evicted if (ns, pod) not in finished)
+    return EvictionTally(last, evicted, finished, refusals)
 
-    seconds: float | None = None
-    if not blocked and not not_deleted:
-        seconds = max(finished.values(), default=start) - start
 
-    if blocked:
-        by_budget: dict[str, list[Blocked]] = {}
-        for b in blocked:
-            by_budget.setdefault(b.budget, []).append(b)
-        parts = []
-        for refuser, pods in by_budget.items():
-            who = f"refused by PodDisruptionBudget {refuser}" if refuser else "refused"
-            parts.append(f"{_names(p.pod for p in pods)} {who} ({pods[-1].message})")
-        findings.append(_fail(
-            Check.DRAIN_BLOCKED,
-            f"drain of node {node} blocked: {len(blocked)} pod(s) not evicted within "
-            f"{deadline_s:g} s (faults.drain.timeout_s): " + "; ".join(parts),
-            len(blocked), 0))
+def blocked_finding(node: str, blocked: Sequence[Blocked], deadline_s: float) -> DisruptionFinding:
+    """The pods the drain could not evict, grouped by the budget that refused them."""
+    by_budget: dict[str, list[Blocked]] = {}
+    for b in blocked:
+        by_budget.setdefault(b.budget, []).append(b)
+    parts = []
+    for refuser, pods in by_budget.items():
+        who = f"refused by PodDisruptionBudget {refuser}" if refuser else "refused"
+        parts.append(f"{_names(p.pod for p in pods)} {who} ({pods[-1].message})")
+    return _fail(
+        Check.DRAIN_BLOCKED,
+        f"drain of node {node} blocked: {len(blocked)} pod(s) not evicted within "
+        f"{deadline_s:g} s (faults.drain.timeout_s): " + "; ".join(parts),
+        len(blocked), 0)
+
+
+def deadline_finding(node: str, not_deleted: Sequence[str], seconds: float | None,
+                     deadline_s: float) -> DisruptionFinding | None:
+    """Evicted pods still terminating at the deadline, or a drain that took too long."""
     if not_deleted:
-        findings.append(_fail(
+        return _fail(
             Check.DRAIN_DEADLINE,
             f"drain of node {node} did not finish within {deadline_s:g} s "
             f"(faults.drain.timeout_s): evicted pods still terminating: {_names(not_deleted)}",
-            math.inf, deadline_s))
-    elif seconds is not None and seconds > deadline_s:
-        findings.append(_fail(
+            math.inf, deadline_s)
+    if seconds is not None and seconds > deadline_s:
+        return _fail(
             Check.DRAIN_DEADLINE,
             f"drain of node {node} took {seconds:.1f} s (limit {deadline_s:g} s, "
-            f"faults.drain.timeout_s)", seconds, deadline_s))
+            f"faults.drain.timeout_s)", seconds, deadline_s)
+    return None
 
+
+def min_ready_finding(timeline: Timeline, node: str, start: float,
+                      series: list[tuple[float, int]], floor: int | None,
+                      source: str) -> DisruptionFinding | None:
+    """Ready target pods below the floor during the drain (or why that cannot be told)."""
+    if not timeline.of_type(PodObserved):
+        return _unsure(Check.MIN_READY, "no target pod was observed: Ready pods "
+                                        "during the drain cannot be counted")
+    if floor is None:
+        return _unsure(Check.MIN_READY, f"the floor cannot be computed: {source}")
+    if not series:
+        return None
+    low_at, low = min(series, key=lambda s: s[1])
+    if low >= floor:
+        return None
+    return _fail(
+        Check.MIN_READY,
+        f"Ready target pods fell to {low} during the drain of node {node}, "
+        f"{low_at - start:.1f} s after it started (from {series[0][1]}; needed at least "
+        f"{floor}: {source})", low, floor)
+
+
+def judge_drain(timeline: Timeline, deadline_s: float, min_ready_without_pdb: int = 1
+                ) -> DrainReport:
+    """Did the drain finish within ``deadline_s``, and did Ready pods stay at the floor?"""
+    start, end = _fault_window(timeline)
+    evictions = timeline.of_type(EvictionObserved)
+    node = next((e.node for e in evictions if e.node), "")
+    if start is None or end is None:
+        return DrainReport(node, (_unsure(Check.DRAIN_BLOCKED, "the drain's start or end was "
+                                          "not recorded: it cannot be judged"),))
+    if not evictions:
+        return DrainReport(node, (_unsure(Check.DRAIN_BLOCKED, "no eviction was recorded: the "
+                                          "drain never started, or its record was cut"),))
+    tally = tally_evictions(evictions)
+    blocked, not_deleted = tally.blocked, tally.not_deleted
+    seconds: float | None = None
+    if not blocked and not not_deleted:
+        seconds = max(tally.finished.values(), default=start) - start
     floor, source, budget = _floor(timeline, start, min_ready_without_pdb)
     series = ready_series(timeline, start, end)
-    ready_before = series[0][1] if series else None
     low_at, low = min(series, key=lambda s: s[1]) if series else (None, None)
-    if not timeline.of_type(PodObserved):
-        findings.append(_unsure(Check.MIN_READY, "no target pod was observed: Ready pods "
-                                                 "during the drain cannot be counted"))
-    elif floor is None:
-        findings.append(_unsure(Check.MIN_READY, f"the floor cannot be computed: {source}"))
-    elif low is not None and low < floor:
-        assert low_at is not None
-        findings.append(_fail(
-            Check.MIN_READY,
-            f"Ready target pods fell to {low} during the drain of node {node}, "
-            f"{low_at - start:.1f} s after it started (from {ready_before}; needed at least "
-            f"{floor}: {source})", low, floor))
+    found = (blocked_finding(node, blocked, deadline_s) if blocked else None,
+             deadline_finding(node, not_deleted, seconds, deadline_s),
+             min_ready_finding(timeline, node, start, series, floor, source))
     return DrainReport(
-        node, tuple(findings), evicted=tuple(f"{ns}/{p}" for ns, p in evicted),
-        blocked=blocked, not_deleted=not_deleted, seconds=seconds, ready_before=ready_before,
+        node, tuple(f for f in found if f is not None),
+        evicted=tuple(f"{ns}/{p}" for ns, p in tally.evicted),
+        blocked=blocked, not_deleted=not_deleted, seconds=seconds,
+        ready_before=series[0][1] if series else None,
         min_ready=low, min_ready_at=None if low_at is None else low_at - start,
-        floor=floor, floor_source=source, budget=budget, refusals=refusals)
+        floor=floor, floor_source=source, budget=budget, refusals=tally.refusals)
 
 
 # ---------------------------------------------------------------- the budget itself
@@ -319,7 +344,7 @@ def judge_drain(timeline: Timeline, deadline_s: float, min_ready_without_pdb: in
 
 @dataclass(frozen=True)
 class BudgetReport:
-    findings: tuple[Finding, ...]
+    findings: tuple[DisruptionFinding, ...]
     budget: str | None = None
     spec: str = ""
     replicas: int | None = None
@@ -343,6 +368,100 @@ def _hpa_min(timeline: Timeline) -> tuple[str, int] | None:
     return (seen[-1].name, seen[-1].min_replicas) if seen else None
 
 
+def selection_finding(budgets: Sequence[BudgetObserved]) -> DisruptionFinding | None:
+    """No PodDisruptionBudget selecting the target, or more than one; None: exactly one."""
+    selecting = [b for b in budgets if b.selects_target]
+    if not selecting:
+        others = "; ".join(f"{b.name} selects {b.selector or '(nothing)'}" for b in budgets)
+        note = (f" (in the namespace, but matching none of them: {others})" if others else "")
+        return _fail(
+            Check.PDB_MISSING,
+            "no PodDisruptionBudget selects the target's pods" + note + ": a node drain may "
+            "evict every replica at once", 0, 1)
+    if len(selecting) > 1:
+        return _fail(
+            Check.PDB_MULTIPLE,
+            f"{len(selecting)} PodDisruptionBudgets select the target's pods "
+            f"({_names(b.name for b in selecting)}): the eviction API refuses such pods "
+            "(HTTP 500), so drains stall", len(selecting), 1)
+    return None
+
+
+def numbers_findings(report: BudgetReport, what: str,
+                     hpa: tuple[str, int] | None) -> list[DisruptionFinding]:
+    """The budget's numbers against the replicas and the HPA's minReplicas."""
+    replicas, floor = report.replicas, report.floor
+    assert replicas is not None and floor is not None
+    out: list[DisruptionFinding] = []
+    if replicas >= 2 and floor == 0:
+        out.append(_fail(Check.PDB_PROTECTS_NOTHING,
+                         f"{what} demands 0 healthy pods of {replicas} replicas: it "
+                         "protects nothing, a drain may take every replica at once",
+                         floor, 1))
+    if hpa is not None and report.allowed_at_min_replicas is not None and hpa[1] > 0 \
+            and report.allowed_at_min_replicas <= 0 \
+            and not (replicas > 0 and report.allowed_at_replicas == 0):
+        out.append(_fail(Check.PDB_HPA_CONFLICT,
+                         f"{what} allows 0 disruptions when HPA {hpa[0]} scales down to "
+                         f"minReplicas {hpa[1]}: drains stall then", 0, 1))
+    return out
+
+
+def blocks_everything(report: BudgetReport, b: BudgetObserved,
+                      attempts: Sequence[EvictionObserved]) -> list[str]:
+    """Why the budget lets no voluntary disruption through: its numbers, its status at
+    steady state, or the refusal of the very first eviction."""
+    replicas, floor = report.replicas, report.floor
+    out = []
+    if replicas is not None and replicas > 0 and report.allowed_at_replicas == 0:
+        out.append(f"it needs {floor} healthy pods of {replicas} replicas, so it "
+                   "allows 0 disruptions")
+    elif b.disruptions_allowed == 0:
+        out.append(f"its status allowed 0 disruptions at steady state "
+                   f"({b.current_healthy} healthy, {b.desired_healthy} needed)")
+    if attempts and attempts[0].outcome is EvictionOutcome.REFUSED:
+        out.append(f"the first eviction at steady state, of pod {attempts[0].pod}, was "
+                   f"refused ({attempts[0].message})")
+    return out
+
+
+def target_eviction_attempts(timeline: Timeline) -> list[EvictionObserved]:
+    """The fault's eviction requests for target pods that got an answer."""
+    return [e for e in timeline.of_type(EvictionObserved) if e.target and e.outcome in (
+        EvictionOutcome.EVICTED, EvictionOutcome.REFUSED, EvictionOutcome.ERROR)]
+
+
+def enforcement_finding(timeline: Timeline, report: BudgetReport, b: BudgetObserved,
+                        what: str, attempts: Sequence[EvictionObserved], end: float,
+                        judged_already: bool) -> tuple[DisruptionFinding | None, bool | None]:
+    """Spent to the limit, one more eviction must be refused and its pod live on. Returns the
+    finding and whether the refused pod survived (None: nothing was refused)."""
+    errors = [e for e in attempts if e.outcome is EvictionOutcome.ERROR]
+    refusal = next((e for e in attempts if e.outcome is EvictionOutcome.REFUSED), None)
+    if errors:
+        return (_unsure(Check.PDB_NOT_ENFORCED,
+                        f"eviction of pod {errors[0].pod} failed: {errors[0].message}"), None)
+    if refusal is None:
+        spent = report.spent
+        if spent and len(spent) > b.disruptions_allowed:
+            return _fail(
+                Check.PDB_NOT_ENFORCED,
+                f"{what} allowed {b.disruptions_allowed} disruption(s), but "
+                f"{len(spent)} evictions were accepted ({_names(spent)})",
+                len(spent), b.disruptions_allowed), None
+        if not judged_already:
+            return _unsure(Check.PDB_NOT_ENFORCED,
+                           "the budget was never spent to a refusal: no further "
+                           "eviction was tried"), None
+        return None, None
+    survived = _survived(timeline, refusal.pod, refusal.at, end)
+    if survived is None:
+        return None, True
+    return _fail(Check.PDB_POD_DIED,
+                 f"pod {refusal.pod}'s eviction was refused by {b.name}, but "
+                 f"the pod {survived}", 1, 0), False
+
+
 def judge_budget(timeline: Timeline) -> BudgetReport:
     """The target's PodDisruptionBudget: present, consistent, and holding when spent.
 
@@ -350,27 +469,14 @@ def judge_budget(timeline: Timeline) -> BudgetReport:
     allowed at steady state (``status.disruptionsAllowed``), then one more, which must be
     refused with 429 while that pod keeps running.
     """
-    findings: list[Finding] = []
     start, end = _fault_window(timeline)
     budgets = _budgets(timeline)
-    selecting = [b for b in budgets if b.selects_target]
     if start is None or end is None:
         return BudgetReport((_unsure(Check.PDB_MISSING, "the fault's start or end was not "
                                      "recorded: the budget cannot be judged"),))
-    if not budgets or not selecting:
-        others = "; ".join(f"{b.name} selects {b.selector or '(nothing)'}" for b in budgets)
-        note = (f" (in the namespace, but matching none of them: {others})" if others else "")
-        return BudgetReport((_fail(
-            Check.PDB_MISSING,
-            "no PodDisruptionBudget selects the target's pods" + note + ": a node drain may "
-            "evict every replica at once", 0, 1),))
-    if len(selecting) > 1:
-        return BudgetReport((_fail(
-            Check.PDB_MULTIPLE,
-            f"{len(selecting)} PodDisruptionBudgets select the target's pods "
-            f"({_names(b.name for b in selecting)}): the eviction API refuses such pods "
-            "(HTTP 500), so drains stall", len(selecting), 1),))
-    b = selecting[0]
+    if (wrong := selection_finding(budgets)) is not None:
+        return BudgetReport((wrong,))
+    b = next(b for b in budgets if b.selects_target)
     replicas = _replicas_at(timeline, start)
     hpa = _hpa_min(timeline)
     report = BudgetReport((), budget=b.name, spec=describe_budget(b), replicas=replicas,
@@ -380,77 +486,30 @@ def judge_budget(timeline: Timeline) -> BudgetReport:
         return dataclasses.replace(report, findings=(_unsure(
             Check.PDB_BLOCKS_ALL, "the Deployment's replicas were never observed"),))
     try:
-        floor = budget_floor(b, replicas)
-        floor_min = budget_floor(b, hpa[1]) if hpa else None
+        report = dataclasses.replace(
+            report, floor=budget_floor(b, replicas),
+            allowed_at_replicas=allowed_disruptions(b, replicas),
+            allowed_at_min_replicas=allowed_disruptions(b, hpa[1]) if hpa else None)
     except PostureInputError as exc:
         return dataclasses.replace(report, findings=(_unsure(
             Check.PDB_BLOCKS_ALL, f"PodDisruptionBudget {b.name}: {exc}"),))
-    allowed = max(0, replicas - floor)
-    report = dataclasses.replace(
-        report, floor=floor, allowed_at_replicas=allowed,
-        allowed_at_min_replicas=None if floor_min is None or hpa is None
-        else max(0, hpa[1] - floor_min))
     what = f"PodDisruptionBudget {b.name} ({describe_budget(b)})"
-
-    # Numbers: consistent with the replicas and the HPA's minReplicas.
-    blocks_all = []
-    if replicas > 0 and allowed == 0:
-        blocks_all.append(f"it needs {floor} healthy pods of {replicas} replicas, so it "
-                          "allows 0 disruptions")
-    elif b.disruptions_allowed == 0:
-        blocks_all.append(f"its status allowed 0 disruptions at steady state "
-                          f"({b.current_healthy} healthy, {b.desired_healthy} needed)")
-    if replicas >= 2 and floor == 0:
-        findings.append(_fail(Check.PDB_PROTECTS_NOTHING,
-                              f"{what} demands 0 healthy pods of {replicas} replicas: it "
-                              "protects nothing, a drain may take every replica at once",
-                              floor, 1))
-    if hpa is not None and floor_min is not None and hpa[1] > 0 and hpa[1] - floor_min <= 0 \
-            and not (replicas > 0 and allowed == 0):
-        findings.append(_fail(Check.PDB_HPA_CONFLICT,
-                              f"{what} allows 0 disruptions when HPA {hpa[0]} scales down to "
-                              f"minReplicas {hpa[1]}: drains stall then", 0, 1))
-
-    # Behaviour: spend the budget, then one more eviction must be refused and its pod live.
-    target = [e for e in timeline.of_type(EvictionObserved) if e.target]
-    attempts = [e for e in target if e.outcome in (
-        EvictionOutcome.EVICTED, EvictionOutcome.REFUSED, EvictionOutcome.ERROR)]
-    spent = tuple(e.pod for e in attempts if e.outcome is EvictionOutcome.EVICTED)
-    errors = [e for e in attempts if e.outcome is EvictionOutcome.ERROR]
+    findings = numbers_findings(report, what, hpa)
+    attempts = target_eviction_attempts(timeline)
     refusal = next((e for e in attempts if e.outcome is EvictionOutcome.REFUSED), None)
-    report = dataclasses.replace(report, spent=spent,
-                                 refused=refusal.pod if refusal else None,
-                                 refusal=refusal.message if refusal else "")
-    if attempts and attempts[0].outcome is EvictionOutcome.REFUSED:
-        blocks_all.append(f"the first eviction at steady state, of pod {attempts[0].pod}, was "
-                          f"refused ({attempts[0].message})")
-    if blocks_all:
+    report = dataclasses.replace(
+        report, spent=tuple(e.pod for e in attempts if e.outcome is EvictionOutcome.EVICTED),
+        refused=refusal.pod if refusal else None, refusal=refusal.message if refusal else "")
+    if blocks := blocks_everything(report, b, attempts):
         findings.append(_fail(Check.PDB_BLOCKS_ALL,
                               f"{what} blocks every voluntary disruption: "
-                              + "; ".join(blocks_all) + ". Node drains and upgrades stall",
-                              0, 1))
-    if errors:
-        findings.append(_unsure(Check.PDB_NOT_ENFORCED,
-                                f"eviction of pod {errors[0].pod} failed: {errors[0].message}"))
-    elif refusal is None:
-        if spent and len(spent) > b.disruptions_allowed:
-            findings.append(_fail(
-                Check.PDB_NOT_ENFORCED,
-                f"{what} allowed {b.disruptions_allowed} disruption(s), but "
-                f"{len(spent)} evictions were accepted ({_names(spent)})",
-                len(spent), b.disruptions_allowed))
-        elif not blocks_all and not findings:
-            findings.append(_unsure(Check.PDB_NOT_ENFORCED,
-                                    "the budget was never spent to a refusal: no further "
-                                    "eviction was tried"))
-    else:
-        survived = _survived(timeline, refusal.pod, refusal.at, end)
-        report = dataclasses.replace(report, refused_pod_survived=survived is None)
-        if survived is not None:
-            findings.append(_fail(Check.PDB_POD_DIED,
-                                  f"pod {refusal.pod}'s eviction was refused by {b.name}, but "
-                                  f"the pod {survived}", 1, 0))
-    return dataclasses.replace(report, findings=tuple(findings))
+                              + "; ".join(blocks) + ". Node drains and upgrades stall", 0, 1))
+    enforced, survived = enforcement_finding(timeline, report, b, what, attempts, end,
+                                             judged_already=bool(findings))
+    if enforced is not None:
+        findings.append(enforced)
+    return dataclasses.replace(report, findings=tuple(findings),
+                               refused_pod_survived=survived)
 
 
 def _survived(timeline: Timeline, pod: str, since: float, until: float) -> str | None:
@@ -468,11 +527,11 @@ def _survived(timeline: Timeline, pod: str, since: float, until: float) -> str |
 # ---------------------------------------------------------------- as a behaviour check
 
 
-def as_check(name: str, findings: Sequence[Finding], passed: str,
+def as_check(name: str, findings: Sequence[DisruptionFinding], passed: str,
              measurements: dict[str, Measurement] | None = None) -> CheckResult:
     """The findings as one behaviour check, for :func:`aftershock.checks.check.combine`: a failed
     finding is a violation whose ``detail`` is its sentence, an unjudgeable one a reason."""
-    violations = [Violation(Phase.DURING, f.check.value, f.measured, f.limit, f.message)
+    violations = [Violation(Phase.DURING, f.check, f.measured, f.limit, f.message)
                   for f in findings if f.outcome is Outcome.FAIL]
     reasons = [f.message for f in findings if f.outcome is Outcome.INCONCLUSIVE]
     summary = "; ".join(f.message for f in findings) if findings else passed

@@ -34,8 +34,8 @@ new pods
     A pod that joins (first seen after the fault started) must answer no request before it
     is Ready, and no request it answers may fail before its first success.
 dependency outage
-    While the configured dependency is down (between the ``dependency down:`` and
-    ``dependency restored:`` note markers), every target pod turns not Ready, no container
+    While the configured dependency is down (between the ``dependency_down`` and
+    ``dependency_restored`` markers), every target pod turns not Ready, no container
     restarts, and all pods are Ready again within a limit after the dependency is back.
     Requests failing while no pod is Ready are the readiness design working; once a request
     succeeds again after the restore, none may fail (after ``lag_s``). One kind of failure
@@ -54,14 +54,16 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.explain import STALE_NAT_S, Change, ChangeKind, changes
+from aftershock.checks.posture.model import PodSpec
+from aftershock.checks.posture.rules import pre_stop_seconds
 from aftershock.checks.timeline import (
     EndpointsObserved,
     ErrorKind,
     EventObserved,
-    Marker,
     MarkerKind,
     PodObserved,
     Requests,
@@ -69,9 +71,24 @@ from aftershock.checks.timeline import (
 )
 from aftershock.checks.verdict import Phase, Violation
 
-DEPENDENCY_DOWN = "dependency down:"
-DEPENDENCY_RESTORED = "dependency restored:"
 LAG_S = 1.0
+
+
+class ProbeLimit(StrEnum):
+    """The limits of this module's checks, by their config field (results.json's
+    ``threshold``)."""
+
+    DEPENDENCY_RECOVERY_S = "probes.dependency_recovery_s"
+    EXIT_BEFORE_ENDPOINT_REMOVAL_MS = "probes.exit_before_endpoint_removal_ms"
+    FAILED_AFTER_RECOVERY = "probes.failed_after_recovery"
+    GRACE_PERIOD_S = "probes.grace_period_s"
+    MAX_NOT_READY_REQUESTS = "probes.max_not_ready_requests"
+    MAX_RESTARTS = "probes.max_restarts"
+    NEW_POD_FAILED_REQUESTS = "probes.new_pod_failed_requests"
+    NEW_POD_REQUESTS_BEFORE_READY = "probes.new_pod_requests_before_ready"
+    NOT_READY_FAILED_REQUESTS = "probes.not_ready_failed_requests"
+    PODS_READY_WITHOUT_DEPENDENCY = "probes.pods_ready_without_dependency"
+    TERMINATION_FAILED_REQUESTS = "probes.termination_failed_requests"
 
 
 # ---------------------------------------------------------------- shared evidence
@@ -187,10 +204,10 @@ def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
         return result(name, [], [why], why, findings, m)
     violations: list[Violation] = []
     if failed:
-        violations.append(Violation(Phase.DURING, "probes.not_ready_failed_requests", failed, 0,
+        violations.append(Violation(Phase.DURING, ProbeLimit.NOT_READY_FAILED_REQUESTS, failed, 0,
                                     f"{failed} request(s) failed at pods that were not Ready"))
     if max_served is not None and served > max_served:
-        violations.append(Violation(Phase.DURING, "probes.max_not_ready_requests", served,
+        violations.append(Violation(Phase.DURING, ProbeLimit.MAX_NOT_READY_REQUESTS, served,
                                     max_served, f"not-Ready pods answered {served} request(s) "
                                     f"(limit {max_served}, probes.max_not_ready_requests)"))
     summary = (f"{intervals} not-Ready stretch(es): not-Ready pods answered {served} request(s) "
@@ -206,103 +223,180 @@ class PodSpecTiming:
     """What the pod template promises for termination."""
 
     grace_s: float  # terminationGracePeriodSeconds
-    pre_stop_s: float | None = None  # preStop sleep; None: no preStop hook; nan: not a sleep
+    pre_stop_s: float | None = None  # the preStop hook's length; None: no hook, or unknown
+    #: There is a preStop hook, but its length cannot be known without running it (an HTTP
+    #: call, a script): see :func:`aftershock.checks.posture.rules.pre_stop_seconds`.
+    pre_stop_unknown: bool = False
+
+
+def termination_timing(pod: PodSpec, container: str | None = None) -> PodSpecTiming:
+    """The grace period and the preStop hook's length of a pod template, for ``container``
+    (default: the first)."""
+    grace = float(pod.termination_grace_period_seconds)
+    chosen = next((c for c in pod.containers if container in (None, c.name)), None)
+    hook = chosen.pre_stop if chosen is not None else None
+    if hook is None:
+        return PodSpecTiming(grace)
+    seconds = pre_stop_seconds(hook)
+    return PodSpecTiming(grace, seconds, pre_stop_unknown=seconds is None)
+
+
+@dataclass(frozen=True)
+class PodTermination:
+    """What was seen of one deleted pod, as moments (None: not observed)."""
+
+    pod: str
+    deleted: float
+    not_ready: float | None  # first seen not Ready (from ``lag_s`` before the deletion)
+    left: float | None  # first endpoint state without it
+    last_served: float | None  # its last successful answer after the deletion
+    gone: float | None
+    failed: tuple[int, ...]  # requests that failed meanwhile, by it or by no named pod
+
+    @property
+    def left_ms(self) -> float | None:
+        return None if self.left is None else (self.left - self.deleted) * 1000
+
+    @property
+    def shutdown_s(self) -> float | None:
+        return None if self.gone is None else self.gone - self.deleted
+
+
+def observe_termination(pod: str, history: list[PodObserved], deleted: float,
+                        eps: list[tuple[float, frozenset[str]]], req: Requests,
+                        served: list[int], end: float, lag_s: float) -> PodTermination:
+    """One deleted pod's way out, from its history, the endpoints and the requests."""
+    gone = next((p.at for p in history if p.gone), None)
+    ok_after = [req.starts[i] for i in served if req.starts[i] >= deleted and not req.errors[i]]
+    window_end = (gone if gone is not None else end) + lag_s
+    return PodTermination(
+        pod, deleted,
+        not_ready=next((p.at for p in history if p.at >= deleted - lag_s and not p.ready),
+                       None),
+        left=next((at for at, ready in eps if at >= deleted - lag_s and pod not in ready),
+                  None),
+        last_served=max(ok_after) if ok_after else None, gone=gone,
+        failed=tuple(i for i in range(len(req))
+                     if deleted <= req.starts[i] < window_end and req.errors[i]
+                     and req.pods[i] in ("", pod)))
+
+
+def termination_violations(t: PodTermination, timing: PodSpecTiming) -> list[Violation]:
+    """A pod gone before it left the endpoints; a pod killed at the end of its grace period."""
+    out: list[Violation] = []
+    if t.gone is None:
+        return out
+    if t.left is not None and t.gone < t.left:
+        early_ms = (t.left - t.gone) * 1000
+        out.append(Violation(
+            Phase.DURING, ProbeLimit.EXIT_BEFORE_ENDPOINT_REMOVAL_MS, early_ms, 0,
+            f"pod {t.pod} was gone {early_ms:.0f} ms before it left the Service's "
+            f"endpoints: traffic was still sent to a pod that had stopped"))
+    shutdown = t.gone - t.deleted
+    if shutdown >= timing.grace_s:
+        out.append(Violation(
+            Phase.DURING, ProbeLimit.GRACE_PERIOD_S, shutdown, timing.grace_s,
+            f"pod {t.pod} took {shutdown:.1f} s to stop, its whole grace period of "
+            f"{timing.grace_s:.0f} s: it was killed, in-flight requests cut"))
+    return out
+
+
+def termination_unobserved(t: PodTermination) -> list[str]:
+    """What of the pod's way out was not seen, so cannot be judged."""
+    out = []
+    if t.left is None:
+        out.append(f"pod {t.pod}: its removal from the Service's endpoints was not observed")
+    if t.gone is None:
+        out.append(f"pod {t.pod}: it was not seen gone before the load ended")
+    return out
+
+
+def termination_findings(t: PodTermination, timing: PodSpecTiming, req: Requests,
+                         origin: float) -> list[str]:
+    """The pod's way out as one line, then its endpoint removal against the preStop hook."""
+    parts = [f"pod {t.pod} deleted {_t(t.deleted, origin)}"]
+    if t.not_ready is not None:
+        parts.append(f"not Ready +{_ms(t.not_ready - t.deleted)}")
+    if t.left is not None:
+        parts.append(f"left the endpoints {(t.left - t.deleted) * 1000:+.0f} ms")
+    if t.last_served is not None:
+        parts.append(f"last answered +{_ms(t.last_served - t.deleted)}")
+    if t.gone is not None:
+        shutdown = t.gone - t.deleted
+        parts.append(f"gone +{shutdown:.1f} s")
+        if shutdown >= timing.grace_s:
+            parts.append("still running at the end of its grace period (killed)")
+    if t.failed:
+        kinds: dict[str, int] = defaultdict(int)
+        for i in t.failed:
+            kinds[req.errors[i].value] += 1
+        parts.append(f"{len(t.failed)} request(s) failed meanwhile ("
+                     + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    left_s = t.left - t.deleted if t.left is not None else None
+    return [", ".join(parts), "  " + _budget(timing, left_s)]
+
+
+def worst_termination(terminations: list[PodTermination]) -> dict[str, float]:
+    """The worst pod's numbers (ms and s), in the order the pods first showed each."""
+    worst: dict[str, float] = {}
+    for t in terminations:
+        if t.left is not None:
+            worst["left_endpoints_ms"] = max(worst.get("left_endpoints_ms", 0.0),
+                                             (t.left - t.deleted) * 1000)
+            if t.last_served is not None:
+                worst["served_after_left_ms"] = min(worst.get("served_after_left_ms", math.inf),
+                                                    (t.last_served - t.left) * 1000)
+        if t.gone is not None:
+            worst["shutdown_s"] = max(worst.get("shutdown_s", 0.0), t.gone - t.deleted)
+            if t.left is not None:
+                worst["exit_after_left_ms"] = min(worst.get("exit_after_left_ms", math.inf),
+                                                  (t.gone - t.left) * 1000)
+    return worst
+
+
+def terminations(timeline: Timeline, since: float, lag_s: float) -> list[PodTermination]:
+    """Every target pod deleted at or after ``since``, by name."""
+    req = timeline.requests
+    req.sort()
+    eps = endpoint_states(timeline)
+    served_by = by_pod(req)
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else math.inf
+    out = []
+    for pod, history in sorted(pod_histories(timeline).items()):
+        deleted = next((p for p in history if p.deleting or p.gone), None)
+        if deleted is not None and deleted.at >= since:
+            out.append(observe_termination(pod, history, deleted.at, eps, req,
+                                           served_by.get(pod, []), end, lag_s))
+    return out
 
 
 def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
                       lag_s: float = LAG_S) -> CheckResult:
     name = "probes-termination"
-    req = timeline.requests
-    req.sort()
     fs = timeline.marker(MarkerKind.FAULT_START)
-    since = fs.at if fs else -math.inf
     origin = _origin(timeline)
-    eps = endpoint_states(timeline)
-    served_by = by_pod(req)
-    attributed = any(req.pods)
-    le = timeline.marker(MarkerKind.LOAD_END)
-    end = le.at if le else math.inf
-    findings: list[str] = []
-    violations: list[Violation] = []
-    reasons: list[str] = []
-    m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": timing.pre_stop_s
-                                 if timing.pre_stop_s is None or not math.isnan(timing.pre_stop_s)
-                                 else "not a sleep"}
-    total_failed = 0
-    worst: dict[str, float] = {}
-    pods = 0
-    for pod, history in sorted(pod_histories(timeline).items()):
-        deleted = next((p for p in history if p.deleting or p.gone), None)
-        if deleted is None or deleted.at < since:
-            continue
-        pods += 1
-        t_del = deleted.at
-        gone = next((p.at for p in history if p.gone), None)
-        not_ready = next((p.at for p in history if p.at >= t_del - lag_s and not p.ready), None)
-        left = next((at for at, ready in eps if at >= t_del - lag_s and pod not in ready), None)
-        mine = served_by.get(pod, [])
-        ok_after = [req.starts[i] for i in mine if req.starts[i] >= t_del and not req.errors[i]]
-        last_served = max(ok_after) if ok_after else None
-        window_end = (gone if gone is not None else end) + lag_s
-        failed = [i for i in range(len(req))
-                  if t_del <= req.starts[i] < window_end and req.errors[i]
-                  and req.pods[i] in ("", pod)]
-        total_failed += len(failed)
-        parts = [f"pod {pod} deleted {_t(t_del, origin)}"]
-        if not_ready is not None:
-            parts.append(f"not Ready +{_ms(not_ready - t_del)}")
-        if left is not None:
-            parts.append(f"left the endpoints {(left - t_del) * 1000:+.0f} ms")
-            worst["left_endpoints_ms"] = max(worst.get("left_endpoints_ms", 0.0),
-                                             (left - t_del) * 1000)
-        else:
-            reasons.append(f"pod {pod}: its removal from the Service's endpoints was not "
-                           f"observed")
-        if last_served is not None:
-            parts.append(f"last answered +{_ms(last_served - t_del)}")
-            if left is not None:
-                worst["served_after_left_ms"] = min(
-                    worst.get("served_after_left_ms", math.inf), (last_served - left) * 1000)
-        if gone is not None:
-            shutdown = gone - t_del
-            parts.append(f"gone +{shutdown:.1f} s")
-            worst["shutdown_s"] = max(worst.get("shutdown_s", 0.0), shutdown)
-            if left is not None:
-                gap = gone - left
-                worst["exit_after_left_ms"] = min(worst.get("exit_after_left_ms", math.inf),
-                                                  gap * 1000)
-                if gap < 0:
-                    violations.append(Violation(
-                        Phase.DURING, "probes.exit_before_endpoint_removal_ms", -gap * 1000, 0,
-                        f"pod {pod} was gone {-gap * 1000:.0f} ms before it left the Service's "
-                        f"endpoints: traffic was still sent to a pod that had stopped"))
-            if shutdown >= timing.grace_s:
-                violations.append(Violation(
-                    Phase.DURING, "probes.grace_period_s", shutdown, timing.grace_s,
-                    f"pod {pod} took {shutdown:.1f} s to stop, its whole grace period of "
-                    f"{timing.grace_s:.0f} s: it was killed, in-flight requests cut"))
-                parts.append("still running at the end of its grace period (killed)")
-        else:
-            reasons.append(f"pod {pod}: it was not seen gone before the load ended")
-        if failed:
-            kinds: dict[str, int] = defaultdict(int)
-            for i in failed:
-                kinds[req.errors[i].value] += 1
-            parts.append(f"{len(failed)} request(s) failed meanwhile ("
-                         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
-        findings.append(", ".join(parts))
-        findings.append("  " + _budget(timing, left - t_del if left is not None else None))
-    if pods == 0:
+    req = timeline.requests
+    seen = terminations(timeline, fs.at if fs else -math.inf, lag_s)
+    findings = [line for t in seen for line in termination_findings(t, timing, req, origin)]
+    violations = [v for t in seen for v in termination_violations(t, timing)]
+    reasons = [r for t in seen for r in termination_unobserved(t)]
+    m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": "not a sleep"
+                                 if timing.pre_stop_unknown else timing.pre_stop_s}
+    if not seen:
         why = "no target pod was deleted after the fault started: no termination to judge"
         return result(name, [], [why], why, findings, m)
+    pods = len(seen)
+    total_failed = sum(len(t.failed) for t in seen)
+    worst = worst_termination(seen)
     left_ms = worst.get("left_endpoints_ms")
     if total_failed:
         violations.insert(0, Violation(
-            Phase.DURING, "probes.termination_failed_requests", total_failed, 0,
+            Phase.DURING, ProbeLimit.TERMINATION_FAILED_REQUESTS, total_failed, 0,
             f"{total_failed} request(s) failed while {pods} pod(s) terminated: a pod stopped "
             f"serving before it left the endpoints "
             f"({_budget(timing, left_ms / 1000 if left_ms is not None else None)})"))
-    if not attributed:
+    if not any(req.pods):
         findings.append("responses named no pod: failures are attributed to the termination by "
                         "time only, and 'last answered' is unknown")
     m |= {"terminated_pods": pods, "failed_requests": total_failed,
@@ -319,12 +413,12 @@ def _budget(timing: PodSpecTiming, left_s: float | None) -> str:
     seen = ("an unobserved time" if left_s is None else f"{left_s * 1000:.0f} ms" if left_s >= 0
             # Two watches, two deliveries: the endpoint change can arrive first.
             else f"0 ms (seen {-left_s * 1000:.0f} ms before the deletion)")
+    if timing.pre_stop_unknown:
+        return (f"preStop hook of unknown length; endpoints dropped the pod after {seen} "
+                f"(grace period {timing.grace_s:.0f} s)")
     if timing.pre_stop_s is None:
         return (f"no preStop hook: SIGTERM reached the app as deletion began, and the endpoints "
                 f"dropped it after {seen}; the app itself must keep serving at least that long "
-                f"(grace period {timing.grace_s:.0f} s)")
-    if math.isnan(timing.pre_stop_s):
-        return (f"preStop hook of unknown length; endpoints dropped the pod after {seen} "
                 f"(grace period {timing.grace_s:.0f} s)")
     margin = f", margin {timing.pre_stop_s - left_s:.1f} s" if left_s is not None else ""
     return (f"preStop {timing.pre_stop_s:.0f} s covers endpoint removal after {seen}{margin}; "
@@ -371,7 +465,7 @@ def check_restarts(timeline: Timeline, *, max_restarts: int = 0) -> CheckResult:
                                  "liveness_failure_events": probes_failed,
                                  "observed_s": round(until - since, 1)
                                  if math.isfinite(until) else None}
-    violations = ([Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
+    violations = ([Violation(Phase.DURING, ProbeLimit.MAX_RESTARTS, total, max_restarts,
                              f"{total} container restart(s) under steady load (limit "
                              f"{max_restarts}, probes.max_restarts); {probes_failed} liveness "
                              f"probe failure event(s)")]
@@ -417,11 +511,11 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
         return result(name, [], [why], why, findings, m)
     violations: list[Violation] = []
     if failed:
-        violations.append(Violation(Phase.DURING, "probes.new_pod_failed_requests", failed, 0,
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_FAILED_REQUESTS, failed, 0,
                                     f"{failed} request(s) failed at new pods before their first "
                                     f"success: Ready before they could serve"))
     if early:
-        violations.append(Violation(Phase.DURING, "probes.new_pod_requests_before_ready",
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_REQUESTS_BEFORE_READY,
                                     early, 0, f"{early} request(s) reached new pods before "
                                               f"they were Ready"))
     summary = (f"{joined} new pod(s): {early} request(s) reached one before it was Ready, "
@@ -432,65 +526,80 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
 # ---------------------------------------------------------------- dependency outage
 
 
-def _note(timeline: Timeline, prefix: str) -> Marker | None:
-    return next((mk for mk in timeline.markers
-                 if mk.kind is MarkerKind.NOTE and mk.detail.startswith(prefix)), None)
 
 
-def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
-                            recovery_limit_s: float = 60.0, lag_s: float = LAG_S) -> CheckResult:
-    name = "probes-dependency-outage"
-    down, up = _note(timeline, DEPENDENCY_DOWN), _note(timeline, DEPENDENCY_RESTORED)
-    if down is None or up is None:
-        why = "the dependency outage was not recorded (no 'dependency down/restored' marker)"
-        return result(name, [], [why], why)
-    le = timeline.marker(MarkerKind.LOAD_END)
-    end = le.at if le else math.inf
-    histories = pod_histories(timeline)
-    present = [pod for pod, h in histories.items()
-               if any(p.at <= down.at and not p.deleting and not p.gone for p in h)
-               and not any(p.gone for p in h if p.at <= down.at)]
-    findings: list[str] = []
-    reactions: list[float] = []
-    stayed_ready: list[str] = []
-    back_at: list[float | None] = []
-    for pod in sorted(present):
-        h = histories[pod]
-        off = next((p.at for p in h if down.at <= p.at <= up.at + recovery_limit_s
-                    and not p.ready), None)
-        if off is None:
-            stayed_ready.append(pod)
-            findings.append(f"pod {pod}: stayed Ready while the dependency was down")
-            continue
-        reactions.append(off - down.at)
-        on = next((p.at for p in h if p.at >= max(off, up.at) and p.ready), None)
-        removed = next((p.at for p in h if p.at >= off and (p.deleting or p.gone)), None)
-        if on is None and removed is not None:
-            # Scaled away or replaced (an HPA, a rollout): it has nothing to recover.
-            findings.append(f"pod {pod}: not Ready +{off - down.at:.1f} s after the dependency "
-                            f"went down, then deleted (not judged for recovery)")
-            continue
-        back_at.append(on)
-        findings.append(f"pod {pod}: not Ready +{off - down.at:.1f} s after the dependency went "
-                        f"down, Ready again "
-                        + (f"+{on - up.at:.1f} s after it was restored" if on is not None
-                           else "never (as observed)"))
-    # What clients saw: the first success after the restore, and failures after that (once
-    # the Service had routed traffic again, nothing more may fail).
+@dataclass(frozen=True)
+class PodReaction:
+    """How one pod's readiness followed the dependency: when it turned not Ready (None: it
+    stayed Ready), when Ready again (None: never, as observed), and whether it was deleted
+    instead of coming back (scaled away or replaced: nothing to recover)."""
+
+    pod: str
+    not_ready: float | None
+    ready_again: float | None = None
+    deleted_instead: bool = False
+
+
+def pods_present(histories: dict[str, list[PodObserved]], at: float) -> list[str]:
+    """Pods running (seen, not terminating, not gone) when ``at`` came."""
+    return [pod for pod, h in histories.items()
+            if any(p.at <= at and not p.deleting and not p.gone for p in h)
+            and not any(p.gone for p in h if p.at <= at)]
+
+
+def readiness_reaction(pod: str, history: list[PodObserved], down: float, up: float,
+                       recovery_limit_s: float) -> PodReaction:
+    off = next((p.at for p in history if down <= p.at <= up + recovery_limit_s
+                and not p.ready), None)
+    if off is None:
+        return PodReaction(pod, None)
+    on = next((p.at for p in history if p.at >= max(off, up) and p.ready), None)
+    removed = next((p.at for p in history if p.at >= off and (p.deleting or p.gone)), None)
+    return PodReaction(pod, off, on, deleted_instead=on is None and removed is not None)
+
+
+def reaction_finding(r: PodReaction, down: float, up: float) -> str:
+    if r.not_ready is None:
+        return f"pod {r.pod}: stayed Ready while the dependency was down"
+    if r.deleted_instead:
+        return (f"pod {r.pod}: not Ready +{r.not_ready - down:.1f} s after the dependency "
+                f"went down, then deleted (not judged for recovery)")
+    return (f"pod {r.pod}: not Ready +{r.not_ready - down:.1f} s after the dependency went "
+            f"down, Ready again "
+            + (f"+{r.ready_again - up:.1f} s after it was restored" if r.ready_again is not None
+               else "never (as observed)"))
+
+
+@dataclass(frozen=True)
+class ServingAgain:
+    """What clients saw after the restore: the first success, and the failures from
+    ``lag_s`` after it on, split into the target's and kube-proxy's stale NAT's."""
+
+    first_ok: float | None
+    failed: tuple[int, ...] = ()  # counted against the target
+    stale_nat: tuple[int, ...] = ()  # unanswered connects the stale conntrack explains
+
+
+def serving_again(timeline: Timeline, up: float, lag_s: float) -> ServingAgain:
+    # Once the Service had routed traffic again, nothing more may fail.
     req = timeline.requests
     req.sort()
-    first_ok = next((req.starts[i] for i in range(bisect_left(req.starts, up.at), len(req))
+    first_ok = next((req.starts[i] for i in range(bisect_left(req.starts, up), len(req))
                      if not req.errors[i]), None)
-    late_at = ([i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
-                if req.errors[i]] if first_ok is not None else [])
-    found = (changes(timeline) if any(req.errors[i] in _UNANSWERED for i in late_at) else [])
-    stale = [i for i in late_at if _stale_nat(found, req, i)]
-    late = len(late_at) - len(stale)
-    if stale:
-        findings.append(
-            f"{len(stale)} connection attempt(s) after the target served again reached no "
+    if first_ok is None:
+        return ServingAgain(None)
+    late = [i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
+            if req.errors[i]]
+    found = changes(timeline) if any(req.errors[i] in _UNANSWERED for i in late) else []
+    stale = [_stale_nat(found, req, i) for i in late]
+    return ServingAgain(first_ok, tuple(i for i, s in zip(late, stale, strict=True) if not s),
+                        tuple(i for i, s in zip(late, stale, strict=True) if s))
+
+
+def stale_nat_finding(req: Requests, stale: tuple[int, ...], up: float) -> str:
+    return (f"{len(stale)} connection attempt(s) after the target served again reached no "
             f"host (connect timeout or unreachable; first at "
-            f"+{req.starts[stale[0]] - up.at:.1f} s after the restore), with every target "
+            f"+{req.starts[stale[0]] - up:.1f} s after the restore), with every target "
             f"pod in place: not counted against the target. "
             f"The Service had no endpoints; a SYN sent while kube-proxy switched from "
             f"refusing to translating leaves a conntrack entry without translation, and a "
@@ -498,38 +607,29 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
             f"expires, {STALE_NAT_S:.0f} s after the last attempt (kubernetes#48719). Real "
             f"clients of this Service see the same after every period with no ready "
             f"endpoints")
-    restarts = restarts_between(timeline, down.at, end)
-    total = sum(restarts.values())
-    findings += [f"pod {p}: {n} restart(s) during or after the outage"
-                 for p, n in sorted(restarts.items())]
-    recovered = (max(t for t in back_at if t is not None) - up.at
-                 if back_at and all(t is not None for t in back_at) else None)
-    m: dict[str, Measurement] = {
-        "dependency_down_s": round(up.at - down.at, 1), "pods": len(present),
-        "pods_not_ready": len(reactions),
-        "readiness_reaction_s": round(max(reactions), 2) if reactions else None,
-        "ready_again_s": round(recovered, 2) if recovered is not None else None,
-        "serving_again_s": round(first_ok - up.at, 2) if first_ok is not None else None,
-        "failed_after_serving_again": late,
-        "unanswered_connects_after_serving_again": len(stale),
-        "restarts": total, "max_restarts": max_restarts,
-        "liveness_failure_events": _liveness_failures(timeline, down.at, end)}
+
+
+def dependency_violations(reactions: list[PodReaction], recovered: float | None,
+                          restarts: int, late: int, *, max_restarts: int,
+                          recovery_limit_s: float) -> list[Violation]:
+    """Readiness that ignores the dependency, liveness that follows it, a slow return to
+    Ready, and failures once the target served again."""
     violations: list[Violation] = []
-    reasons: list[str] = []
-    if not present:
-        reasons.append("no target pod was running when the dependency went down")
+    stayed_ready = [r for r in reactions if r.not_ready is None]
     if stayed_ready:
-        violations.append(Violation(Phase.DURING, "probes.pods_ready_without_dependency",
+        violations.append(Violation(Phase.DURING, ProbeLimit.PODS_READY_WITHOUT_DEPENDENCY,
                                     len(stayed_ready), 0,
                                     f"{len(stayed_ready)} pod(s) stayed Ready while the "
                                     f"dependency was down: readiness does not follow it"))
-    if total > max_restarts:
-        violations.append(Violation(Phase.DURING, "probes.max_restarts", total, max_restarts,
-                                    f"{total} container restart(s) while the dependency was "
+    if restarts > max_restarts:
+        violations.append(Violation(Phase.DURING, ProbeLimit.MAX_RESTARTS, restarts,
+                                    max_restarts,
+                                    f"{restarts} container restart(s) while the dependency was "
                                     f"down (limit {max_restarts}, probes.max_restarts): liveness "
                                     f"follows the dependency"))
-    if reactions and (recovered is None or recovered > recovery_limit_s):
-        violations.append(Violation(Phase.AFTER, "probes.dependency_recovery_s",
+    if len(stayed_ready) < len(reactions) and (recovered is None
+                                               or recovered > recovery_limit_s):
+        violations.append(Violation(Phase.AFTER, ProbeLimit.DEPENDENCY_RECOVERY_S,
                                     recovered if recovered is not None else math.inf,
                                     recovery_limit_s,
                                     "pods were not all Ready again "
@@ -538,14 +638,62 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
                                     + f" after the dependency was restored (limit "
                                       f"{recovery_limit_s:.0f} s, probes.dependency_recovery_s)"))
     if late:
-        violations.append(Violation(Phase.AFTER, "probes.failed_after_recovery", late, 0,
+        violations.append(Violation(Phase.AFTER, ProbeLimit.FAILED_AFTER_RECOVERY, late, 0,
                                     f"{late} request(s) failed after the target had served "
                                     f"again following the dependency's restore"))
+    return violations
+
+
+def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
+                            recovery_limit_s: float = 60.0, lag_s: float = LAG_S) -> CheckResult:
+    name = "probes-dependency-outage"
+    down = timeline.marker(MarkerKind.DEPENDENCY_DOWN)
+    up = timeline.marker(MarkerKind.DEPENDENCY_RESTORED)
+    if down is None or up is None:
+        why = "the dependency outage was not recorded (no 'dependency down/restored' marker)"
+        return result(name, [], [why], why)
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else math.inf
+    histories = pod_histories(timeline)
+    present = pods_present(histories, down.at)
+    reactions = [readiness_reaction(pod, histories[pod], down.at, up.at, recovery_limit_s)
+                 for pod in sorted(present)]
+    findings = [reaction_finding(r, down.at, up.at) for r in reactions]
+    turned = [r.not_ready - down.at for r in reactions if r.not_ready is not None]
+    back_at = [r.ready_again for r in reactions
+               if r.not_ready is not None and not r.deleted_instead]
+    req = timeline.requests
+    again = serving_again(timeline, up.at, lag_s)
+    if again.stale_nat:
+        findings.append(stale_nat_finding(req, again.stale_nat, up.at))
+    restarts = restarts_between(timeline, down.at, end)
+    total = sum(restarts.values())
+    findings += [f"pod {p}: {n} restart(s) during or after the outage"
+                 for p, n in sorted(restarts.items())]
+    recovered = (max(t for t in back_at if t is not None) - up.at
+                 if back_at and all(t is not None for t in back_at) else None)
+    first_ok = again.first_ok
+    m: dict[str, Measurement] = {
+        "dependency_down_s": round(up.at - down.at, 1), "pods": len(present),
+        "pods_not_ready": len(turned),
+        "readiness_reaction_s": round(max(turned), 2) if turned else None,
+        "ready_again_s": round(recovered, 2) if recovered is not None else None,
+        "serving_again_s": round(first_ok - up.at, 2) if first_ok is not None else None,
+        "failed_after_serving_again": len(again.failed),
+        "unanswered_connects_after_serving_again": len(again.stale_nat),
+        "restarts": total, "max_restarts": max_restarts,
+        "liveness_failure_events": _liveness_failures(timeline, down.at, end)}
+    violations = dependency_violations(reactions, recovered, total, len(again.failed),
+                                       max_restarts=max_restarts,
+                                       recovery_limit_s=recovery_limit_s)
+    reasons: list[str] = []
+    if not present:
+        reasons.append("no target pod was running when the dependency went down")
     if first_ok is None and len(req):
         reasons.append("no request succeeded after the dependency was restored")
-    summary = (f"dependency down {up.at - down.at:.0f} s: {len(reactions)}/{len(present)} pods "
+    summary = (f"dependency down {up.at - down.at:.0f} s: {len(turned)}/{len(present)} pods "
                f"turned not Ready"
-               + (f" within {max(reactions):.1f} s" if reactions else "")
+               + (f" within {max(turned):.1f} s" if turned else "")
                + (f", all Ready {recovered:.1f} s after it was restored" if recovered is not None
                   else ", not all Ready again")
                + f", {total} container restart(s) (limit {max_restarts})")

@@ -7,6 +7,8 @@ web-7f9 left the endpoints".
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aftershock.checks.slo import SLO
 from aftershock.checks.verdict import (
     PHASES,
@@ -15,6 +17,8 @@ from aftershock.checks.verdict import (
     Phase,
     PhaseStats,
     PhaseVerdict,
+    RecoveryState,
+    Threshold,
     Verdict,
     Violation,
 )
@@ -63,26 +67,31 @@ def outage_sentence(windows: list[OutageWindow], limit_ms: float | None, fault: 
     return text
 
 
+def _latency_name(t: StrEnum) -> str:
+    return "p95" if t is Threshold.P95_MS else "p99"
+
+
 def violation_sentence(v: Violation, verdict: Verdict, slo: SLO) -> str:
     """One violation as a sentence a human can act on."""
     if v.detail:
         return v.detail
     where = phase_label(v.phase, verdict.fault)
-    if v.threshold == "max_outage_ms" and v.phase is not None:
-        mine = [w for w in verdict.outages if w.phase is v.phase]
-        return outage_sentence(mine, v.limit, verdict.fault, v.phase)
-    if v.threshold == "max_error_rate" and v.phase is not None:
-        st = verdict.phases[v.phase].stats
-        kinds = f": {_kinds(st.errors_by_kind)}" if st.errors_by_kind else ""
-        return (f"error rate {where} {_pct(v.measured)} ({st.errors:,} of {st.requests:,} "
-                f"requests failed{kinds}; limit {_pct(v.limit)})")
-    if v.threshold in ("p95_ms", "p99_ms"):
-        return f"{v.threshold[:3]} latency {where} {_ms(v.measured)} (limit {_ms(v.limit)})"
-    if v.threshold == "max_recovery_s":
-        if v.measured == float("inf"):
-            return (f"the Deployment did not recover ({verdict.recovery.reason}; "
-                    f"limit {v.limit:g} s)")
-        return f"recovery took {v.measured:.1f} s (limit {v.limit:g} s)"
+    match v.threshold, v.phase:
+        case Threshold.MAX_OUTAGE_MS, Phase() as phase:
+            mine = [w for w in verdict.outages if w.phase is phase]
+            return outage_sentence(mine, v.limit, verdict.fault, phase)
+        case Threshold.MAX_ERROR_RATE, Phase() as phase:
+            st = verdict.phases[phase].stats
+            kinds = f": {_kinds(st.errors_by_kind)}" if st.errors_by_kind else ""
+            return (f"error rate {where} {_pct(v.measured)} ({st.errors:,} of {st.requests:,} "
+                    f"requests failed{kinds}; limit {_pct(v.limit)})")
+        case (Threshold.P95_MS | Threshold.P99_MS) as t, _:
+            return f"{_latency_name(t)} latency {where} {_ms(v.measured)} (limit {_ms(v.limit)})"
+        case Threshold.MAX_RECOVERY_S, _:
+            if verdict.recovery.state is RecoveryState.NOT_RECOVERED:
+                return (f"the Deployment did not recover ({verdict.recovery.reason}; "
+                        f"limit {v.limit:g} s)")
+            return f"recovery took {v.measured:.1f} s (limit {v.limit:g} s)"
     return str(v)
 
 
@@ -151,14 +160,18 @@ def steady_state_message(pv: PhaseVerdict) -> str:
         return f"steady state holds: {phase_line(st).strip()}"
     parts: list[str] = []
     for v in pv.violations:
-        if v.threshold == "max_error_rate":
-            parts.append(f"error rate {_pct(v.measured)} ({st.errors:,} of {st.requests:,}; "
-                         f"limit {_pct(v.limit)})")
-        elif v.threshold == "max_outage_ms":
-            parts.append(f"{st.outages} outage window(s), longest {_ms(v.measured)} "
-                         f"(limit {_ms(v.limit)})")
-        else:
-            parts.append(f"{v.threshold[:3]} latency {_ms(v.measured)} (limit {_ms(v.limit)})")
+        match v.threshold:
+            case Threshold.MAX_ERROR_RATE:
+                parts.append(f"error rate {_pct(v.measured)} ({st.errors:,} of "
+                             f"{st.requests:,}; limit {_pct(v.limit)})")
+            case Threshold.MAX_OUTAGE_MS:
+                parts.append(f"{st.outages} outage window(s), longest {_ms(v.measured)} "
+                             f"(limit {_ms(v.limit)})")
+            case Threshold.P95_MS | Threshold.P99_MS as t:
+                parts.append(f"{_latency_name(t)} latency {_ms(v.measured)} "
+                             f"(limit {_ms(v.limit)})")
+            case _:
+                parts.append(str(v))
     parts += list(pv.reasons)
     word = "fails" if pv.outcome is Outcome.FAIL else "cannot be judged"
     return (f"steady state {word} before any fault: " + "; ".join(parts)

@@ -33,12 +33,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline, WorkloadObserved
 from aftershock.checks.verdict import Phase, Violation
 
 NAME = "hpa-scaling"
+
+
+class ScalingLimit(StrEnum):
+    """The limits of this check, by their config field (results.json's ``threshold``)."""
+
+    SCALE_UP_DEADLINE_S = "hpa.scale_up_deadline_s"
+    MAX_CHANGES_IN_WINDOW = "hpa.max_changes_in_window"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,106 @@ def _first(items: list[WorkloadObserved], since: float, until: float,
     return next((w for w in items if since <= w.at <= until and ok(w)), None)
 
 
+@dataclass(frozen=True)
+class Ramp:
+    """The load ramp and the Deployment as it started: what every part is measured from."""
+
+    start: float
+    end: float  # the load dropped (inf: never recorded)
+    load_end: float
+    first: WorkloadObserved  # the Deployment's status at the ramp's start
+    expected: int  # ready replicas the ramp should bring
+
+    @property
+    def replicas(self) -> int:
+        return self.first.desired
+
+
+@dataclass(frozen=True)
+class ScaleUp:
+    """The scale-up as observed: the HPA's first wish above the start count, the
+    Deployment's first desired count at the expected replicas, the first moment they were
+    ready, and the most ready replicas during the ramp."""
+
+    passed: ScalerObserved | None
+    decided: WorkloadObserved | None
+    reached: WorkloadObserved | None
+    peak: int
+
+
+def observe_scale_up(ramp: Ramp, work: list[WorkloadObserved],
+                     scalers: list[ScalerObserved]) -> ScaleUp:
+    during = [w for w in work if ramp.start <= w.at <= ramp.end]
+    return ScaleUp(
+        passed=next((s for s in scalers if ramp.start <= s.at <= ramp.end
+                     and s.desired_replicas > ramp.replicas), None),
+        decided=_first(work, ramp.start, ramp.end, lambda w: w.desired >= ramp.expected),
+        reached=_first(work, ramp.start, ramp.end,
+                       lambda w: w.desired >= ramp.expected and w.ready >= ramp.expected),
+        peak=max((w.ready for w in during), default=ramp.first.ready))
+
+
+def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
+                   scalers: list[ScalerObserved], last_status: ScalerObserved | None
+                   ) -> tuple[list[Violation], list[str], list[str]]:
+    """Expected replicas ready within the deadline: violations, reasons (the HPA could not
+    compute its metric, or there was none), findings."""
+    reached = up.reached
+    if reached is not None and reached.at - ramp.start <= limits.scale_up_deadline_s:
+        return [], [], []
+    if reached is None and last_status is not None and last_status.metric_available is False:
+        return [], [f"HPA {last_status.name} could not compute its metric, so it "
+                    f"cannot scale: {last_status.message or 'ScalingActive is False'}"], []
+    if reached is None and not scalers:
+        return [], ["no HorizontalPodAutoscaler status was observed for the "
+                    "Deployment; nothing scaled it"], []
+    measured = reached.at - ramp.start if reached is not None else math.inf
+    took = (f"took {measured:.1f} s" if reached is not None
+            else f"never did (peak {up.peak} ready)")
+    violation = Violation(
+        Phase.DURING, ScalingLimit.SCALE_UP_DEADLINE_S, measured,
+        limits.scale_up_deadline_s,
+        f"the Deployment was to have {ramp.expected} replicas ready within "
+        f"{limits.scale_up_deadline_s:.0f} s of the load ramp (hpa.scale_up_deadline_s) "
+        f"and {took}")
+    hpa = scalers[-1] if scalers else None
+    findings = ([f"expected {ramp.expected} replicas but maxReplicas is {hpa.max_replicas}"]
+                if hpa is not None and ramp.expected > hpa.max_replicas else [])
+    return [violation], [], findings
+
+
+def judge_flapping(ramp: Ramp, changes: list[tuple[float, int, int]],
+                   limits: ScalingLimits) -> tuple[int, Violation | None]:
+    """The most replica changes in any window, and a violation when too many."""
+    most, most_at = most_changes_in_window(changes, limits.flap_window_s)
+    if most <= limits.max_changes_in_window:
+        return most, None
+    return most, Violation(
+        Phase.DURING if most_at is not None and most_at < ramp.end else Phase.AFTER,
+        ScalingLimit.MAX_CHANGES_IN_WINDOW, most, limits.max_changes_in_window,
+        f"replicas flapped: {most} changes within {limits.flap_window_s:.0f} s (limit "
+        f"{limits.max_changes_in_window}, hpa.max_changes_in_window)")
+
+
+def judge_scale_down(ramp: Ramp, work: list[WorkloadObserved], limits: ScalingLimits,
+                     load_dropped: bool) -> tuple[dict[str, Measurement], list[str], list[str]]:
+    """Back at the start count after the load dropped, when waited for: measurements,
+    reasons, findings."""
+    if limits.scale_down_wait_s <= 0:
+        return {"scale_down_s": None}, [], [
+            "scale-down not observed: hpa.scale_down_wait_s is 0 (skipped); the "
+            "HPA scales down on its own after its stabilization window"]
+    if not load_dropped:
+        return {}, [], []
+    down = _first(work, ramp.end, ramp.load_end,
+                  lambda w: w.desired <= ramp.replicas and w.ready >= w.desired)
+    reasons = ([] if down is not None else
+               [f"scale-down to {ramp.replicas} replicas was not observed within "
+                f"{limits.scale_down_wait_s:.0f} s (hpa.scale_down_wait_s); "
+                f"errors on scale-down could not be checked"])
+    return {"scale_down_s": _since(down, ramp.end)}, reasons, []
+
+
 def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
     """Judge the HPA's scale-up, flapping and (when waited for) scale-down."""
     fs, fe = timeline.marker(MarkerKind.FAULT_START), timeline.marker(MarkerKind.FAULT_END)
@@ -89,104 +197,59 @@ def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
     if fs is None:
         return result(NAME, [], ["the load ramp never started (no fault_start marker)"],
                       "no ramp, nothing to judge")
-    ramp_start = fs.at
-    ramp_end = fe.at if fe is not None else math.inf
-    end = le.at if le is not None else math.inf
     work = timeline.of_type(WorkloadObserved)
     scalers = timeline.of_type(ScalerObserved)
-    before = [w for w in work if w.at <= ramp_start]
+    before = [w for w in work if w.at <= fs.at]
     first = before[-1] if before else (work[0] if work else None)
     if first is None:
         return result(NAME, [], ["the Deployment's status was never observed"],
                       "no Deployment status, nothing to judge")
-    start = first.desired
+    ramp = Ramp(fs.at, fe.at if fe is not None else math.inf,
+                le.at if le is not None else math.inf, first,
+                limits.expected_replicas if limits.expected_replicas is not None
+                else first.desired + 1)
     hpa = scalers[-1] if scalers else None
-    expected = limits.expected_replicas if limits.expected_replicas is not None else start + 1
-
-    violations: list[Violation] = []
-    reasons: list[str] = []
-    findings: list[str] = []
-    m: dict[str, Measurement] = {"start_replicas": start, "expected_replicas": expected,
+    m: dict[str, Measurement] = {"start_replicas": ramp.replicas,
+                                 "expected_replicas": ramp.expected,
                                  "deadline_s": limits.scale_up_deadline_s}
     if hpa is not None:
         m |= {"hpa": hpa.name, "min_replicas": hpa.min_replicas,
               "max_replicas": hpa.max_replicas}
-
-    passed = next((s for s in scalers if ramp_start <= s.at <= ramp_end
-                   and s.desired_replicas > start), None)
-    decided = _first(work, ramp_start, ramp_end, lambda w: w.desired >= expected)
-    reached = _first(work, ramp_start, ramp_end,
-                     lambda w: w.desired >= expected and w.ready >= expected)
-    during = [w for w in work if ramp_start <= w.at <= ramp_end]
-    peak = max((w.ready for w in during), default=first.ready)
-    m |= {"metric_passed_target_s": _since(passed, ramp_start),
-          "decided_s": _since(decided, ramp_start),
-          "scale_up_s": _since(reached, ramp_start), "peak_ready_replicas": peak}
-
-    ramp_scalers = [s for s in scalers if s.at <= ramp_end]
+    up = observe_scale_up(ramp, work, scalers)
+    m |= {"metric_passed_target_s": _since(up.passed, ramp.start),
+          "decided_s": _since(up.decided, ramp.start),
+          "scale_up_s": _since(up.reached, ramp.start), "peak_ready_replicas": up.peak}
+    ramp_scalers = [s for s in scalers if s.at <= ramp.end]
     last_status = ramp_scalers[-1] if ramp_scalers else hpa
-    unavailable = last_status is not None and last_status.metric_available is False
     m["metric_available"] = None if last_status is None else last_status.metric_available
     if last_status is not None and last_status.message:
         m["metric_message"] = last_status.message
 
-    within = (reached is not None
-              and reached.at - ramp_start <= limits.scale_up_deadline_s)
-    if not within:
-        if reached is None and unavailable and last_status is not None:
-            reasons.append(f"HPA {last_status.name} could not compute its metric, so it "
-                           f"cannot scale: {last_status.message or 'ScalingActive is False'}")
-        elif reached is None and not scalers:
-            reasons.append("no HorizontalPodAutoscaler status was observed for the "
-                           "Deployment; nothing scaled it")
-        else:
-            measured = reached.at - ramp_start if reached is not None else math.inf
-            took = (f"took {measured:.1f} s" if reached is not None
-                    else f"never did (peak {peak} ready)")
-            violations.append(Violation(
-                Phase.DURING, "hpa.scale_up_deadline_s", measured, limits.scale_up_deadline_s,
-                f"the Deployment was to have {expected} replicas ready within "
-                f"{limits.scale_up_deadline_s:.0f} s of the load ramp (hpa.scale_up_deadline_s) "
-                f"and {took}"))
-            if hpa is not None and expected > hpa.max_replicas:
-                findings.append(f"expected {expected} replicas but maxReplicas is "
-                                f"{hpa.max_replicas}")
-
-    changes = [c for c in replica_changes(timeline, first.name) if c[0] <= end]
-    most, most_at = most_changes_in_window(changes, limits.flap_window_s)
+    violations, reasons, findings = judge_scale_up(ramp, up, limits, scalers, last_status)
+    changes = [c for c in replica_changes(timeline, first.name) if c[0] <= ramp.load_end]
+    most, flapped = judge_flapping(ramp, changes, limits)
     m |= {"replica_changes": len(changes), "max_changes_in_window": most}
-    if most > limits.max_changes_in_window:
-        violations.append(Violation(
-            Phase.DURING if most_at is not None and most_at < ramp_end else Phase.AFTER,
-            "hpa.max_changes_in_window", most, limits.max_changes_in_window,
-            f"replicas flapped: {most} changes within {limits.flap_window_s:.0f} s (limit "
-            f"{limits.max_changes_in_window}, hpa.max_changes_in_window)"))
-    findings += [f"t={at - ramp_start:+.1f}s replicas {a} -> {b}" for at, a, b in changes]
+    violations += [flapped] if flapped is not None else []
+    findings += [f"t={at - ramp.start:+.1f}s replicas {a} -> {b}" for at, a, b in changes]
+    down_m, down_reasons, down_findings = judge_scale_down(ramp, work, limits, fe is not None)
+    m |= down_m
+    reasons += down_reasons
+    findings += down_findings
+    return result(NAME, violations, reasons, _summary(ramp, up, most, limits, reasons),
+                  findings, m)
 
-    if limits.scale_down_wait_s <= 0:
-        m["scale_down_s"] = None
-        findings.append("scale-down not observed: hpa.scale_down_wait_s is 0 (skipped); the "
-                        "HPA scales down on its own after its stabilization window")
-    elif fe is not None:
-        down = _first(work, ramp_end, end,
-                      lambda w: w.desired <= start and w.ready >= w.desired)
-        m["scale_down_s"] = _since(down, ramp_end)
-        if down is None:
-            reasons.append(f"scale-down to {start} replicas was not observed within "
-                           f"{limits.scale_down_wait_s:.0f} s (hpa.scale_down_wait_s); "
-                           f"errors on scale-down could not be checked")
 
-    if reached is not None:
-        summary = (f"{start} -> {expected} replicas ready {reached.at - ramp_start:.1f} s after "
-                   f"the load ramp began (deadline {limits.scale_up_deadline_s:.0f} s), "
-                   f"peak {peak}, at most {most} replica change(s) in "
-                   f"{limits.flap_window_s:.0f} s")
-    elif reasons:
-        summary = reasons[0]
-    else:
-        summary = (f"replicas did not reach {expected} within "
-                   f"{limits.scale_up_deadline_s:.0f} s (start {start}, peak ready {peak})")
-    return result(NAME, violations, reasons, summary, findings, m)
+def _summary(ramp: Ramp, up: ScaleUp, most: int, limits: ScalingLimits,
+             reasons: list[str]) -> str:
+    if up.reached is not None:
+        return (f"{ramp.replicas} -> {ramp.expected} replicas ready "
+                f"{up.reached.at - ramp.start:.1f} s after the load ramp began (deadline "
+                f"{limits.scale_up_deadline_s:.0f} s), peak {up.peak}, at most {most} replica "
+                f"change(s) in {limits.flap_window_s:.0f} s")
+    if reasons:
+        return reasons[0]
+    return (f"replicas did not reach {ramp.expected} within "
+            f"{limits.scale_up_deadline_s:.0f} s (start {ramp.replicas}, peak ready {up.peak})")
 
 
 def _since(obs: WorkloadObserved | ScalerObserved | None, t0: float) -> float | None:

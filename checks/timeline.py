@@ -279,6 +279,11 @@ class MarkerKind(StrEnum):
     FAULT_END = "fault_end"
     ROLLBACK_START = "rollback_start"
     ROLLBACK_END = "rollback_end"
+    #: A dependency the target needs was taken away, and given back (the dependency-outage
+    #: fault); the detail says how. Timelines written before these kinds existed carry them
+    #: as notes, which the codec reads as these kinds.
+    DEPENDENCY_DOWN = "dependency_down"
+    DEPENDENCY_RESTORED = "dependency_restored"
     NOTE = "note"
 
 

@@ -79,6 +79,25 @@ class Phase(StrEnum):
 
 PHASES = (Phase.BEFORE, Phase.DURING, Phase.AFTER)
 
+
+class Threshold(StrEnum):
+    """An SLO limit a violation is measured against; the value is the SLO field's name,
+    as results.json shows it."""
+
+    MAX_ERROR_RATE = "max_error_rate"
+    MAX_OUTAGE_MS = "max_outage_ms"
+    P95_MS = "p95_ms"
+    P99_MS = "p99_ms"
+    MAX_RECOVERY_S = "max_recovery_s"
+
+
+class RecoveryState(StrEnum):
+    """Whether the Deployment was whole again, as far as the record tells."""
+
+    RECOVERED = "recovered"
+    NOT_RECOVERED = "not recovered"  # observed, and incomplete at the last observation
+    UNKNOWN = "unknown"  # nothing to measure from: no fault start, no Deployment status
+
 #: Which phase a moment falls in.
 PhaseOf = Callable[[float], Phase]
 
@@ -120,7 +139,9 @@ class Violation:
     """
 
     phase: Phase | None
-    threshold: str  # the SLO field name, e.g. "max_outage_ms", or a check's name
+    #: What was exceeded: a :class:`Threshold` of the SLO, or a behaviour check's own limit
+    #: (each check module names its limits in an enum). The value is results.json's name.
+    threshold: StrEnum
     measured: float
     limit: float
     detail: str = ""
@@ -162,6 +183,7 @@ class PhaseVerdict:
 class Recovery:
     seconds: float | None  # None: not recovered, or nothing to measure
     reason: str = ""  # why seconds is None
+    state: RecoveryState = RecoveryState.RECOVERED
 
 
 @dataclass(frozen=True)
@@ -261,10 +283,10 @@ def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
 def recovery(timeline: Timeline, since: float | None) -> Recovery:
     """Time from ``since`` (the fault start) until the Deployment is complete for good."""
     if since is None:
-        return Recovery(None, "no fault_start marker")
+        return Recovery(None, "no fault_start marker", RecoveryState.UNKNOWN)
     obs = timeline.of_type(WorkloadObserved)
     if not obs:
-        return Recovery(None, "no Deployment status was observed")
+        return Recovery(None, "no Deployment status was observed", RecoveryState.UNKNOWN)
 
     def complete(w: WorkloadObserved) -> bool:
         return (w.ready >= w.desired and w.available >= w.desired and w.updated >= w.desired
@@ -273,7 +295,8 @@ def recovery(timeline: Timeline, since: float | None) -> Recovery:
     last = obs[-1]
     if not complete(last):
         return Recovery(None, f"not recovered: {last.ready}/{last.desired} replicas ready, "
-                              f"{last.updated} updated at the last observation")
+                              f"{last.updated} updated at the last observation",
+                        RecoveryState.NOT_RECOVERED)
     # Walk back from the end to the start of the final complete stretch.
     reached = last.at
     for w in reversed(obs):
@@ -347,7 +370,7 @@ def judge_phase(stats: PhaseStats, slo: PhaseSLO, gaps: Sequence[Gap] = ()) -> P
     else:
         if slo.max_outage_ms is not None and stats.outages and \
                 stats.longest_outage_ms > slo.max_outage_ms:
-            violations.append(Violation(ph, "max_outage_ms", stats.longest_outage_ms,
+            violations.append(Violation(ph, Threshold.MAX_OUTAGE_MS, stats.longest_outage_ms,
                                         slo.max_outage_ms))
         if stats.requests < slo.min_requests:
             reasons.append(f"{ph}: only {stats.requests} requests, fewer than min_requests "
@@ -355,10 +378,10 @@ def judge_phase(stats: PhaseStats, slo: PhaseSLO, gaps: Sequence[Gap] = ()) -> P
         else:
             assert stats.error_rate is not None
             if stats.error_rate > slo.max_error_rate:
-                violations.append(Violation(ph, "max_error_rate", stats.error_rate,
+                violations.append(Violation(ph, Threshold.MAX_ERROR_RATE, stats.error_rate,
                                             slo.max_error_rate))
-            for name, measured, limit in (("p95_ms", stats.p95_ms, slo.p95_ms),
-                                          ("p99_ms", stats.p99_ms, slo.p99_ms)):
+            for name, measured, limit in ((Threshold.P95_MS, stats.p95_ms, slo.p95_ms),
+                                          (Threshold.P99_MS, stats.p99_ms, slo.p99_ms)):
                 if limit is None:
                     continue
                 if measured is None:
@@ -425,12 +448,14 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
     violations = [v for ph in PHASES for v in phases[ph].violations]
     if slo.max_recovery_s is not None and b.fault_start is not None:
         if rec.seconds is None:
-            if "not recovered" in rec.reason:
-                violations.append(Violation(None, "max_recovery_s", math.inf, slo.max_recovery_s))
+            if rec.state is RecoveryState.NOT_RECOVERED:
+                violations.append(Violation(None, Threshold.MAX_RECOVERY_S, math.inf,
+                                            slo.max_recovery_s))
             else:
                 reasons.append(f"recovery cannot be judged: {rec.reason}")
         elif rec.seconds > slo.max_recovery_s:
-            violations.append(Violation(None, "max_recovery_s", rec.seconds, slo.max_recovery_s))
+            violations.append(Violation(None, Threshold.MAX_RECOVERY_S, rec.seconds,
+                                        slo.max_recovery_s))
 
     if phases[Phase.BEFORE].outcome is Outcome.FAIL:
         reasons.insert(0, "the target failed its steady state before the fault ("

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from aftershock.checks.posture import Verdict, format_table, junit_cases, junit_xml, to_results
+from aftershock.checks.posture import Outcome, format_table, junit_cases, junit_xml, to_results
 from aftershock.config import Config
 from aftershock.kube import Cluster
 from aftershock.kube.read_objects import check_live
@@ -29,8 +29,8 @@ def test_posture(aftershock_config: Config, cluster: Cluster, results: Results) 
     results.set_section("posture", entry)
     (out / "posture-junit.xml").write_text(junit_xml(junit_cases(report)))
     table = format_table(report)
-    if report.verdict is Verdict.INCONCLUSIVE:
+    if report.verdict is Outcome.INCONCLUSIVE:
         pytest.fail(f"inconclusive: {table}", pytrace=False)
-    if report.verdict is Verdict.FAIL:
+    if report.verdict is Outcome.FAIL:
         pytest.fail(table, pytrace=False)
     print(table)  # passing: shown with -s or -rP

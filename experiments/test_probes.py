@@ -89,8 +89,8 @@ def dependency_run(aftershock_config: Config, cluster: Cluster) -> Run:
     dependency = probes.dependency
 
     def fault(run: Run) -> Callable[[str], Fault]:
-        def note(detail: str) -> None:
-            run.timeline.markers.append(Marker(time.time(), MarkerKind.NOTE, detail))
+        def note(kind: MarkerKind, detail: str) -> None:
+            run.timeline.markers.append(Marker(time.time(), kind, detail))
         return lambda selector: DependencyOutage(cluster, target.namespace, dependency,
                                                  probes.dependency_outage_s, note)
 

@@ -12,7 +12,6 @@ horizontalpodautoscalers (autoscaling), list networkpolicies (networking.k8s.io)
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from aftershock.checks.posture.errors import PostureInputError
 from aftershock.checks.posture.model import PostureInput
 from aftershock.checks.posture.report import (
     PostureReport,
-    evaluate,
+    evaluate_posture,
     format_table,
     inconclusive,
     junit_cases,
@@ -35,6 +34,7 @@ from aftershock.checks.posture.report import (
 )
 from aftershock.checks.posture.settings import PostureSettings
 from aftershock.errors import CannotMeasure, ClusterUnreachable, TargetMissing
+from aftershock.results import merge_section
 
 T = TypeVar("T")
 Raw = dict[str, Any]
@@ -170,23 +170,14 @@ def check_live(api_client: client.ApiClient, namespace: str, deployment: str,
         inp = read_posture_input(api_client, namespace, deployment, service)
     except CannotMeasure as exc:
         return inconclusive(target, str(exc), settings)
-    return evaluate(inp, settings)
+    return evaluate_posture(inp, settings)
 
 
 def write_results(report: PostureReport, results_dir: Path) -> None:
     """Merge the ``posture`` entry into results_dir/results.json (other entries are kept)
     and write results_dir/posture-junit.xml."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / "results.json"
-    results: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            loaded = None
-        results = loaded if isinstance(loaded, dict) else {}
-    results.update(to_results(report))
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    for name, entry in to_results(report).items():
+        merge_section(results_dir, name, entry)
     (results_dir / "posture-junit.xml").write_text(junit_xml(junit_cases(report)))
 
 

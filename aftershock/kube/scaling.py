@@ -9,16 +9,17 @@ Ctrl-C, SIGTERM), because the experiment runner calls it inside ``safety.rolled_
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from aftershock.checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED, PodSpecTiming
+from aftershock.checks.posture.model import Deployment
+from aftershock.checks.probes import PodSpecTiming
+from aftershock.checks.probes import termination_timing as pod_termination_timing
+from aftershock.checks.timeline import MarkerKind
 from aftershock.errors import TargetMissing
 from aftershock.kube import observe
 from aftershock.kube.cluster import Cluster, list_raw
@@ -45,37 +46,17 @@ def find_hpa(cluster: Cluster, namespace: str, deployment: str) -> Autoscaler | 
 
 def termination_timing(cluster: Cluster, deployment: client.V1Deployment,
                        container: str | None = None) -> PodSpecTiming:
-    """The grace period and the preStop sleep of the Deployment's pod template.
-
-    A preStop ``sleep`` (or an exec of ``sleep N``) has a known length; any other hook
-    (an HTTP call, a script) is reported as of unknown length (nan).
-    """
-    template: dict[str, Any] = cluster.api_client.sanitize_for_serialization(
-        deployment.spec.template)
-    spec = template.get("spec", {})
-    grace = float(spec.get("terminationGracePeriodSeconds", 30))
-    containers = [c for c in spec.get("containers", [])
-                  if container in (None, c.get("name"))]
-    hook = ((containers[0].get("lifecycle") or {}).get("preStop") if containers else None)
-    if not hook:
-        return PodSpecTiming(grace, None)
-    if "sleep" in hook:
-        return PodSpecTiming(grace, float(hook["sleep"].get("seconds", 0)))
-    command = (hook.get("exec") or {}).get("command") or []
-    words = " ".join(command).split()
-    if "sleep" in words and words.index("sleep") + 1 < len(words):
-        try:
-            return PodSpecTiming(grace, float(words[words.index("sleep") + 1].rstrip("s")))
-        except ValueError:
-            pass
-    return PodSpecTiming(grace, math.nan)
+    """The grace period and the preStop hook's length of the Deployment's pod template
+    (:func:`aftershock.checks.probes.termination_timing`)."""
+    raw = cluster.api_client.sanitize_for_serialization(deployment)
+    return pod_termination_timing(Deployment.parse(raw).pod, container)
 
 
 @dataclass
 class DependencyOutage:
     """Scale the dependency Deployment to 0, hold ``hold_s``, scale it back.
 
-    ``note`` puts ``dependency down: ...`` / ``dependency restored: ...`` on the timeline at
+    ``note`` puts a ``dependency_down`` / ``dependency_restored`` marker on the timeline at
     the moment each happened; :func:`aftershock.checks.probes.check_dependency_outage` reads them.
     ``inject`` returns after the restore; ``rollback`` restores whatever ``inject`` did not.
     """
@@ -84,7 +65,7 @@ class DependencyOutage:
     namespace: str
     deployment: str
     hold_s: float
-    note: Callable[[str], None] = lambda detail: None
+    note: Callable[[MarkerKind, str], None] = lambda kind, detail: None
     name: str = "dependency-outage"
     generation: int = 0
     _original: int | None = field(default=None, init=False)
@@ -108,7 +89,8 @@ class DependencyOutage:
         original = self._replicas()
         self._original = original  # set before scaling: a failed patch is still undone
         self._scale(0)
-        self.note(f"{DEPENDENCY_DOWN} deployment {self.deployment} scaled from {original} to 0")
+        self.note(MarkerKind.DEPENDENCY_DOWN,
+                  f"deployment {self.deployment} scaled from {original} to 0")
         time.sleep(self.hold_s)  # a signal here raises; the rollback restores the replicas
         restored = self._restore()
         return f"dependency {self.deployment} at 0 replicas for {self.hold_s:.0f} s; {restored}"
@@ -123,5 +105,6 @@ class DependencyOutage:
         if self._replicas() != original:
             self._scale(original)
         self._original = None
-        self.note(f"{DEPENDENCY_RESTORED} deployment {self.deployment} back to {original}")
+        self.note(MarkerKind.DEPENDENCY_RESTORED,
+                  f"deployment {self.deployment} back to {original}")
         return f"restored dependency {self.deployment} to {original} replicas"

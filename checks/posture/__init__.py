@@ -20,10 +20,9 @@ from aftershock.checks.posture.findings import Finding, ObjectRef
 from aftershock.checks.posture.model import PostureInput
 from aftershock.checks.posture.report import (
     JUnitCase,
-    Outcome,
+    JUnitStatus,
     PostureReport,
-    Verdict,
-    evaluate,
+    evaluate_posture,
     format_table,
     inconclusive,
     junit_cases,
@@ -32,6 +31,7 @@ from aftershock.checks.posture.report import (
 )
 from aftershock.checks.posture.run import check_documents
 from aftershock.checks.posture.settings import PostureSettings, Waiver
+from aftershock.checks.verdict import Outcome
 
 __all__ = [
     "CATALOGUE",
@@ -39,6 +39,7 @@ __all__ = [
     "CheckSpec",
     "Finding",
     "JUnitCase",
+    "JUnitStatus",
     "ObjectRef",
     "Outcome",
     "PostureError",
@@ -49,10 +50,9 @@ __all__ = [
     "PostureSettings",
     "Severity",
     "TargetNotFoundError",
-    "Verdict",
     "Waiver",
     "check_documents",
-    "evaluate",
+    "evaluate_posture",
     "format_table",
     "inconclusive",
     "junit_cases",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from aftershock.checks.exit_codes import ExitCode
+
 
 class PostureError(Exception):
     """Base: the posture could not be judged. Inconclusive (exit 3) unless stated."""
 
-    exit_code = 3
+    exit_code = ExitCode.INCONCLUSIVE
 
 
 class PostureInputError(PostureError, ValueError):

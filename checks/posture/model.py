@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from aftershock.checks.posture.errors import PostureInputError
 
@@ -546,20 +547,10 @@ class PodDisruptionBudget:
         return self.selector is not None and self.selector.matches(labels)
 
     def allowed_disruptions(self, replicas: int) -> int:
-        """Disruptions allowed with ``replicas`` healthy pods, as the disruption controller
-        computes them (percentages round up, for minAvailable and maxUnavailable alike)."""
-        if self.max_unavailable is not None:
-            return max(0, min(replicas, scaled(self.max_unavailable, replicas, round_up=True)))
-        if self.min_available is not None:
-            return max(0, replicas - scaled(self.min_available, replicas, round_up=True))
-        return replicas  # neither set: the controller requires no healthy pods
+        return allowed_disruptions(self, replicas)
 
     def describe(self) -> str:
-        if self.max_unavailable is not None:
-            return f"maxUnavailable: {self.max_unavailable}"
-        if self.min_available is not None:
-            return f"minAvailable: {self.min_available}"
-        return "neither minAvailable nor maxUnavailable"
+        return describe_budget(self)
 
     @staticmethod
     def parse(data: object, where: str = "PodDisruptionBudget") -> PodDisruptionBudget:
@@ -638,6 +629,41 @@ def scaled(value: IntOrStr, total: int, round_up: bool) -> int:
         raise PostureInputError(f"not an integer or a percentage: {value!r}")
     exact = int(match.group(1)) * total / 100
     return math.ceil(exact) if round_up else math.floor(exact)
+
+
+class BudgetSpec(Protocol):
+    """A PodDisruptionBudget's spec as written: the posture model's and the timeline's
+    (:class:`aftershock.checks.timeline.BudgetObserved`) alike."""
+
+    @property
+    def min_available(self) -> IntOrStr | None: ...
+
+    @property
+    def max_unavailable(self) -> IntOrStr | None: ...
+
+
+def budget_floor(budget: BudgetSpec, replicas: int) -> int:
+    """``desiredHealthy`` for ``replicas`` expected pods, as the disruption controller has it:
+    percentages round up, for minAvailable and maxUnavailable alike (so a maxUnavailable
+    floor rounds down). Never below 0."""
+    if budget.max_unavailable is not None:
+        return max(0, replicas - scaled(budget.max_unavailable, replicas, round_up=True))
+    if budget.min_available is not None:
+        return max(0, scaled(budget.min_available, replicas, round_up=True))
+    return 0  # neither field: the controller demands no healthy pod
+
+
+def allowed_disruptions(budget: BudgetSpec, replicas: int) -> int:
+    """Disruptions allowed with ``replicas`` healthy pods."""
+    return max(0, replicas - budget_floor(budget, replicas))
+
+
+def describe_budget(budget: BudgetSpec) -> str:
+    if budget.max_unavailable is not None:
+        return f"maxUnavailable: {budget.max_unavailable}"
+    if budget.min_available is not None:
+        return f"minAvailable: {budget.min_available}"
+    return "neither minAvailable nor maxUnavailable"
 
 
 # --- the snapshot ----------------------------------------------------------------------------

@@ -10,20 +10,15 @@ import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from aftershock.checks.exit_codes import ExitCode
 from aftershock.checks.posture.catalogue import CATALOGUE, CheckId, Severity
 from aftershock.checks.posture.findings import Finding
 from aftershock.checks.posture.model import PostureInput
 from aftershock.checks.posture.rules import run_rules
 from aftershock.checks.posture.settings import PostureSettings, Waiver
-
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-
-
-class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
+from aftershock.checks.verdict import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +42,15 @@ class PostureReport:
     inconclusive_reason: str | None = None
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> Outcome:
         if self.inconclusive_reason is not None:
-            return Verdict.INCONCLUSIVE
-        return Verdict.FAIL if any(j.fails for j in self.judged) else Verdict.PASS
+            return Outcome.INCONCLUSIVE
+        return Outcome.FAIL if any(j.fails for j in self.judged) else Outcome.PASS
 
     @property
-    def exit_code(self) -> int:
-        return {Verdict.PASS: EXIT_PASS, Verdict.FAIL: EXIT_FAIL,
-                Verdict.INCONCLUSIVE: EXIT_INCONCLUSIVE}[self.verdict]
+    def exit_code(self) -> ExitCode:
+        return {Outcome.PASS: ExitCode.PASS, Outcome.FAIL: ExitCode.FAIL,
+                Outcome.INCONCLUSIVE: ExitCode.INCONCLUSIVE}[self.verdict]
 
     @property
     def findings(self) -> list[Finding]:
@@ -82,7 +77,7 @@ def judge(findings: list[Finding], settings: PostureSettings, target: str) -> Po
     return PostureReport(target, settings.fail_on, tuple(sorted(judged, key=_order)))
 
 
-def evaluate(inp: PostureInput, settings: PostureSettings) -> PostureReport:
+def evaluate_posture(inp: PostureInput, settings: PostureSettings) -> PostureReport:
     """Run every check on the snapshot and judge the findings."""
     target = f"{inp.deployment.namespace or '-'}/{inp.deployment.name}"
     return judge(run_rules(inp, settings), settings, target)
@@ -98,7 +93,7 @@ def inconclusive(target: str, reason: str, settings: PostureSettings) -> Posture
 def format_table(report: PostureReport, width: int = 100) -> str:
     """Findings as a table, then why and fix for each finding that fails the run."""
     head = f"posture of {report.target}: {report.verdict.value.upper()}"
-    if report.verdict is Verdict.INCONCLUSIVE:
+    if report.verdict is Outcome.INCONCLUSIVE:
         return f"{head}\n  could not judge: {report.inconclusive_reason}\n"
     lines = [head]
     if not report.judged:
@@ -145,12 +140,12 @@ def finding_dict(j: Judged) -> dict[str, object]:
     }
 
 
-def to_results(report: PostureReport) -> dict[str, object]:
+def to_results(report: PostureReport) -> dict[str, dict[str, Any]]:
     """The ``posture`` entry of results.json (documented in docs/posture.md)."""
     return {"posture": {
         "target": report.target,
         "verdict": report.verdict.value,
-        "exit_code": report.exit_code,
+        "exit_code": int(report.exit_code),
         "fail_on": report.fail_on.value,
         "reason": report.inconclusive_reason,
         "counts": {s.value: sum(1 for j in report.judged if j.finding.severity is s
@@ -163,7 +158,9 @@ def to_results(report: PostureReport) -> dict[str, object]:
 
 # --- JUnit ---------------------------------------------------------------------------------------
 
-class Outcome(StrEnum):
+class JUnitStatus(StrEnum):
+    """A JUnit test case's result."""
+
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -174,7 +171,7 @@ class Outcome(StrEnum):
 class JUnitCase:
     classname: str
     name: str
-    outcome: Outcome
+    outcome: JUnitStatus
     message: str = ""
     details: str = ""
 
@@ -190,17 +187,17 @@ def junit_cases(report: PostureReport) -> list[JUnitCase]:
         details = "\n".join(
             f"{j.finding.severity.value} {j.finding.where}: {j.finding.message}"
             + (f" [waived: {j.waiver.reason}]" if j.waiver else "") for j in mine)
-        if report.verdict is Verdict.INCONCLUSIVE:
-            outcome, message = Outcome.ERROR, report.inconclusive_reason or ""
+        if report.verdict is Outcome.INCONCLUSIVE:
+            outcome, message = JUnitStatus.ERROR, report.inconclusive_reason or ""
         elif any(j.fails for j in mine):
             failing = [j for j in mine if j.fails]
-            outcome = Outcome.FAILED
+            outcome = JUnitStatus.FAILED
             message = f"{len(failing)} finding(s): {failing[0].finding.message}"
             details += f"\nwhy: {spec.why}\nfix: {failing[0].finding.fix}"
         elif mine and all(j.waived for j in mine):
-            outcome, message = Outcome.SKIPPED, f"waived: {mine[0].waiver.reason}"  # type: ignore[union-attr]
+            outcome, message = JUnitStatus.SKIPPED, f"waived: {mine[0].waiver.reason}"  # type: ignore[union-attr]
         else:
-            outcome, message = Outcome.PASSED, ""
+            outcome, message = JUnitStatus.PASSED, ""
         cases.append(JUnitCase("aftershock.posture", cid.value, outcome,
                                message, details))
     return cases
@@ -209,17 +206,17 @@ def junit_cases(report: PostureReport) -> list[JUnitCase]:
 def junit_xml(cases: list[JUnitCase], suite: str = "aftershock.posture") -> str:
     """A JUnit XML document with one testsuite, for CI systems that read JUnit."""
     root = ET.Element("testsuite", name=suite, tests=str(len(cases)),
-                      failures=str(sum(c.outcome is Outcome.FAILED for c in cases)),
-                      errors=str(sum(c.outcome is Outcome.ERROR for c in cases)),
-                      skipped=str(sum(c.outcome is Outcome.SKIPPED for c in cases)))
+                      failures=str(sum(c.outcome is JUnitStatus.FAILED for c in cases)),
+                      errors=str(sum(c.outcome is JUnitStatus.ERROR for c in cases)),
+                      skipped=str(sum(c.outcome is JUnitStatus.SKIPPED for c in cases)))
     for c in cases:
         el = ET.SubElement(root, "testcase", classname=c.classname, name=c.name)
-        if c.outcome is Outcome.FAILED:
+        if c.outcome is JUnitStatus.FAILED:
             ET.SubElement(el, "failure", message=c.message).text = c.details
-        elif c.outcome is Outcome.ERROR:
+        elif c.outcome is JUnitStatus.ERROR:
             ET.SubElement(el, "error", message=c.message)
-        elif c.outcome is Outcome.SKIPPED:
+        elif c.outcome is JUnitStatus.SKIPPED:
             ET.SubElement(el, "skipped", message=c.message)
-        if c.details and c.outcome is not Outcome.FAILED:
+        if c.details and c.outcome is not JUnitStatus.FAILED:
             ET.SubElement(el, "system-out").text = c.details
     return ET.tostring(root, encoding="unicode", xml_declaration=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from aftershock.checks.posture.errors import PostureError
 from aftershock.checks.posture.model import PostureInput
-from aftershock.checks.posture.report import PostureReport, evaluate, inconclusive
+from aftershock.checks.posture.report import PostureReport, evaluate_posture, inconclusive
 from aftershock.checks.posture.settings import PostureSettings
 
 
@@ -19,4 +19,4 @@ def check_documents(documents: Iterable[Mapping[str, object] | None], deployment
         inp = PostureInput.from_documents(documents, deployment, service)
     except PostureError as exc:
         return inconclusive(f"{namespace}/{deployment}", str(exc), settings)
-    return evaluate(inp, settings)
+    return evaluate_posture(inp, settings)

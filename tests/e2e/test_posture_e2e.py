@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from aftershock.checks.posture import PostureSettings, Severity, Verdict
+from aftershock.checks.posture import Outcome, PostureSettings, Severity
 from aftershock.errors import TargetMissing
 from aftershock.kube.read_objects import check_live, read_posture_input
 from tests.e2e.conftest import MANIFESTS, Scratch
@@ -47,7 +47,7 @@ def test_testbed_app_is_flagged_with_the_right_ids(api: client.ApiClient, namesp
                                                    directory: str) -> None:
     name, expected = EXPECTED[directory]
     report = check_live(api, namespace, name, name, PostureSettings())
-    assert report.verdict is not Verdict.INCONCLUSIVE, report.inconclusive_reason
+    assert report.verdict is not Outcome.INCONCLUSIVE, report.inconclusive_reason
     above_info = {f.id.value for f in report.findings if f.severity.at_least(Severity.LOW)}
     assert above_info == expected, "\n".join(
         f"{f.id} {f.severity} {f.where}: {f.message}" for f in report.findings)

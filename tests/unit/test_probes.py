@@ -3,12 +3,15 @@ a replacement pod that answers before it is ready, a dependency outage, not-Read
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from verdict_helpers import T0
 
 from aftershock.checks.check import combine
+from aftershock.checks.codec import decode, encode
+from aftershock.checks.posture.model import Deployment
 from aftershock.checks.probes import (
-    DEPENDENCY_DOWN,
-    DEPENDENCY_RESTORED,
     PodSpecTiming,
     check_dependency_outage,
     check_new_pods,
@@ -16,6 +19,7 @@ from aftershock.checks.probes import (
     check_restarts,
     check_termination,
     not_ready_intervals,
+    termination_timing,
 )
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import (
@@ -182,8 +186,8 @@ def dependency_outage(restarts: bool = False, back_at: float = 22.0) -> Timeline
             obs.append(pod(16.0, p, ready=False, restarts=1))
     obs.append(eps(back_at, *PODS))
     tl = timeline(req, *obs, fault_end=back_at, end=40)
-    tl.markers += [Marker(T0 + 10.0, MarkerKind.NOTE, f"{DEPENDENCY_DOWN} dep 2 -> 0"),
-                   Marker(T0 + 20.0, MarkerKind.NOTE, f"{DEPENDENCY_RESTORED} dep back to 2")]
+    tl.markers += [Marker(T0 + 10.0, MarkerKind.DEPENDENCY_DOWN, "dep 2 -> 0"),
+                   Marker(T0 + 20.0, MarkerKind.DEPENDENCY_RESTORED, "dep back to 2")]
     return tl
 
 
@@ -200,6 +204,29 @@ def test_dependency_outage_readiness_follows_and_liveness_holds() -> None:
     v = combine(evaluate(tl, SLO()), r, judged=(Phase.BEFORE,))
     assert v.outcome is Outcome.PASS
     assert combine(evaluate(tl, SLO()), r).outcome is Outcome.FAIL
+
+
+def test_a_timeline_recorded_with_the_old_note_markers_gives_the_same_verdict() -> None:
+    """Timelines written before the dependency marker kinds said "dependency down: ..." in a
+    note; the codec reads them as the typed kinds."""
+    typed = dependency_outage()
+    old = {MarkerKind.DEPENDENCY_DOWN: "dependency down:",
+           MarkerKind.DEPENDENCY_RESTORED: "dependency restored:"}
+    lines = []
+    for line in encode(typed):
+        d = json.loads(line)
+        if d.get("record") == "marker" and d["kind"] in old:
+            d = {**d, "kind": "note", "detail": f"{old[MarkerKind(d['kind'])]} {d['detail']}"}
+        lines.append(json.dumps(d))
+    assert sum('"dependency down: dep 2 -> 0"' in line for line in lines) == 1
+    decoded = decode(lines)
+    assert [(m.kind, m.detail) for m in decoded.markers if m.kind is not MarkerKind.NOTE] == [
+        (m.kind, m.detail) for m in sorted(typed.markers, key=lambda m: m.at)]
+    before = check_dependency_outage(typed, recovery_limit_s=10)
+    after = check_dependency_outage(decoded, recovery_limit_s=10)
+    assert after.outcome is before.outcome is Outcome.PASS
+    assert (after.summary, after.findings, after.measurements) == (
+        before.summary, before.findings, before.measurements)
 
 
 def test_failures_after_serving_again_fail_the_dependency_check() -> None:
@@ -269,8 +296,8 @@ def test_slow_recovery_and_readiness_that_ignores_the_dependency_fail() -> None:
     slow = check_dependency_outage(dependency_outage(back_at=35.0), recovery_limit_s=10)
     assert [v.threshold for v in slow.violations] == ["probes.dependency_recovery_s"]
     tl = timeline(load(0, 40, {}), fault_end=20, end=40)
-    tl.markers += [Marker(T0 + 10.0, MarkerKind.NOTE, f"{DEPENDENCY_DOWN} x"),
-                   Marker(T0 + 20.0, MarkerKind.NOTE, f"{DEPENDENCY_RESTORED} x")]
+    tl.markers += [Marker(T0 + 10.0, MarkerKind.DEPENDENCY_DOWN, "x"),
+                   Marker(T0 + 20.0, MarkerKind.DEPENDENCY_RESTORED, "x")]
     ignored = check_dependency_outage(tl)
     assert [v.threshold for v in ignored.violations] == ["probes.pods_ready_without_dependency"]
     assert ignored.violations[0].measured == 3
@@ -305,3 +332,27 @@ def test_a_pod_deleted_during_the_outage_is_not_held_to_recover() -> None:
     r = check_dependency_outage(tl, recovery_limit_s=10)
     assert r.outcome is Outcome.PASS, r.explain()
     assert any("then deleted" in f for f in r.findings)
+
+
+def _template(grace: int, *containers: dict[str, object]) -> Deployment:
+    return Deployment.parse({"metadata": {"name": "web"}, "spec": {"template": {"spec": {
+        "terminationGracePeriodSeconds": grace, "containers": list(containers)}}}})
+
+
+@pytest.mark.parametrize(("pre_stop", "seconds", "unknown"), [
+    (None, None, False),
+    ({"sleep": {"seconds": 7}}, 7.0, False),
+    ({"exec": {"command": ["sh", "-c", "sleep 5 && nginx -s quit"]}}, 5.0, False),
+    ({"exec": {"command": ["/app/drain"]}}, None, True),
+    ({"httpGet": {"path": "/stop", "port": 80}}, None, True),
+])
+def test_termination_timing_reads_the_pre_stop_hook_as_the_posture_checks_do(
+        pre_stop: dict[str, object] | None, seconds: float | None, unknown: bool) -> None:
+    app: dict[str, object] = {"name": "app", "image": "app:1"}
+    if pre_stop is not None:
+        app["lifecycle"] = {"preStop": pre_stop}
+    sidecar = {"name": "sidecar", "image": "s:1",
+               "lifecycle": {"preStop": {"sleep": {"seconds": 99}}}}
+    timing = termination_timing(_template(45, app, sidecar).pod)
+    assert timing == PodSpecTiming(45.0, seconds, pre_stop_unknown=unknown)
+    assert termination_timing(_template(45, app, sidecar).pod, "sidecar").pre_stop_s == 99.0

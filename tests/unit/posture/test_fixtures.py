@@ -7,17 +7,23 @@ from pathlib import Path
 import pytest
 from posture_cases import VARIANTS, load_variant
 
-from aftershock.checks.posture import CheckId, PostureInput, PostureSettings, Severity, evaluate
+from aftershock.checks.posture import (
+    CheckId,
+    PostureInput,
+    PostureSettings,
+    Severity,
+    evaluate_posture,
+)
 
 
 def test_good_fixture_has_no_findings_at_all(good: PostureInput) -> None:
-    report = evaluate(good, PostureSettings())
+    report = evaluate_posture(good, PostureSettings())
     assert [j.finding for j in report.judged] == []
     assert report.exit_code == 0
 
 
 def test_good_fixture_nothing_above_info_even_with_fail_on_info(good: PostureInput) -> None:
-    report = evaluate(good, PostureSettings(fail_on=Severity.INFO))
+    report = evaluate_posture(good, PostureSettings(fail_on=Severity.INFO))
     assert not any(f.severity.at_least(Severity.LOW) for f in report.findings)
     assert report.exit_code == 0
 
@@ -33,7 +39,7 @@ def test_good_fixture_reads_the_live_state(good: PostureInput) -> None:
 @pytest.mark.parametrize("path", VARIANTS, ids=[p.stem for p in VARIANTS])
 def test_variant_triggers_exactly_its_findings(path: Path) -> None:
     case, inp, settings = load_variant(path)
-    report = evaluate(inp, settings)
+    report = evaluate_posture(inp, settings)
     got = {f.id.value for f in report.findings}
     assert got == set(case["expect"]), "\n" + "\n".join(
         f"{f.id} {f.where}: {f.message}" for f in report.findings)

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from posture_cases import good_documents
 
-from aftershock.checks.posture import PostureSettings, Verdict, evaluate
+from aftershock.checks.posture import Outcome, PostureSettings, evaluate_posture
 from aftershock.errors import CannotMeasure, TargetMissing
 from aftershock.kube import read_objects
 
@@ -107,7 +107,7 @@ def test_live_objects_read_like_the_fixture(monkeypatch: pytest.MonkeyPatch) -> 
     calls: list[tuple[str, str, str | None]] = []
     _fake_apis(monkeypatch, _live(good_documents()), calls)
     inp = read_objects.read_posture_input(client.ApiClient(), "shop", "web", "web")
-    report = evaluate(inp, PostureSettings())
+    report = evaluate_posture(inp, PostureSettings())
     assert report.findings == []
     assert len(inp.pods) == 3 and inp.pods[0].startup_seconds == 3.0
     assert inp.deployment.pod.containers[0].pre_stop is not None
@@ -124,7 +124,7 @@ def test_exec_prestop_survives_the_client_round_trip(monkeypatch: pytest.MonkeyP
     inp = read_objects.read_posture_input(client.ApiClient(), "shop", "web", "web")
     hook = inp.deployment.pod.containers[0].pre_stop
     assert hook is not None and hook.command == ("sleep", "5")
-    assert evaluate(inp, PostureSettings()).findings == []
+    assert evaluate_posture(inp, PostureSettings()).findings == []
 
 
 def test_missing_deployment_is_target_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +158,7 @@ def test_missing_deployment_makes_the_check_inconclusive(monkeypatch: pytest.Mon
     assert "INCONCLUSIVE" in "".join(lines) and "not found" in "".join(lines)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["verdict"] == "pass"  # other entries are kept
-    assert results["posture"]["verdict"] == Verdict.INCONCLUSIVE.value
+    assert results["posture"]["verdict"] == Outcome.INCONCLUSIVE.value
     assert "<error" in (tmp_path / "posture-junit.xml").read_text()
 
 
@@ -173,6 +173,6 @@ def test_missing_service_is_a_finding_not_an_error(monkeypatch: pytest.MonkeyPat
     docs = [d for d in good_documents() if d["kind"] != "Service"]
     _fake_apis(monkeypatch, _live(docs), [])
     inp = read_objects.read_posture_input(client.ApiClient(), "shop", "web", "web")
-    report = evaluate(inp, PostureSettings())
+    report = evaluate_posture(inp, PostureSettings())
     assert {f.id.value for f in report.findings} == {"AS-POSTURE-SERVICE-MISSING"}
     assert report.exit_code == 1

@@ -11,13 +11,13 @@ import pytest
 
 from aftershock.checks.posture import (
     CheckId,
+    JUnitStatus,
     Outcome,
     PostureInput,
     PostureSettings,
     Severity,
-    Verdict,
     check_documents,
-    evaluate,
+    evaluate_posture,
     format_table,
     inconclusive,
     junit_cases,
@@ -33,20 +33,20 @@ ONE_REPLICA = {"delete": ["HorizontalPodAutoscaler/web"],  # high
 
 
 def test_medium_finding_does_not_fail_at_default_threshold(build: Build) -> None:
-    report = evaluate(build(NO_PDB), PostureSettings())
+    report = evaluate_posture(build(NO_PDB), PostureSettings())
     assert [f.id for f in report.findings] == [CheckId.PDB_MISSING]
-    assert report.verdict is Verdict.PASS and report.exit_code == 0
+    assert report.verdict is Outcome.PASS and report.exit_code == 0
 
 
 def test_threshold_is_configurable(build: Build) -> None:
-    report = evaluate(build(NO_PDB), PostureSettings(fail_on=Severity.MEDIUM))
-    assert report.verdict is Verdict.FAIL and report.exit_code == 1
-    report = evaluate(build(ONE_REPLICA), PostureSettings(fail_on=Severity.CRITICAL))
+    report = evaluate_posture(build(NO_PDB), PostureSettings(fail_on=Severity.MEDIUM))
+    assert report.verdict is Outcome.FAIL and report.exit_code == 1
+    report = evaluate_posture(build(ONE_REPLICA), PostureSettings(fail_on=Severity.CRITICAL))
     assert report.exit_code == 0
 
 
 def test_high_finding_fails(build: Build) -> None:
-    report = evaluate(build(ONE_REPLICA), PostureSettings())
+    report = evaluate_posture(build(ONE_REPLICA), PostureSettings())
     assert report.exit_code == 1
     assert [j.finding.id for j in report.failing] == [CheckId.REPLICAS_SINGLE]
 
@@ -54,7 +54,7 @@ def test_high_finding_fails(build: Build) -> None:
 def test_waived_finding_is_reported_but_never_fails(build: Build) -> None:
     settings = PostureSettings(waivers=[Waiver.model_validate({"id": "AS-POSTURE-REPLICAS-SINGLE",
                                          "reason": "batch worker, downtime is fine"})])
-    report = evaluate(build(ONE_REPLICA), settings)
+    report = evaluate_posture(build(ONE_REPLICA), settings)
     assert report.exit_code == 0
     [judged] = report.judged
     assert judged.waived and not judged.fails
@@ -69,10 +69,10 @@ def test_waived_finding_is_reported_but_never_fails(build: Build) -> None:
 def test_waiver_limited_to_another_object_does_not_apply(build: Build) -> None:
     settings = PostureSettings(waivers=[Waiver(id=CheckId.REPLICAS_SINGLE, reason="x",
                                                object="Deployment/other")])
-    assert evaluate(build(ONE_REPLICA), settings).exit_code == 1
+    assert evaluate_posture(build(ONE_REPLICA), settings).exit_code == 1
     settings = PostureSettings(waivers=[Waiver(id=CheckId.REPLICAS_SINGLE, reason="x",
                                                object="deployment/web")])
-    assert evaluate(build(ONE_REPLICA), settings).exit_code == 0
+    assert evaluate_posture(build(ONE_REPLICA), settings).exit_code == 0
 
 
 def test_waiver_limited_to_a_container(build: Build) -> None:
@@ -80,14 +80,14 @@ def test_waiver_limited_to_a_container(build: Build) -> None:
         {"name": "app", "image": "web:latest"}]}}}}}}
     settings = PostureSettings(fail_on=Severity.MEDIUM, waivers=[Waiver(
         id=CheckId.IMAGE_LATEST, reason="x", object="Deployment/web", container="sidecar")])
-    assert evaluate(build(case), settings).exit_code == 1
+    assert evaluate_posture(build(case), settings).exit_code == 1
     settings = PostureSettings(fail_on=Severity.MEDIUM, waivers=[Waiver(
         id=CheckId.IMAGE_LATEST, reason="x", container="app")])
-    assert evaluate(build(case), settings).exit_code == 0
+    assert evaluate_posture(build(case), settings).exit_code == 0
 
 
 def test_results_entry_shape(build: Build) -> None:
-    report = evaluate(build(ONE_REPLICA), PostureSettings())
+    report = evaluate_posture(build(ONE_REPLICA), PostureSettings())
     results = json.loads(json.dumps(to_results(report)))  # JSON-serialisable as is
     entry = results["posture"]
     assert entry["verdict"] == "fail" and entry["exit_code"] == 1 and entry["fail_on"] == "high"
@@ -102,7 +102,7 @@ def test_results_entry_shape(build: Build) -> None:
 
 def test_table_lists_findings_and_explains_the_failing_ones(build: Build) -> None:
     case = {**ONE_REPLICA, "delete": ["HorizontalPodAutoscaler/web", "PodDisruptionBudget/web"]}
-    text = " ".join(format_table(evaluate(build(case), PostureSettings())).split())
+    text = " ".join(format_table(evaluate_posture(build(case), PostureSettings())).split())
     assert text.startswith("posture of shop/web: FAIL")
     assert "*high" in text and " medium" in text
     assert "AS-POSTURE-REPLICAS-SINGLE on Deployment/web: replicas is 1" in text
@@ -112,7 +112,7 @@ def test_table_lists_findings_and_explains_the_failing_ones(build: Build) -> Non
 
 
 def test_table_for_a_clean_target(good: PostureInput) -> None:
-    assert "PASS\n  no findings" in format_table(evaluate(good, PostureSettings()))
+    assert "PASS\n  no findings" in format_table(evaluate_posture(good, PostureSettings()))
 
 
 def test_junit_one_case_per_check_id(build: Build) -> None:
@@ -121,15 +121,15 @@ def test_junit_one_case_per_check_id(build: Build) -> None:
     case = {"delete": ["HorizontalPodAutoscaler/web", "PodDisruptionBudget/web",
                        "NetworkPolicy/web-ingress"],
             "patch": {"Deployment/web": {"spec": {"replicas": 1}}}}
-    cases = {c.name: c for c in junit_cases(evaluate(build(case), settings))}
+    cases = {c.name: c for c in junit_cases(evaluate_posture(build(case), settings))}
     assert set(cases) == {c.value for c in CheckId}
-    assert cases["AS-POSTURE-REPLICAS-SINGLE"].outcome is Outcome.FAILED
-    assert cases["AS-POSTURE-NETWORK-POLICY-MISSING"].outcome is Outcome.SKIPPED
+    assert cases["AS-POSTURE-REPLICAS-SINGLE"].outcome is JUnitStatus.FAILED
+    assert cases["AS-POSTURE-NETWORK-POLICY-MISSING"].outcome is JUnitStatus.SKIPPED
     assert "CNI does not enforce" in cases["AS-POSTURE-NETWORK-POLICY-MISSING"].message
     # below the threshold: passed, with the finding in the details
-    assert cases["AS-POSTURE-PDB-MISSING"].outcome is Outcome.PASSED
+    assert cases["AS-POSTURE-PDB-MISSING"].outcome is JUnitStatus.PASSED
     assert "no PodDisruptionBudget" in cases["AS-POSTURE-PDB-MISSING"].details
-    assert cases["AS-POSTURE-IMAGE-LATEST"].outcome is Outcome.PASSED
+    assert cases["AS-POSTURE-IMAGE-LATEST"].outcome is JUnitStatus.PASSED
     root = ET.fromstring(junit_xml(list(cases.values())))
     assert root.get("tests") == str(len(CheckId))
     assert (root.get("failures"), root.get("skipped"), root.get("errors")) == ("1", "1", "0")
@@ -137,10 +137,10 @@ def test_junit_one_case_per_check_id(build: Build) -> None:
 
 def test_inconclusive_report() -> None:
     report = inconclusive("shop/web", "Deployment 'web' not found", PostureSettings())
-    assert report.verdict is Verdict.INCONCLUSIVE and report.exit_code == 3
+    assert report.verdict is Outcome.INCONCLUSIVE and report.exit_code == 3
     assert "could not judge: Deployment 'web' not found" in format_table(report)
     assert to_results(report)["posture"]["reason"] == "Deployment 'web' not found"  # type: ignore[index]
-    assert all(c.outcome is Outcome.ERROR for c in junit_cases(report))
+    assert all(c.outcome is JUnitStatus.ERROR for c in junit_cases(report))
 
 
 def test_check_documents_without_the_deployment_is_inconclusive() -> None:
@@ -161,7 +161,7 @@ def test_check_documents_with_a_malformed_object_is_inconclusive() -> None:
 def test_findings_are_ordered_by_severity(build: Build) -> None:
     case = {**ONE_REPLICA, "delete": ["HorizontalPodAutoscaler/web", "NetworkPolicy/web-ingress",
                                       "PodDisruptionBudget/web"]}
-    sev = [f.severity.rank for f in evaluate(build(case), PostureSettings()).findings]
+    sev = [f.severity.rank for f in evaluate_posture(build(case), PostureSettings()).findings]
     assert sev == sorted(sev, reverse=True)
 
 

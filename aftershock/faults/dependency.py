@@ -1,0 +1,77 @@
+"""Dependency outage: scale a dependency Deployment to 0, hold, scale it back.
+
+The target's readiness should turn every pod not Ready while its dependency is away and
+liveness should restart none; :func:`aftershock.checks.probes.check_dependency_outage`
+judges that from the ``dependency down: ...`` / ``dependency restored: ...`` NOTE markers
+this fault puts on the timeline at the moment each happened. The rollback puts the
+replicas back whatever happened (exception, Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aftershock.checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED
+from aftershock.config import Config
+from aftershock.errors import TargetMissing, UsageError
+from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.kube.calls import deployment_replicas, scale_deployment
+from aftershock.kube.cluster import Cluster
+
+
+@dataclass
+class DependencyOutage(WaitsForDeployment):
+    """``inject`` returns after the restore; ``rollback`` restores whatever ``inject`` did
+    not. Recovery then waits for the target Deployment to be whole again."""
+
+    cluster: Cluster
+    namespace: str
+    deployment: str
+    hold_s: float
+    kind: FaultKind = field(default=FaultKind.DEPENDENCY_OUTAGE, init=False)
+    _original: int | None = field(default=None, init=False)
+    _scene: Scene | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_config(cls, config: Config, cluster: Cluster) -> DependencyOutage:
+        """The outage ``probes.dependency`` and ``probes.dependency_outage_s`` describe."""
+        probes = config.probes
+        if not probes.dependency:
+            raise UsageError("probes.dependency is not set: no dependency to take away",
+                             "set probes.dependency")
+        return cls(cluster, config.target.namespace, probes.dependency,
+                   probes.dependency_outage_s)
+
+    def _replicas(self) -> int:
+        replicas = deployment_replicas(self.cluster, self.namespace, self.deployment)
+        if replicas is None:
+            raise TargetMissing(f"dependency Deployment {self.namespace}/{self.deployment} "
+                                f"does not exist", "fix probes.dependency")
+        return replicas
+
+    def inject(self, scene: Scene) -> str:
+        self._begin(scene)
+        self._scene = scene
+        original = self._replicas()
+        self._original = original  # set before scaling: a failed patch is still undone
+        scale_deployment(self.cluster, self.namespace, self.deployment, 0)
+        scene.note(f"{DEPENDENCY_DOWN} deployment {self.deployment} scaled from {original} "
+                   "to 0")
+        scene.clock.sleep(self.hold_s)  # a signal here raises; the rollback restores it
+        restored = self._restore()
+        return f"dependency {self.deployment} at 0 replicas for {self.hold_s:.0f} s; {restored}"
+
+    def rollback(self) -> str:
+        return self._restore()
+
+    def _restore(self) -> str:
+        original = self._original
+        if original is None:
+            return f"nothing to restore: dependency {self.deployment} was not scaled"
+        if self._replicas() != original:
+            scale_deployment(self.cluster, self.namespace, self.deployment, original)
+        self._original = None
+        if self._scene is not None:
+            self._scene.note(f"{DEPENDENCY_RESTORED} deployment {self.deployment} back to "
+                             f"{original}")
+        return f"restored dependency {self.deployment} to {original} replicas"

@@ -1,0 +1,79 @@
+"""When a fault is over: recovery as "the Deployment whole again" (DeploymentRecovery), and
+the fault kinds' one spelling and run order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aftershock.checks.timeline import PodObserved, Timeline
+from aftershock.faults.base import DeploymentRecovery, FaultKind, Scene, Stage
+from aftershock.load.driver import LoadSpec
+from aftershock.seams import LoadSource, Target
+from aftershock.testing import FakeClock, FakeLoads, workload
+
+
+def scene(clock: FakeClock, timeline: Timeline) -> Scene:
+    loads = FakeLoads(clock)
+
+    def start_load(spec: LoadSpec, name: str) -> LoadSource:
+        return loads(spec, Path("/nonexistent") / name)
+
+    return Scene(Target("demo", "web", "web", "app=web", "http://198.18.0.10:80"), timeline,
+                 workload(clock.time()), LoadSpec(host="http://198.18.0.10:80"), clock, 30.0,
+                 lambda text: None, start_load)
+
+
+def gone(at: float, name: str) -> PodObserved:
+    return PodObserved(at, name, "Running", ready=False, deleting=True, restarts=0, gone=True)
+
+
+def test_recovered_once_the_deployment_is_whole_and_the_removed_pods_are_gone() -> None:
+    clock, timeline = FakeClock(), Timeline()
+    killed = ["web-1"]
+    recovery = DeploymentRecovery(scene(clock, timeline), clock.time(), killed)
+    timeline.observations.append(workload(clock.time() - 5))  # from before the fault
+    assert recovery.step(clock.monotonic()).stage is Stage.RUNNING
+    clock.sleep(2)
+    timeline.observations.append(workload(clock.time(), ready=2))
+    step = recovery.step(clock.monotonic())
+    assert step.stage is Stage.RUNNING and step.state == "waiting for recovery: 2/3 ready, " \
+                                                        "2 updated"
+    timeline.observations.append(workload(clock.time()))
+    assert recovery.step(clock.monotonic()).stage is Stage.RUNNING  # web-1 still there
+    timeline.observations.append(gone(clock.time(), "web-1"))
+    assert recovery.step(clock.monotonic()).stage is Stage.SETTLED
+
+
+def test_a_status_older_than_the_faults_generation_is_stale() -> None:
+    clock, timeline = FakeClock(), Timeline()
+    recovery = DeploymentRecovery(scene(clock, timeline), clock.time())
+    recovery.generation = 2
+    clock.sleep(1)
+    timeline.observations.append(workload(clock.time(), generation=1))
+    assert recovery.step(clock.monotonic()).stage is Stage.RUNNING
+    timeline.observations.append(workload(clock.time(), generation=2))
+    assert recovery.step(clock.monotonic()).stage is Stage.SETTLED
+
+
+def test_a_fault_that_removed_no_pod_accepts_the_status_from_before_it() -> None:
+    clock, timeline = FakeClock(), Timeline()
+    timeline.observations.append(workload(clock.time() - 5))
+    recovery = DeploymentRecovery(scene(clock, timeline), clock.time(), removed=[])
+    assert recovery.step(clock.monotonic()).stage is Stage.SETTLED
+
+
+def test_no_recovery_within_the_timeout_settles_as_unmeasurable() -> None:
+    clock, timeline = FakeClock(), Timeline()
+    recovery = DeploymentRecovery(scene(clock, timeline), clock.time(), ["web-1"])
+    assert recovery.step(clock.monotonic()).stage is Stage.RUNNING
+    clock.sleep(31)
+    step = recovery.step(clock.monotonic())
+    assert step.stage is Stage.SETTLED
+    assert step.unmeasurable == ("deployment web did not recover within 30 s "
+                                 "(faults.recovery_timeout_s)")
+
+
+def test_fault_kinds_have_one_spelling_and_run_cheapest_first() -> None:
+    assert [k.value for k in sorted(FaultKind, key=lambda k: k.order)] == [
+        "pod_kill", "rollout", "drain", "pdb", "dependency_outage", "hpa_ramp"]
+    assert FaultKind("hpa_ramp") is FaultKind.HPA_RAMP

@@ -92,6 +92,9 @@ class Runner:
         and every check is inconclusive with the reason. An interrupt (Ctrl-C, SIGTERM)
         records every check as inconclusive, then propagates.
         """
+        if not checks:
+            raise ValueError("an experiment needs at least one check (Check(name): the "
+                             "request SLO alone)")
         run = Run(name or checks[0].name, Timeline())
         try:
             self.execute(run, fault)

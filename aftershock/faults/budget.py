@@ -15,7 +15,6 @@ then waits for the Deployment to replace the evicted pods; nothing else needs re
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +80,9 @@ class BudgetSpend(WaitsForDeployment):
             return f"{spent}; {which} was accepted"
         if answer.outcome is not EvictionOutcome.REFUSED:
             return f"{spent}; {which} was answered {answer.outcome.value}: {answer.message}"
-        scene.say(f"pdb: {spent}; {which} was refused ({answer.message}); watching it for "
+        scene.say(f"{spent}; {which} was refused ({answer.message}); watching it for "
                       f"{self.hold_s:g} s")
-        time.sleep(self.hold_s)  # the watch records whether the refused pod keeps running
+        scene.clock.sleep(self.hold_s)  # the watch records whether the refused pod keeps running
         return (f"{spent}; {which} was refused (429: {answer.message}); watched it for "
                 f"{self.hold_s:g} s")
 

@@ -233,7 +233,7 @@ class NodeDrain(WaitsForDeployment):
 
     def _progress(self, text: str) -> None:
         if self._say is not None:
-            self._say(f"node-drain: {text}")
+            self._say(text)
 
     def _record(self, pod: NodePod, node: str, outcome: EvictionOutcome,
                 message: str = "") -> None:

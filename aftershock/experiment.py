@@ -1,12 +1,13 @@
 """The experiment runner: one lifecycle for every fault.
 
-    resolve ── load start ── steady_seconds ── gate ── refuse? ── FAULT_START ── inject
-               "before"                                                   "during"
-        ── step ... ENDED ── FAULT_END ── rollback ── step ... SETTLED ── after_seconds ── load end
-                                                        "after"
+    resolve ── prepare? ── load ── steady_seconds ── gate ── refuse? ── FAULT_START ── inject
+                                   "before"                                     "during"
+        ── step ... ENDED ── FAULT_END ── rollback ── step ... SETTLED ── after_seconds ── end
+                                                      "after"
 
 A target that fails its steady state gets no fault (inconclusive, said why), nor does one
-the fault refuses (an HPA ramp with no HPA). The fault's rollback runs on success,
+the fault has nothing to act on (no HPA: no load either) or refuses as it is (an HPA that
+already runs the replicas the ramp should bring). The fault's rollback runs on success,
 failure, exception, Ctrl-C and SIGTERM (:func:`aftershock.safety.rolled_back`); what it
 did and undid is part of the record, and a fault that records evidence (a drain's
 evictions) has it moved onto the timeline then, so verdicts stay pure functions of the
@@ -131,6 +132,10 @@ class Runner:
         install_signal_handlers()
         config, timeline = self.config, run.timeline
         target = self.site.resolve()
+        absent = fault.prepare(target)
+        if absent is not None:
+            self._inconclusive(run, absent)
+            return run
         bound = (config.load.steady_seconds + fault.longest_s(config.faults.recovery_timeout_s)
                  + config.load.after_seconds + 60.0)
         spec = LoadSpec.from_config(config, host=target.url, max_duration_s=bound)

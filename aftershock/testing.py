@@ -174,14 +174,16 @@ class FakeFault:
     """A fault that is over after ``recover_after_s`` of stepping, and records every call.
 
     ``raises`` is raised from ``inject`` (or from ``step`` after ``raise_after_s``), as a
-    real fault's failed API call or a Ctrl-C would be; ``refusal`` refuses the target;
+    real fault's failed API call or a Ctrl-C would be; ``absent`` and ``refusal`` are what
+    ``prepare`` and ``refuse`` answer;
     ``unmeasurable`` is said when the fault gives up instead of recovering.
     """
 
     recover_after_s: float = 2.0
     raises: BaseException | None = None
     raise_after_s: float | None = None  # None: raise from inject
-    refusal: str | None = None
+    absent: str | None = None  # prepare's answer: nothing to act on
+    refusal: str | None = None  # refuse's answer
     unmeasurable: str = ""
     kind: FaultKind = FaultKind.POD_KILL
     calls: list[str] = field(default_factory=list)
@@ -189,6 +191,10 @@ class FakeFault:
 
     def longest_s(self, recovery_timeout_s: float) -> float:
         return recovery_timeout_s
+
+    def prepare(self, target: Target) -> str | None:
+        self.calls.append("prepare")
+        return self.absent
 
     def refuse(self, scene: Scene) -> str | None:
         self.calls.append("refuse")

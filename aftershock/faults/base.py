@@ -2,8 +2,8 @@
 
 The runner (:mod:`aftershock.experiment`) drives every fault the same way:
 
-    refuse(scene) ── FAULT_START ── inject(scene) ── step(now) ... ENDED ── rollback()
-        ── FAULT_END ── step(now) ... SETTLED ── after_seconds
+    prepare(target) ── load ── steady state ── refuse(scene) ── FAULT_START ── inject(scene)
+        ── step(now) ... ENDED ── FAULT_END ── rollback() ── step(now) ... SETTLED
 
 ``inject`` starts the fault and says what it did. ``step`` is called every tick while the
 load runs: it advances a fault that acts over time (the HPA ramp raises its CPU load step
@@ -125,8 +125,14 @@ class Fault(Protocol):
         """The longest the fault lasts from injection until settled (bounds the load)."""
         ...
 
+    def prepare(self, target: Target) -> str | None:
+        """Before any load: why this fault has nothing to act on here (inconclusive), or
+        None."""
+        ...
+
     def refuse(self, scene: Scene) -> str | None:
-        """Why the fault must not be injected into this target (inconclusive), or None."""
+        """Once the steady state held: why the fault must not be injected into the target
+        as it is now (inconclusive), or None."""
         ...
 
     def inject(self, scene: Scene) -> str:
@@ -196,7 +202,7 @@ class DeploymentRecovery:
 
 
 class WaitsForDeployment:
-    """The defaults of a fault whose end is the Deployment whole again: no refusal, no
+    """The defaults of a fault whose end is the Deployment whole again: no refusals, no
     longer than ``faults.recovery_timeout_s``, recovery by :class:`DeploymentRecovery`.
     A subclass calls :meth:`_begin` first thing in ``inject``."""
 
@@ -204,6 +210,9 @@ class WaitsForDeployment:
 
     def longest_s(self, recovery_timeout_s: float) -> float:
         return recovery_timeout_s
+
+    def prepare(self, target: Target) -> str | None:
+        return None
 
     def refuse(self, scene: Scene) -> str | None:
         return None

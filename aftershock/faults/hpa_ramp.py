@@ -27,7 +27,7 @@ from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.scaling import Autoscaler, find_hpa
 from aftershock.load.driver import LoadSpec
-from aftershock.seams import LoadSource
+from aftershock.seams import LoadSource, Target
 
 
 @dataclass
@@ -62,19 +62,23 @@ class HpaRamp:
         hc = self.settings
         return hc.scale_up_deadline_s + hc.step_seconds + hc.scale_down_wait_s
 
-    def refuse(self, scene: Scene) -> str | None:
-        target, self.hpa = scene.target, self.find()
+    def prepare(self, target: Target) -> str | None:
+        self.hpa = self.find()
         if self.hpa is None:
             return (f"no HorizontalPodAutoscaler in namespace {target.namespace} scales "
                     f"deployment {target.deployment}: nothing to verify")
+        return None
+
+    def refuse(self, scene: Scene) -> str | None:
+        assert self.hpa is not None, "refuse() before prepare()"
         scene.say(f"HPA {self.hpa.name} ({self.hpa.min_replicas}-{self.hpa.max_replicas} "
                   "replicas)")
         self._start = scene.start.desired
         self._expected = self.settings.expected_replicas or self._start + 1
         if self._expected <= self._start:
-            return (f"deployment {target.deployment} already runs {self._start} replicas, "
-                    f"not fewer than the expected {self._expected}: wait until the HPA has "
-                    f"scaled down (to {self.hpa.min_replicas}) and run again")
+            return (f"deployment {scene.target.deployment} already runs {self._start} "
+                    f"replicas, not fewer than the expected {self._expected}: wait until the "
+                    f"HPA has scaled down (to {self.hpa.min_replicas}) and run again")
         return None
 
     def inject(self, scene: Scene) -> str:

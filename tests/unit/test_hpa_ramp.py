@@ -60,6 +60,7 @@ def scaler(at: float, desired: int) -> ScalerObserved:
 
 def test_the_ramp_rises_until_the_hpa_wants_more_then_holds_a_step_after_ready() -> None:
     r = Ramp()
+    assert r.fault.prepare(r.scene.target) is None
     assert r.fault.refuse(r.scene) is None
     assert r.fault.inject(r.scene) == "CPU load step 1/3: 100 req/s of /work?ms=10"
     assert r.fault.step(r.at(5)).stage is Stage.RUNNING
@@ -83,6 +84,7 @@ def test_the_ramp_rises_until_the_hpa_wants_more_then_holds_a_step_after_ready()
 
 def test_the_ramp_ends_at_its_deadline_when_nothing_scales() -> None:
     r = Ramp()
+    r.fault.prepare(r.scene.target)
     r.fault.refuse(r.scene)
     r.fault.inject(r.scene)
     for t in range(1, 60):
@@ -94,6 +96,7 @@ def test_the_ramp_ends_at_its_deadline_when_nothing_scales() -> None:
 
 def test_a_metric_the_hpa_cannot_compute_ends_the_ramp_after_the_grace() -> None:
     r = Ramp()
+    r.fault.prepare(r.scene.target)
     r.fault.refuse(r.scene)
     r.fault.inject(r.scene)
     r.timeline.observations.append(ScalerObserved(r.clock.time(), "web", 2, 2, 2, 6, True,
@@ -105,6 +108,7 @@ def test_a_metric_the_hpa_cannot_compute_ends_the_ramp_after_the_grace() -> None
 
 def test_with_a_scale_down_wait_the_ramp_ends_then_settles_at_the_start_replicas() -> None:
     r = Ramp(SETTINGS.model_copy(update={"scale_down_wait_s": 120}))
+    r.fault.prepare(r.scene.target)
     r.fault.refuse(r.scene)
     r.fault.inject(r.scene)
     r.timeline.observations.append(workload(r.clock.time() + 1, desired=3, ready=3))
@@ -120,6 +124,7 @@ def test_with_a_scale_down_wait_the_ramp_ends_then_settles_at_the_start_replicas
 
 def test_a_cpu_load_that_died_makes_the_ramp_unmeasurable() -> None:
     r = Ramp()
+    r.fault.prepare(r.scene.target)
     r.fault.refuse(r.scene)
     r.fault.inject(r.scene)
     r.loads.made[0].dies_at = r.clock.time() + 1
@@ -130,8 +135,9 @@ def test_a_cpu_load_that_died_makes_the_ramp_unmeasurable() -> None:
 
 def test_no_hpa_or_enough_replicas_already_is_refused() -> None:
     r = Ramp(hpa=None)
-    assert r.fault.refuse(r.scene) == ("no HorizontalPodAutoscaler in namespace demo scales "
-                                       "deployment web: nothing to verify")
+    assert r.fault.prepare(r.scene.target) == ("no HorizontalPodAutoscaler in namespace demo "
+                                               "scales deployment web: nothing to verify")
     r = Ramp(SETTINGS.model_copy(update={"expected_replicas": 3}), start_replicas=3)
+    assert r.fault.prepare(r.scene.target) is None
     refusal = r.fault.refuse(r.scene)
     assert refusal is not None and "already runs 3 replicas" in refusal

@@ -72,7 +72,7 @@ def test_a_fault_the_target_survives_passes_and_is_recorded_with_what_it_did(
     bench, fault = Bench(config), FakeFault(recover_after_s=2.0)
     conclusion, failures = bench.runner.run(fault, [Check("pod-kill")])
     assert failures == []
-    assert fault.calls == ["refuse", "inject", "step", "rollback"]
+    assert fault.calls == ["prepare", "refuse", "inject", "step", "rollback"]
     assert markers(conclusion.run.timeline) == LIFECYCLE
     assert conclusion.entries["pod-kill"].verdict is not None
     entry = bench.entries()["pod-kill"]
@@ -126,7 +126,7 @@ def test_a_target_failing_its_steady_state_gets_no_fault(config: Config) -> None
     bench = Bench(config, clock=loads.clock, loads=loads)
     fault = FakeFault()
     conclusion, failures = bench.runner.run(fault, [Check("pod-kill")])
-    assert fault.calls == []  # not even asked: nothing was injected
+    assert fault.calls == ["prepare"]  # then not asked again: nothing was injected
     assert not conclusion.run.injected
     assert MarkerKind.FAULT_START not in markers(conclusion.run.timeline)
     entry = bench.entries()["pod-kill"]
@@ -141,16 +141,28 @@ def test_a_deployment_never_seen_ready_gets_no_fault(config: Config) -> None:
     bench = Bench(config, clock=clock, site=FakeSite(clock, initial=[]))
     fault = FakeFault()
     bench.runner.run(fault, [Check("pod-kill")])
-    assert fault.calls == []
+    assert fault.calls == ["prepare"]
     assert bench.entries()["pod-kill"]["reason"] == (
         "steady state not met, no fault injected: deployment web is never observed")
+
+
+def test_a_fault_with_nothing_to_act_on_runs_no_load(config: Config) -> None:
+    bench = Bench(config)
+    fault = FakeFault(absent="no HorizontalPodAutoscaler scales deployment web")
+    conclusion, failures = bench.runner.run(fault, [Check("hpa-scaling")])
+    assert fault.calls == ["prepare"]
+    assert bench.loads.made == []  # no load was started
+    assert [m.kind for m in conclusion.run.timeline.markers] == [MarkerKind.NOTE]
+    entry = bench.entries()["hpa-scaling"]
+    assert entry["verdict"] == "inconclusive"
+    assert failures == ["inconclusive: no HorizontalPodAutoscaler scales deployment web"]
 
 
 def test_a_fault_that_refuses_the_target_is_not_injected(config: Config) -> None:
     bench = Bench(config)
     fault = FakeFault(refusal="no HorizontalPodAutoscaler scales deployment web")
     bench.runner.run(fault, [Check("hpa-scaling")])
-    assert fault.calls == ["refuse"]
+    assert fault.calls == ["prepare", "refuse"]
     entry = bench.entries()["hpa-scaling"]
     assert entry["verdict"] == "inconclusive"
     assert entry["reason"] == "no HorizontalPodAutoscaler scales deployment web"
@@ -162,7 +174,7 @@ def test_an_exception_inside_the_fault_rolls_back_records_and_propagates(
     fault = FakeFault(raises=RuntimeError("the API refused the patch"))
     with pytest.raises(RuntimeError, match="the API refused the patch"):
         bench.runner.run(fault, [Check("rolling-update"), Check("second")])
-    assert fault.calls == ["refuse", "inject", "rollback"]
+    assert fault.calls == ["prepare", "refuse", "inject", "rollback"]
     entries = bench.entries()
     for name in ("rolling-update", "second"):
         assert entries[name]["verdict"] == "inconclusive"
@@ -177,7 +189,7 @@ def test_an_interrupt_during_the_fault_rolls_back_and_is_recorded(config: Config
                       raise_after_s=1.0)
     with pytest.raises(KeyboardInterrupt):
         bench.runner.conclude(fault, [Check("node-drain")])
-    assert fault.calls == ["refuse", "inject", "step", "rollback"]
+    assert fault.calls == ["prepare", "refuse", "inject", "step", "rollback"]
     entry = bench.entries()["node-drain"]  # recorded by conclude itself: it re-raised
     assert entry["verdict"] == "inconclusive"
     assert str(entry["reason"]).startswith("interrupted before a verdict: KeyboardInterrupt")

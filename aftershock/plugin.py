@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from aftershock.load import LoadDriver
     from aftershock.results import Results
 
+
 class RunExperiment(Protocol):
     """The ``run`` fixture: ``run(fault, checks=())``."""
 

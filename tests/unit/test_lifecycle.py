@@ -5,19 +5,21 @@ checks fold into entries. About the engine's own logic: the e2e tier proves the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from aftershock import experiment
 from aftershock.checks.check import result
-from aftershock.checks.timeline import MarkerKind, Timeline
+from aftershock.checks.timeline import MarkerKind, PodObserved, Timeline
 from aftershock.checks.verdict import Outcome, Phase, Violation
 from aftershock.conclusion import Check, Judged
 from aftershock.config import Config, FaultsConfig, LoadConfig, TargetConfig
 from aftershock.experiment import Runner
+from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
 from aftershock.results import Results
-from aftershock.testing import T0, FakeClock, FakeFault, FakeLoads, FakeSite
+from aftershock.testing import T0, FakeClock, FakeFault, FakeLoads, FakeSite, workload
 
 STEADY_S, AFTER_S = 5.0, 3.0
 # The fault starts once the steady state has been judged: after steady_seconds and the
@@ -253,3 +255,39 @@ def test_a_run_that_did_not_see_its_fault_end_never_passes_a_check(config: Confi
     entry = bench.entries()["steady-only"]
     assert entry["verdict"] == "inconclusive" and why in entry["reasons"]  # type: ignore[operator]
     assert entry["check"]["outcome"] == Outcome.PASS.value  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- recovery from the watch
+
+
+@dataclass
+class KillsOnePod(WaitsForDeployment):
+    """A fault whose end is the Deployment whole again, as the real pod kill's is."""
+
+    kind: FaultKind = FaultKind.POD_KILL
+    killed: list[str] = field(default_factory=list)
+
+    def inject(self, scene: Scene) -> str:
+        self._begin(scene, removed=self.killed)
+        self.killed.append("web-1")
+        return "killed web-1"
+
+    def rollback(self) -> str:
+        return "nothing to restore"
+
+
+def test_the_fault_ends_when_the_watch_shows_the_deployment_whole_again(
+        config: Config) -> None:
+    clock = FakeClock()
+    after = STEADY_S + 0.5  # the fault's start, in seconds after the watch began
+    site = FakeSite(clock, script=[
+        (after + 1.0, lambda at: workload(at, ready=2)),
+        (after + 2.0, lambda at: PodObserved(at, "web-1", "Running", False, True, 0,
+                                             gone=True)),
+        (after + 4.0, lambda at: workload(at))])
+    bench = Bench(config, clock=clock, site=site)
+    conclusion, failures = bench.runner.run(KillsOnePod(), [Check("pod-kill")])
+    assert failures == []
+    fault_end = conclusion.run.timeline.marker(MarkerKind.FAULT_END)
+    assert fault_end is not None
+    assert fault_end.at == pytest.approx(T0 + after + 4.0, abs=0.15)

@@ -3,8 +3,9 @@
 The target's readiness should turn every pod not Ready while its dependency is away and
 liveness should restart none; :func:`aftershock.checks.probes.check_dependency_outage`
 judges that from the ``dependency down: ...`` / ``dependency restored: ...`` NOTE markers
-this fault puts on the timeline at the moment each happened. The rollback puts the
-replicas back whatever happened (exception, Ctrl-C, SIGTERM).
+this fault puts on the timeline at the moment each happened. The outage is stepped, so the
+runner keeps watching the load while the dependency is away; the rollback puts the replicas
+back whatever happened (exception, Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from dataclasses import dataclass, field
 from aftershock.checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED
 from aftershock.config import Config
 from aftershock.errors import TargetMissing, UsageError
-from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.faults.base import FaultKind, Scene, Stage, Step, WaitsForDeployment
 from aftershock.kube.calls import deployment_replicas, scale_deployment
 from aftershock.kube.cluster import Cluster
 
 
 @dataclass
 class DependencyOutage(WaitsForDeployment):
-    """``inject`` returns after the restore; ``rollback`` restores whatever ``inject`` did
-    not. Recovery then waits for the target Deployment to be whole again."""
+    """``inject`` scales the dependency to 0; ``step`` restores it ``hold_s`` later, then
+    waits for the target Deployment to be whole again; ``rollback`` restores whatever was
+    not restored yet."""
 
     cluster: Cluster
     namespace: str
@@ -30,6 +32,7 @@ class DependencyOutage(WaitsForDeployment):
     hold_s: float
     kind: FaultKind = field(default=FaultKind.DEPENDENCY_OUTAGE, init=False)
     _original: int | None = field(default=None, init=False)
+    _restore_at: float = field(default=0.0, init=False)  # monotonic
     _scene: Scene | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -41,6 +44,9 @@ class DependencyOutage(WaitsForDeployment):
                              "set probes.dependency")
         return cls(cluster, config.target.namespace, probes.dependency,
                    probes.dependency_outage_s)
+
+    def longest_s(self, recovery_timeout_s: float) -> float:
+        return self.hold_s + recovery_timeout_s
 
     def _replicas(self) -> int:
         replicas = deployment_replicas(self.cluster, self.namespace, self.deployment)
@@ -57,9 +63,18 @@ class DependencyOutage(WaitsForDeployment):
         scale_deployment(self.cluster, self.namespace, self.deployment, 0)
         scene.note(f"{DEPENDENCY_DOWN} deployment {self.deployment} scaled from {original} "
                    "to 0")
-        scene.clock.sleep(self.hold_s)  # a signal here raises; the rollback restores it
-        restored = self._restore()
-        return f"dependency {self.deployment} at 0 replicas for {self.hold_s:.0f} s; {restored}"
+        self._restore_at = scene.clock.monotonic() + self.hold_s
+        return (f"scaled dependency {self.deployment} from {original} to 0 replicas for "
+                f"{self.hold_s:.0f} s")
+
+    def step(self, now: float) -> Step:
+        if self._original is not None:
+            if now < self._restore_at:
+                return Step(Stage.RUNNING, state=f"dependency {self.deployment} down, "
+                                                 f"{self._restore_at - now:.0f} s to go")
+            assert self._scene is not None
+            self._scene.act(self._restore())
+        return super().step(now)
 
     def rollback(self) -> str:
         return self._restore()
@@ -67,7 +82,7 @@ class DependencyOutage(WaitsForDeployment):
     def _restore(self) -> str:
         original = self._original
         if original is None:
-            return f"nothing to restore: dependency {self.deployment} was not scaled"
+            return f"nothing to restore: dependency {self.deployment} is not scaled down"
         if self._replicas() != original:
             scale_deployment(self.cluster, self.namespace, self.deployment, original)
         self._original = None

@@ -1,12 +1,20 @@
-"""When a fault is over: recovery as "the Deployment whole again" (DeploymentRecovery), and
-the fault kinds' one spelling and run order."""
+"""When a fault is over: recovery as "the Deployment whole again" (DeploymentRecovery), the
+dependency outage's steps (its scale calls faked), and the fault kinds' one spelling and run
+order."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
+import pytest
+
+from aftershock.checks.probes import DEPENDENCY_DOWN, DEPENDENCY_RESTORED
 from aftershock.checks.timeline import PodObserved, Timeline
+from aftershock.faults import dependency
 from aftershock.faults.base import DeploymentRecovery, FaultKind, Scene, Stage
+from aftershock.faults.dependency import DependencyOutage
+from aftershock.kube.cluster import Cluster
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import LoadSource, Target
 from aftershock.testing import FakeClock, FakeLoads, workload
@@ -77,3 +85,56 @@ def test_fault_kinds_have_one_spelling_and_run_cheapest_first() -> None:
     assert [k.value for k in sorted(FaultKind, key=lambda k: k.order)] == [
         "pod_kill", "rollout", "drain", "pdb", "dependency_outage", "hpa_ramp"]
     assert FaultKind("hpa_ramp") is FaultKind.HPA_RAMP
+
+
+class FakeScale:
+    """The dependency's replicas, in place of the adapter's scale calls."""
+
+    def __init__(self, replicas: int) -> None:
+        self.replicas = replicas
+        self.patches: list[int] = []
+
+    def read(self, cluster: object, namespace: str, name: str) -> int:
+        return self.replicas
+
+    def patch(self, cluster: object, namespace: str, name: str, replicas: int) -> None:
+        self.replicas = replicas
+        self.patches.append(replicas)
+
+
+def outage(monkeypatch: pytest.MonkeyPatch, scale: FakeScale) -> DependencyOutage:
+    monkeypatch.setattr(dependency, "deployment_replicas", scale.read)
+    monkeypatch.setattr(dependency, "scale_deployment", scale.patch)
+    return DependencyOutage(cast(Cluster, None), "demo", "db", hold_s=20)
+
+
+def test_the_dependency_is_held_at_zero_then_restored_then_the_target_recovers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, timeline, scale = FakeClock(), Timeline(), FakeScale(2)
+    fault = outage(monkeypatch, scale)
+    s = scene(clock, timeline)
+    assert fault.inject(s) == "scaled dependency db from 2 to 0 replicas for 20 s"
+    assert scale.replicas == 0
+    clock.sleep(19)
+    assert fault.step(clock.monotonic()).stage is Stage.RUNNING and scale.replicas == 0
+    clock.sleep(1)
+    assert fault.step(clock.monotonic()).stage is Stage.RUNNING  # restored, target not yet
+    assert scale.patches == [0, 2]
+    assert s.actions == ["restored dependency db to 2 replicas"]
+    notes = [m.detail for m in timeline.markers]
+    assert notes[0].startswith(DEPENDENCY_DOWN) and notes[1].startswith(DEPENDENCY_RESTORED)
+    timeline.observations.append(workload(clock.time()))
+    assert fault.step(clock.monotonic()).stage is Stage.SETTLED
+    assert fault.rollback() == "nothing to restore: dependency db is not scaled down"
+    assert scale.patches == [0, 2]
+
+
+def test_a_rollback_during_the_outage_restores_the_dependency(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, scale = FakeClock(), FakeScale(3)
+    fault = outage(monkeypatch, scale)
+    fault.inject(scene(clock, Timeline()))
+    clock.sleep(5)
+    fault.step(clock.monotonic())
+    assert fault.rollback() == "restored dependency db to 3 replicas"
+    assert scale.replicas == 3

@@ -1,45 +1,34 @@
-"""One experiment: steady load, a steady-state gate, one fault, recovery, a verdict.
+"""The experiment runner: one lifecycle for every fault.
 
-    load start ── steady_seconds ── gate ── fault start ── recovered ── after_seconds ── load end
-                     "before"                   "during"                  "after"
+    resolve ── prepare? ── load ── steady_seconds ── gate ── refuse? ── FAULT_START ── inject
+                                   "before"                                     "during"
+        ── step ... ENDED ── FAULT_END ── rollback ── step ... SETTLED ── after_seconds ── end
+                                                      "after"
 
-"during" lasts from the fault's injection until the Deployment is whole again
-(every desired replica updated, available and ready, the killed pods gone), so
-the outage a fault causes is counted where it belongs even when the fault's API
-call returns at once. A target that fails its steady state gets no fault.
+A target that fails its steady state gets no fault (inconclusive, said why), nor does one
+the fault has nothing to act on (no HPA: no load either) or refuses as it is (an HPA that
+already runs the replicas the ramp should bring). The fault's rollback runs on success,
+failure, exception, Ctrl-C and SIGTERM (:func:`aftershock.safety.rolled_back`); what it
+did and undid is part of the record, and a fault that records evidence (a drain's
+evictions) has it moved onto the timeline then, so verdicts stay pure functions of the
+timeline. When the load has stopped, the run is judged once (:func:`settle_verdict`) and
+every check folds into its own results.json entry (:mod:`aftershock.conclusion`).
 
-Two optional extensions, for experiments that judge more than the request SLO:
-
-- a fault that records what it did (``RecordsEvidence``: a drain's evictions) has its
-  evidence moved onto the timeline when it is rolled back, so verdicts stay pure
-  functions of the timeline;
-- a ``judge`` gets the timeline and the SLO verdict after the load stopped and returns
-  the verdict to record (its own checks folded in) and extra results.json fields.
+The runner reaches the cluster, the load and the clock only through the seams of
+:mod:`aftershock.seams`; :mod:`aftershock.testing` has fakes for them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-from aftershock.checks import report
 from aftershock.checks.report import steady_state_message
 from aftershock.checks.slo import SLO
-from aftershock.checks.timeline import (
-    Marker,
-    MarkerKind,
-    NodeObserved,
-    PodObserved,
-    ScalerObserved,
-    Timeline,
-    WorkloadObserved,
-)
+from aftershock.checks.timeline import Marker, MarkerKind, Requests, Timeline, WorkloadObserved
 from aftershock.checks.verdict import (
     Outcome,
     PhaseVerdict,
@@ -47,56 +36,19 @@ from aftershock.checks.verdict import (
     evaluate,
     evaluate_steady_state,
 )
+from aftershock.conclusion import Check, Conclusion
 from aftershock.config import Config
-from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
-from aftershock.kube.drain import own_pod
-from aftershock.kube.faults import Fault, RecordsEvidence, RemovesPods
-from aftershock.kube.load_workers import WorkerPods, worker_pods
-from aftershock.kube.watch import Recorder, target_streams
-from aftershock.load.driver import LoadDriver, LoadResult, LoadSpec
+from aftershock.faults.base import Fault, RecordsEvidence, Scene, Stage, Step, latest
+from aftershock.load.driver import LoadResult, LoadSpec
 from aftershock.results import Results, safe_name
 from aftershock.safety import install_signal_handlers, rolled_back
+from aftershock.seams import Clock, Loads, LoadSource, Site, SystemClock, local_load
 
-# How often the runner looks at the in-memory timeline while it waits. The timeline
-# itself is fed by watches; this only bounds how late the runner notices.
+# How often the runner steps the fault. The timeline itself is fed by watches; this only
+# bounds how late the runner notices.
 _TICK_S = 0.1
 _PROGRESS_EVERY_S = 10.0
-_RECORDS_FLUSH_S = 0.5
-
-#: An experiment's own checks: from the timeline and the SLO verdict to the verdict to
-#: record and extra fields for its results.json entry.
-Judge = Callable[[Timeline, Verdict], tuple[Verdict, dict[str, Any]]]
-
-
-@dataclass
-class Run:
-    """Everything one experiment produced; results.json and the pytest report read it."""
-
-    name: str
-    timeline: Timeline
-    verdict: Verdict | None = None
-    steady: PhaseVerdict | None = None
-    injected: bool = False
-    inconclusive_reason: str = ""
-    actions: list[str] = field(default_factory=list)  # what the fault did and undid
-    load: LoadResult | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # a judge's results.json fields
-
-    @property
-    def outcome(self) -> Outcome:
-        return self.verdict.outcome if self.verdict is not None else Outcome.INCONCLUSIVE
-
-
-# Observations that name one object, for :func:`latest`.
-Named = TypeVar("Named", WorkloadObserved, ScalerObserved, PodObserved, NodeObserved)
-
-
-def load_workers(cluster: Cluster, config: Config, spec: LoadSpec, name: str
-                 ) -> WorkerPods | None:
-    """The locust worker pods of a load (``load.worker_pods``), or None."""
-    return worker_pods(cluster, config.target.namespace, spec.worker_pods,
-                       config.load.worker_image, f"{name}-{secrets.token_hex(2)}",
-                       max_duration_s=spec.max_duration_s, own=own_pod(), say=say)
+_RECORDS_FLUSH_S = 0.5  # the load flushes its records every 200 ms
 
 
 def say(text: str) -> None:
@@ -104,192 +56,231 @@ def say(text: str) -> None:
     print(f"[aftershock] {text}", file=sys.__stderr__, flush=True)
 
 
-def mark(timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
-    timeline.markers.append(Marker(time.time(), kind, detail))
+@dataclass
+class Run:
+    """Everything one experiment produced; its checks and results.json read it."""
+
+    name: str
+    timeline: Timeline
+    verdict: Verdict | None = None  # the request SLO verdict; None: never injected
+    steady: PhaseVerdict | None = None
+    injected: bool = False
+    inconclusive_reason: str = ""
+    actions: list[str] = field(default_factory=list)  # what the fault did and undid
+    load: LoadResult | None = None
 
 
-def latest(timeline: Timeline, kind: type[Named], name: str) -> Named | None:
-    """The newest observation of one kind about one named object."""
-    for obs in reversed(timeline.observations):
-        if isinstance(obs, kind) and obs.name == name:
-            return obs
-    return None
+@dataclass
+class Runner:
+    """Runs experiments against ``config.target`` and records them into ``results``."""
 
+    config: Config
+    site: Site
+    results: Results
+    loads: Loads = local_load
+    clock: Clock = field(default_factory=SystemClock)
+    say: Callable[[str], None] = say
 
-def _pods_gone(timeline: Timeline, names: list[str]) -> bool:
-    gone = {o.name for o in timeline.observations if isinstance(o, PodObserved) and o.gone}
-    return set(names) <= gone
+    def with_config(self, config: Config) -> Runner:
+        return dataclasses.replace(self, config=config)
 
+    def conclude(self, fault: Fault, checks: Sequence[Check], name: str | None = None
+                 ) -> Conclusion:
+        """Run one experiment and judge each check; nothing is recorded yet.
 
-def _recovered(timeline: Timeline, deployment: str, since: float, fault: Fault) -> bool:
-    w = latest(timeline, WorkloadObserved, deployment)
-    removed = fault.killed if isinstance(fault, RemovesPods) else None
-    # A fault that removed no pod (a drain a PDB blocked entirely) changes nothing the
-    # Deployment reports, so its last status from before the fault is still current.
-    stale_ok = removed is not None and not removed
-    if w is None or (w.at < since and not stale_ok) or w.generation < fault.generation \
-            or not w.rolled_out:
-        return False
-    return not removed or _pods_gone(timeline, removed)
+        An exception (a missing target, a load that cannot start, a fault's API call that
+        failed) ends the run after the rollback; the conclusion then holds it (``error``)
+        and every check is inconclusive with the reason. An interrupt (Ctrl-C, SIGTERM)
+        records every check as inconclusive, then propagates.
+        """
+        if not checks:
+            raise ValueError("an experiment needs at least one check (Check(name): the "
+                             "request SLO alone)")
+        run = Run(name or checks[0].name, Timeline())
+        try:
+            self.execute(run, fault)
+        except Exception as exc:
+            return Conclusion.unfinished(run, checks, self.config.slo, self.results,
+                                         f"errored before a verdict: {_described(exc)}", exc)
+        except BaseException as exc:
+            Conclusion.unfinished(run, checks, self.config.slo, self.results,
+                                  f"interrupted before a verdict: {_described(exc)}",
+                                  exc).record_all()
+            raise
+        return Conclusion.of(run, checks, self.config.slo, self.results)
 
+    def run(self, fault: Fault, checks: Sequence[Check], name: str | None = None
+            ) -> tuple[Conclusion, list[str]]:
+        """Run, record every check, and return the messages of those that did not pass.
 
-def wait_with_load(seconds: float, what: str, driver: LoadDriver) -> None:
-    """Wait while load runs, saying how it goes; stop early if the load died."""
-    deadline = time.monotonic() + seconds
-    next_report = time.monotonic() + _PROGRESS_EVERY_S
-    while (left := deadline - time.monotonic()) > 0:
-        if not driver.running:
-            return
-        time.sleep(min(_TICK_S * 5, left))
-        if time.monotonic() >= next_report:
-            next_report += _PROGRESS_EVERY_S
-            say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
+        Raises what the run raised, once every check is recorded.
+        """
+        conclusion = self.conclude(fault, checks, name)
+        failures = conclusion.record_all()
+        if conclusion.error is not None:
+            raise conclusion.error
+        return conclusion, failures
 
+    # ------------------------------------------------------------ the lifecycle
 
-def execute(name: str, config: Config, cluster: Cluster, make_fault: Callable[[str], Fault],
-            results: Results, judge: Judge | None = None) -> str | None:
-    """Run one experiment and record it, even when it is interrupted (Ctrl-C, SIGTERM).
+    def execute(self, run: Run, fault: Fault) -> Run:
+        """Run one experiment into ``run``.
 
-    Returns the message a failed test shows, or None when it passed.
-    """
-    run = Run(name, Timeline())
-    try:
-        run_experiment(run, config, cluster, make_fault, judge)
-    except BaseException as exc:
-        run.verdict = None
-        run.inconclusive_reason = f"interrupted before a verdict: {type(exc).__name__}: {exc}"
-        conclude(run, results, config.slo)
-        raise
-    return conclude(run, results, config.slo)
+        Raises :class:`aftershock.errors.AftershockError` for a missing target or a load
+        that cannot start, before any fault is injected.
+        """
+        install_signal_handlers()
+        config, timeline = self.config, run.timeline
+        target = self.site.resolve()
+        absent = fault.prepare(target)
+        if absent is not None:
+            self._inconclusive(run, absent)
+            return run
+        bound = (config.load.steady_seconds + fault.longest_s(config.faults.recovery_timeout_s)
+                 + config.load.after_seconds + 60.0)
+        spec = LoadSpec.from_config(config, host=target.url, max_duration_s=bound)
+        self.say(f"{run.name}: watching {target.namespace}/{target.deployment}, load "
+                 f"{spec.rate:.0f} req/s to {target.url}")
+        workdir = Path(config.results_dir) / "load" / safe_name(run.name)
+        extra: list[LoadSource] = []
 
+        def start_load(extra_spec: LoadSpec, name: str) -> LoadSource:
+            load = self.loads(extra_spec, workdir / name)
+            extra.append(load)
+            load.start()
+            return load
 
-def run_experiment(run: Run, config: Config, cluster: Cluster,
-                   make_fault: Callable[[str], Fault], judge: Judge | None = None) -> Run:
-    """Run one experiment against ``config.target``. ``make_fault`` gets the pod selector.
+        main = self.loads(spec, workdir, self.site.workers(spec, run.name))
+        with self.site.watch(timeline, target):
+            try:
+                main.start()
+                self._mark(timeline, MarkerKind.LOAD_START, target.url)
+                start = self._gate(run, main)
+                if start is not None:
+                    scene = Scene(target, timeline, start, spec, self.clock,
+                                  config.faults.recovery_timeout_s,
+                                  lambda text: self.say(f"{run.name}: {text}"), start_load,
+                                  run.actions)
+                    refusal = fault.refuse(scene)
+                    if refusal is not None:
+                        self._inconclusive(run, refusal)
+                    else:
+                        self._inject_and_follow(run, fault, scene, main)
+                        self._wait(config.load.after_seconds, f"{run.name}: after the fault",
+                                   main)
+                self._mark(timeline, MarkerKind.LOAD_END)
+            finally:
+                for load in (*extra, main):
+                    load.stop()
+        timeline.requests = (Requests.merged(main.requests(), *(x.requests() for x in extra))
+                             if extra else main.requests())
+        run.load = main.result(timeline.requests)
+        settle_verdict(run, config.slo)
+        return run
 
-    Raises :class:`aftershock.errors.AftershockError` for a missing target or a load
-    that cannot start, before any fault is injected.
-    """
-    install_signal_handlers()
-    target, name, timeline = config.target, run.name, run.timeline
-    deployment = read_deployment(cluster, target.namespace, target.deployment)
-    selector = label_selector(deployment)
-    url = str(target.url) if target.url else service_url(cluster, target.namespace,
-                                                          target.service)
-    spec = LoadSpec.from_config(config, host=url)
-    streams = target_streams(cluster, target.namespace, target.deployment, target.service,
-                             selector)
-    say(f"{name}: watching {target.namespace}/{target.deployment}, load {spec.rate:.0f} req/s "
-         f"to {url}")
-    workdir = Path(config.results_dir) / "load" / safe_name(name)
-    remote = load_workers(cluster, config, spec, name)
-    with Recorder(timeline, streams), LoadDriver(spec, workdir,
-                                                 remote_workers=remote) as driver:
-        mark(timeline, MarkerKind.LOAD_START, url)
-        if gate_steady_state(run, config, driver, "no fault injected") is not None:
-            _inject_and_recover(run, config, make_fault(selector), driver)
-            wait_with_load(config.load.after_seconds, f"{name}: after the fault", driver)
-        mark(timeline, MarkerKind.LOAD_END)
-    timeline.requests = driver.requests()
-    run.load = driver.result(timeline.requests)
-    settle_verdict(run, config.slo, judge)
-    return run
+    def _mark(self, timeline: Timeline, kind: MarkerKind, detail: str = "") -> None:
+        timeline.markers.append(Marker(self.clock.time(), kind, detail))
 
+    def _inconclusive(self, run: Run, reason: str) -> None:
+        run.inconclusive_reason = reason
+        self._mark(run.timeline, MarkerKind.NOTE, reason)
+        self.say(reason)
 
-def gate_steady_state(run: Run, config: Config, driver: LoadDriver, refusal: str
-                      ) -> WorkloadObserved | None:
-    """Load for ``load.steady_seconds``, then judge it as the "before" phase.
+    def _wait(self, seconds: float, what: str, load: LoadSource) -> None:
+        """Wait while load runs, saying how it goes; stop early if the load died."""
+        deadline = self.clock.monotonic() + seconds
+        next_report = self.clock.monotonic() + _PROGRESS_EVERY_S
+        while (left := deadline - self.clock.monotonic()) > 0:
+            if not load.running:
+                return
+            self.clock.sleep(min(_TICK_S * 5, left))
+            if self.clock.monotonic() >= next_report:
+                next_report += _PROGRESS_EVERY_S
+                self.say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
 
-    Returns the target's workload status when the steady state holds. Otherwise sets
-    ``run.inconclusive_reason`` (starting "steady state not met, <refusal>") and returns
-    None: a target that is already failing must not be disrupted further.
-    """
-    timeline, deployment = run.timeline, config.target.deployment
-    wait_with_load(config.load.steady_seconds, f"{run.name}: steady state", driver)
-    gate_at = time.time()
-    time.sleep(_RECORDS_FLUSH_S)  # the load flushes its records every 200 ms
-    timeline.requests = driver.requests()
-    run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
-    workload = latest(timeline, WorkloadObserved, deployment)
-    if run.steady.outcome is not Outcome.PASS:
-        run.inconclusive_reason = (f"steady state not met, {refusal}: "
-                                   + steady_state_message(run.steady))
-    elif workload is None or workload.ready < workload.desired:
-        seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
-        run.inconclusive_reason = (f"steady state not met, {refusal}: deployment {deployment} "
-                                   f"is {seen}")
-    if run.inconclusive_reason:
-        mark(timeline, MarkerKind.NOTE, run.inconclusive_reason)
-        say(run.inconclusive_reason)
+    def _gate(self, run: Run, load: LoadSource) -> WorkloadObserved | None:
+        """Load for ``load.steady_seconds``, then judge it as the "before" phase.
+
+        Returns the target's workload status when the steady state holds. Otherwise the
+        run is inconclusive ("steady state not met, no fault injected: ...") and None is
+        returned: a target that is already failing must not be disrupted further.
+        """
+        config, timeline = self.config, run.timeline
+        deployment = config.target.deployment
+        self._wait(config.load.steady_seconds, f"{run.name}: steady state", load)
+        gate_at = self.clock.time()
+        self.clock.sleep(_RECORDS_FLUSH_S)
+        timeline.requests = load.requests()
+        run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
+        workload = latest(timeline, WorkloadObserved, deployment)
+        refusal = "steady state not met, no fault injected: "
+        if run.steady.outcome is not Outcome.PASS:
+            self._inconclusive(run, refusal + steady_state_message(run.steady))
+        elif workload is None or workload.ready < workload.desired:
+            seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
+            self._inconclusive(run, f"{refusal}deployment {deployment} is {seen}")
+        else:
+            return workload
         return None
-    return workload
+
+    def _inject_and_follow(self, run: Run, fault: Fault, scene: Scene, load: LoadSource
+                           ) -> None:
+        timeline = run.timeline
+
+        def rollback() -> None:
+            self._mark(timeline, MarkerKind.ROLLBACK_START, fault.kind.value)
+            if isinstance(fault, RecordsEvidence):
+                timeline.observations.extend(fault.evidence)
+                fault.evidence.clear()
+            done = fault.rollback()
+            run.actions.append(done)
+            self._mark(timeline, MarkerKind.ROLLBACK_END, done)
+
+        self._mark(timeline, MarkerKind.FAULT_START, fault.kind.value)
+        with rolled_back(rollback):
+            run.injected = True
+            did = fault.inject(scene)
+            run.actions.append(did)
+            self._mark(timeline, MarkerKind.NOTE, did)
+            self.say(f"{run.name}: {did}")
+            step = self._follow(run, fault, load, Stage.ENDED)
+            self._mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)
+        if step.stage is Stage.ENDED and load.running:
+            self._follow(run, fault, load, Stage.SETTLED)
+
+    def _follow(self, run: Run, fault: Fault, load: LoadSource, until: Stage) -> Step:
+        """Step the fault until it reaches ``until`` (ENDED: or SETTLED) or the load died."""
+        next_report = self.clock.monotonic() + _PROGRESS_EVERY_S
+        while True:
+            now = self.clock.monotonic()
+            step = fault.step(now)
+            if step.unmeasurable and not run.inconclusive_reason:
+                self._inconclusive(run, step.unmeasurable)
+            if step.stage is Stage.SETTLED or step.stage is until:
+                return step
+            if not load.running:
+                if until is Stage.ENDED and not run.inconclusive_reason:
+                    self._inconclusive(run, "the load stopped during the fault:\n"
+                                       + load.log_tail())
+                return step
+            if now >= next_report:
+                next_report += _PROGRESS_EVERY_S
+                self.say(f"{run.name}: {step.state}")
+            self.clock.sleep(_TICK_S)
 
 
-def settle_verdict(run: Run, slo: SLO, judge: Judge | None = None) -> None:
+def settle_verdict(run: Run, slo: SLO) -> None:
     """Judge a finished run, once its load has stopped; a run never injected has no verdict."""
     if not run.injected:
         return
     verdict = evaluate(run.timeline, slo)
-    if judge is not None:
-        verdict, run.extra = judge(run.timeline, verdict)
-    if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
-        # Nothing failed, but the experiment did not see the end of the fault. A measured
-        # SLO failure, on the other hand, stands as a failure.
+    if run.inconclusive_reason and verdict.outcome is not Outcome.FAIL:
+        # Nothing failed, but the experiment did not see the end of the fault: that is the
+        # first reason it is inconclusive. A measured SLO failure stands as a failure.
         verdict = dataclasses.replace(verdict, outcome=Outcome.INCONCLUSIVE,
                                       reasons=(run.inconclusive_reason, *verdict.reasons))
     run.verdict = verdict
 
 
-def conclude(run: Run, results: Results, slo: SLO) -> str | None:
-    """Record the run in results.json; return the message a failed test shows, or None."""
-    extra = {"injected": run.injected, "actions": run.actions,
-             "steady_state": run.steady.outcome.value if run.steady else None, **run.extra}
-    if run.verdict is None:
-        reason = run.inconclusive_reason or "the experiment produced no verdict"
-        results.record_inconclusive(run.name, reason, timeline=run.timeline)
-        return f"inconclusive: {reason}"
-    results.record(run.name, run.verdict, slo, timeline=run.timeline, load=run.load,
-                   extra=extra)
-    if run.verdict.outcome is Outcome.PASS:
-        return None
-    return report.explain(run.verdict, slo)
-
-
-def _inject_and_recover(run: Run, config: Config, fault: Fault, driver: LoadDriver) -> None:
-    timeline, deployment = run.timeline, config.target.deployment
-
-    def rollback() -> None:
-        mark(timeline, MarkerKind.ROLLBACK_START, fault.name)
-        if isinstance(fault, RecordsEvidence):
-            timeline.observations.extend(fault.evidence)
-            fault.evidence.clear()
-        done = fault.rollback()
-        run.actions.append(done)
-        mark(timeline, MarkerKind.ROLLBACK_END, done)
-
-    mark(timeline, MarkerKind.FAULT_START, fault.name)
-    started = time.time()
-    with rolled_back(rollback):
-        run.injected = True
-        did = fault.inject()
-        run.actions.append(did)
-        mark(timeline, MarkerKind.NOTE, did)
-        say(f"{run.name}: {did}")
-        deadline = time.monotonic() + config.faults.recovery_timeout_s
-        next_report = time.monotonic() + _PROGRESS_EVERY_S
-        while not _recovered(timeline, deployment, started, fault):
-            if time.monotonic() > deadline:
-                run.inconclusive_reason = (
-                    f"deployment {deployment} did not recover within "
-                    f"{config.faults.recovery_timeout_s:.0f} s (faults.recovery_timeout_s)")
-                break
-            if not driver.running:
-                run.inconclusive_reason = f"the load stopped during the fault:\n{driver.log_tail()}"
-                break
-            if time.monotonic() >= next_report:
-                next_report += _PROGRESS_EVERY_S
-                w = latest(timeline, WorkloadObserved, deployment)
-                state = (f"{w.ready}/{w.desired} ready, {w.updated} updated" if w else "unseen")
-                say(f"{run.name}: waiting for recovery: {state}")
-            time.sleep(_TICK_S)
-        mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -17,6 +17,10 @@ never gets in the way of unrelated test suites):
 ``timeline``           a fresh :class:`aftershock.checks.timeline.Timeline` per test
 ``results``            the session's :class:`aftershock.results.Results`; results.json
                        is written after every record and at session end
+``runner``             the :class:`aftershock.experiment.Runner` (session)
+``run``                ``run(fault, checks=())``: one experiment, every check recorded,
+                       the test failed unless all passed
+``record``             ``record(conclusion)``: record this test's check of a shared run
 
 An ``experiment``-marked test that ends without recording a verdict (it raised, or
 returned without calling ``results.record``) is recorded as inconclusive with the
@@ -26,9 +30,9 @@ reason, so a broken experiment never reads as a pass.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -36,9 +40,22 @@ if TYPE_CHECKING:
     from aftershock.checks.slo import SLO
     from aftershock.checks.timeline import Timeline
     from aftershock.checks.verdict import Verdict
+    from aftershock.conclusion import Check, Conclusion
     from aftershock.config import Config, TargetConfig
+    from aftershock.experiment import Runner
+    from aftershock.faults.base import Fault
     from aftershock.load import LoadDriver
     from aftershock.results import Results
+
+
+class RunExperiment(Protocol):
+    """The ``run`` fixture: ``run(fault, checks=())``."""
+
+    def __call__(self, fault: Fault, checks: Sequence[Check] = ()) -> Conclusion: ...
+
+
+#: The ``record`` fixture: ``record(conclusion)``.
+Record = Callable[["Conclusion"], None]
 
 _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
@@ -47,8 +64,9 @@ _SKIPPED_KEY = pytest.StashKey[bool]()
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
                      "without a recorded verdict it is recorded as inconclusive.")
-FAULT_MARKER = ("fault(kind): the fault family the experiment injects, e.g. "
-                "fault(\"pod_kill\") or fault(\"rollout\"); select with -m.")
+FAULT_MARKER = ("fault(kind): the fault family the experiment injects, one of "
+                "aftershock.faults.base.FaultKind (pod_kill, rollout, drain, pdb, "
+                "dependency_outage, hpa_ramp); sessions run them in that order.")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -164,9 +182,10 @@ def load(aftershock_config: Config, request: pytest.FixtureRequest
                    / f"{safe_name(request.node.nodeid)}-{len(made) + 1}")
         remote = None
         if spec.worker_pods:  # locust worker pods in the target's namespace
-            from aftershock.experiment import load_workers
-            remote = load_workers(request.getfixturevalue("cluster"), aftershock_config,
-                                  spec, safe_name(request.node.name))
+            from aftershock.experiment import say
+            from aftershock.kube.site import KubeSite
+            site = KubeSite(request.getfixturevalue("cluster"), aftershock_config, say)
+            remote = site.workers(spec, safe_name(request.node.name))
         driver = LoadDriver(spec, workdir, remote_workers=remote)
         made.append(driver)
         return driver
@@ -182,6 +201,48 @@ def load(aftershock_config: Config, request: pytest.FixtureRequest
 def results(pytestconfig: pytest.Config) -> Results:
     """The session's results collector: ``results.record(name, verdict, slo, timeline=...)``."""
     return _results(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def runner(aftershock_config: Config, cluster: Any, results: Results) -> Runner:
+    """The experiment runner against ``target`` in ``cluster``, recording into ``results``.
+
+    ``runner.conclude(fault, checks)`` runs one experiment and judges each check without
+    recording; for a run whose checks are several tests (see :func:`record`).
+    """
+    from aftershock.experiment import Runner, say
+    from aftershock.kube.site import KubeSite
+    return Runner(aftershock_config, KubeSite(cluster, aftershock_config, say), results)
+
+
+@pytest.fixture
+def run(runner: Runner, request: pytest.FixtureRequest) -> RunExperiment:
+    """``run(fault, checks=())``: run one experiment, record every check, and fail the test
+    unless every check passed. No checks: the request SLO verdict alone, named after the
+    test's ``experiment`` marker. Whatever the run raised propagates once it is recorded
+    (an interrupt included)."""
+    from aftershock.conclusion import Check
+
+    def run_(fault: Fault, checks: Sequence[Check] = ()) -> Conclusion:
+        checks = checks or (Check(_experiment_name(request.node)),)
+        conclusion, failures = runner.run(fault, checks)
+        if failures:
+            pytest.fail("\n\n".join(failures), pytrace=False)
+        return conclusion
+
+    return run_
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Record:
+    """``record(conclusion)``: record this test's check of a shared run (the check named
+    after the test's ``experiment`` marker) and fail the test unless it passed."""
+    def record_(conclusion: Conclusion) -> None:
+        failure = conclusion.record(_experiment_name(request.node), nodeid=request.node.nodeid)
+        if failure:
+            pytest.fail(failure, pytrace=False)
+
+    return record_
 
 
 def assert_verdict(verdict: Verdict, slo: SLO) -> None:
@@ -206,18 +267,16 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         item.config.stash[_RESULTS_KEY].current_nodeid = item.nodeid
 
 
-# Run order of the fault families in one session: the cheapest first (posture has no
-# fault), and last the ones that leave the target changed for minutes (an HPA that was
-# driven up scales down slowly, which would disturb every experiment after it).
-FAULT_ORDER = ("pod_kill", "rollout", "drain", "pdb", "dependency_outage", "hpa_ramp")
-
-
 def _fault_rank(item: pytest.Item) -> int:
+    """Run order of the fault families in one session: posture (no fault) first, then in
+    :class:`aftershock.faults.base.FaultKind`'s order; an unknown kind last."""
+    from aftershock.faults.base import FaultKind
     m = item.get_closest_marker("fault")
     if m is None or not m.args:
         return 0
-    kind = str(m.args[0])
-    return FAULT_ORDER.index(kind) + 1 if kind in FAULT_ORDER else len(FAULT_ORDER) + 1
+    kinds = {k.value: k for k in FaultKind}
+    kind = kinds.get(str(m.args[0]))
+    return kind.order if kind is not None else len(FaultKind) + 1
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from aftershock.checks.check import CheckResult, Measurement, combine, result
+from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.posture.errors import PostureInputError
 from aftershock.checks.posture.model import allowed_disruptions, budget_floor, describe_budget
 from aftershock.checks.timeline import (
@@ -52,7 +52,7 @@ from aftershock.checks.timeline import (
     Timeline,
     WorkloadObserved,
 )
-from aftershock.checks.verdict import Outcome, Phase, Verdict, Violation
+from aftershock.checks.verdict import Outcome, Phase, Violation
 
 
 class Check(StrEnum):
@@ -537,10 +537,3 @@ def as_check(name: str, findings: Sequence[DisruptionFinding], passed: str,
     summary = "; ".join(f.message for f in findings) if findings else passed
     return result(name, violations, reasons, summary, [f.message for f in findings],
                   measurements)
-
-
-def judge_with(verdict: Verdict, check: CheckResult, report: dict[str, Any]
-               ) -> tuple[Verdict, dict[str, Any]]:
-    """What an experiment's judge returns: the combined verdict and its results.json fields
-    (the ``check`` object the behaviour checks share, and the report under the check's name)."""
-    return combine(verdict, check), {"check": check.to_json(), check.name: report}

@@ -13,37 +13,24 @@ from __future__ import annotations
 
 import pytest
 
-from aftershock.autoscale import run_hpa
-from aftershock.behaviour import conclude_check
 from aftershock.checks.scaling import ScalingLimits, check_scaling
-from aftershock.checks.timeline import Timeline
+from aftershock.conclusion import Check
 from aftershock.config import Config
-from aftershock.experiment import Run
+from aftershock.faults.base import FaultKind
+from aftershock.faults.hpa_ramp import HpaRamp
 from aftershock.kube import Cluster
-from aftershock.results import Results
-
-NAME = "hpa-scaling"
+from aftershock.plugin import RunExperiment
 
 
-@pytest.mark.experiment(NAME)
-@pytest.mark.fault("hpa_ramp")
-def test_hpa_scales_up_without_errors(aftershock_config: Config, cluster: Cluster,
-                                      results: Results) -> None:
+@pytest.mark.experiment("hpa-scaling")
+@pytest.mark.fault(FaultKind.HPA_RAMP)
+def test_hpa_scales_up_without_errors(run: RunExperiment, aftershock_config: Config,
+                                      cluster: Cluster) -> None:
     hc = aftershock_config.hpa
-    run = Run(NAME, Timeline())
-    try:
-        run_hpa(run, aftershock_config, cluster)
-    except BaseException as exc:
-        run.verdict = None
-        run.inconclusive_reason = f"interrupted before a verdict: {type(exc).__name__}: {exc}"
-        conclude_check(NAME, run, None, results, aftershock_config.slo)
-        raise
-    check = None
-    if run.verdict is not None:
-        check = check_scaling(run.timeline, ScalingLimits(
-            expected_replicas=hc.expected_replicas, scale_up_deadline_s=hc.scale_up_deadline_s,
-            flap_window_s=hc.flap_window_s, max_changes_in_window=hc.max_changes_in_window,
-            scale_down_wait_s=hc.scale_down_wait_s))
-    failure = conclude_check(NAME, run, check, results, aftershock_config.slo)
-    if failure:
-        pytest.fail(failure, pytrace=False)
+    limits = ScalingLimits(
+        expected_replicas=hc.expected_replicas, scale_up_deadline_s=hc.scale_up_deadline_s,
+        flap_window_s=hc.flap_window_s, max_changes_in_window=hc.max_changes_in_window,
+        scale_down_wait_s=hc.scale_down_wait_s)
+
+    run(HpaRamp.from_config(aftershock_config, cluster),
+        [Check("hpa-scaling", lambda timeline: check_scaling(timeline, limits))])

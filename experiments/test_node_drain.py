@@ -10,54 +10,40 @@ fell below the budget's floor (minAvailable, or replicas - maxUnavailable).
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import pytest
 
-from aftershock.checks.disruption import as_check, judge_drain, judge_with
+from aftershock.checks.disruption import as_check, judge_drain
 from aftershock.checks.timeline import Timeline
-from aftershock.checks.verdict import Verdict
-from aftershock.config import Config, DrainPods
-from aftershock.experiment import execute
+from aftershock.conclusion import Check, Judged
+from aftershock.config import Config, DrainConfig
+from aftershock.faults.base import FaultKind
+from aftershock.faults.drain import NodeDrain
 from aftershock.kube import Cluster
-from aftershock.kube.drain import NodeDrain
-from aftershock.results import Results
+from aftershock.plugin import RunExperiment
 
 
-def _progress(text: str) -> None:
-    print(f"[aftershock] node-drain: {text}", file=sys.__stderr__, flush=True)
-
-
-@pytest.mark.experiment("node-drain")
-@pytest.mark.fault("drain")
-def test_node_drain(aftershock_config: Config, cluster: Cluster, results: Results) -> None:
-    target, drain = aftershock_config.target, aftershock_config.faults.drain
-    made: list[NodeDrain] = []
-
-    def fault(selector: str) -> NodeDrain:
-        made.append(NodeDrain(cluster, target.namespace, selector, node=drain.node,
-                              only_target=drain.pods is DrainPods.TARGET,
-                              timeout_s=drain.timeout_s,
-                              backoff_initial_s=drain.backoff_initial_s,
-                              backoff_max_s=drain.backoff_max_s, progress=_progress))
-        return made[-1]
-
-    def judge(timeline: Timeline, verdict: Verdict) -> tuple[Verdict, dict[str, Any]]:
-        report = judge_drain(timeline, drain.timeout_s, drain.min_ready_without_pdb)
+def drain_check(drain: NodeDrain, settings: DrainConfig) -> Check:
+    """The drain finished in time and kept the budget's floor; the report names what the
+    drain skipped and left alone."""
+    def judge(timeline: Timeline) -> Judged:
+        report = judge_drain(timeline, settings.timeout_s, settings.min_ready_without_pdb)
         passed = (f"drained node {report.node} in {report.seconds or 0:.1f} s (limit "
-                  f"{drain.timeout_s:g} s); Ready target pods stayed at >= {report.min_ready} "
-                  f"(floor {report.floor})")
+                  f"{settings.timeout_s:g} s); Ready target pods stayed at >= "
+                  f"{report.min_ready} (floor {report.floor})")
         check = as_check("drain", report.findings, passed, {
             "node": report.node, "drain_s": report.seconds, "min_ready": report.min_ready,
             "floor": report.floor, "refusals": report.refusals})
-        extra = report.to_json()
-        if made:
-            extra["left_alone"] = dict(made[-1].plan.left_alone)
-            extra["skipped"] = [f"{p.namespace}/{p.name}: {why}"
-                                for p, why in made[-1].plan.skipped]
-        return judge_with(verdict, check, extra)
+        fields = report.to_json()
+        fields["left_alone"] = dict(drain.plan.left_alone)
+        fields["skipped"] = [f"{p.namespace}/{p.name}: {why}" for p, why in drain.plan.skipped]
+        return Judged(check, {check.name: fields})
 
-    failure = execute("node-drain", aftershock_config, cluster, fault, results, judge=judge)
-    if failure:
-        pytest.fail(failure, pytrace=False)
+    return Check("node-drain", judge)
+
+
+@pytest.mark.experiment("node-drain")
+@pytest.mark.fault(FaultKind.DRAIN)
+def test_node_drain(run: RunExperiment, aftershock_config: Config,
+                    cluster: Cluster) -> None:
+    drain = NodeDrain.from_config(aftershock_config, cluster)
+    run(drain, [drain_check(drain, aftershock_config.faults.drain)])

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from aftershock.config import Config, Selection
-from aftershock.experiment import execute
+from aftershock.config import Config
+from aftershock.faults.base import FaultKind
+from aftershock.faults.pod_kill import PodKill
 from aftershock.kube import Cluster
-from aftershock.kube.faults import PodKill
-from aftershock.results import Results
+from aftershock.plugin import RunExperiment
 
 
 @pytest.mark.experiment("pod-kill")
-@pytest.mark.fault("pod_kill")
-def test_pod_kill(aftershock_config: Config, cluster: Cluster, results: Results) -> None:
-    target, kill = aftershock_config.target, aftershock_config.faults.pod_kill
-
-    def fault(selector: str) -> PodKill:
-        return PodKill(cluster, target.namespace, selector, how_many=kill.how_many,
-                       grace_s=kill.grace_seconds, oldest=kill.selection is Selection.OLDEST)
-
-    failure = execute("pod-kill", aftershock_config, cluster, fault, results)
-    if failure:
-        pytest.fail(failure, pytrace=False)
+@pytest.mark.fault(FaultKind.POD_KILL)
+def test_pod_kill(run: RunExperiment, aftershock_config: Config,
+                  cluster: Cluster) -> None:
+    run(PodKill.from_config(aftershock_config, cluster))

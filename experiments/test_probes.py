@@ -23,142 +23,109 @@ with its pod whatever the endpoints say, which would hide exactly what is checke
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
-from aftershock.behaviour import conclude_check
-from aftershock.checks.check import CheckResult
 from aftershock.checks.probes import (
-    PodSpecTiming,
     check_dependency_outage,
     check_new_pods,
     check_not_ready_traffic,
     check_restarts,
     check_termination,
 )
-from aftershock.checks.timeline import Marker, MarkerKind, Timeline
 from aftershock.checks.verdict import Phase
+from aftershock.conclusion import Check, Conclusion
 from aftershock.config import Config
-from aftershock.experiment import Run, run_experiment
+from aftershock.experiment import Runner
+from aftershock.faults.base import FaultKind
+from aftershock.faults.dependency import DependencyOutage
+from aftershock.faults.pod_kill import PodKill
 from aftershock.kube import Cluster
 from aftershock.kube.cluster import read_deployment
-from aftershock.kube.faults import Fault, PodKill
-from aftershock.kube.scaling import DependencyOutage, termination_timing
-from aftershock.results import Results
+from aftershock.kube.scaling import termination_timing
+from aftershock.plugin import Record
 
-RunResult = tuple[Run, BaseException | None]
+#: Checks about what happens beside the fault judge only the steady state's requests: the
+#: errors of a pod kill belong to the termination check, and those of a deliberate
+#: dependency outage are the readiness design working.
+STEADY_ONLY = (Phase.BEFORE,)
 
 
-def _run(name: str, config: Config, cluster: Cluster,
-         make_fault: Callable[[Run], Callable[[str], Fault]]) -> RunResult:
+def _runner(runner: Runner, config: Config) -> Runner:
     if config.probes.new_connections:
         config = config.model_copy(update={"load": config.load.model_copy(
             update={"new_connections": True})})
-    run = Run(name, Timeline())
-    try:
-        run_experiment(run, config, cluster, make_fault(run))
-    except Exception as exc:  # recorded by every check of this run; Ctrl-C/SIGTERM propagate
-        run.verdict = None
-        run.inconclusive_reason = f"errored before a verdict: {type(exc).__name__}: {exc}"
-        return run, exc
-    return run, None
+    return runner.with_config(config)
 
 
 @pytest.fixture(scope="module")
-def termination_run(aftershock_config: Config, cluster: Cluster
-                    ) -> tuple[Run, PodSpecTiming | None]:
-    target = aftershock_config.target
+def termination_run(runner: Runner, aftershock_config: Config, cluster: Cluster) -> Conclusion:
+    target, probes = aftershock_config.target, aftershock_config.probes
     timing = termination_timing(cluster, read_deployment(cluster, target.namespace,
                                                          target.deployment))
-
-    def fault(run: Run) -> Callable[[str], Fault]:
-        return lambda selector: PodKill(cluster, target.namespace, selector,
-                                        how_many=lambda running: 1, grace_s=None)
-
-    run, _ = _run("probes-termination", aftershock_config, cluster, fault)
-    return run, timing
+    return _runner(runner, aftershock_config).conclude(PodKill(cluster), checks=[
+        Check("probes-termination",
+              lambda timeline: check_termination(timeline, timing, lag_s=probes.lag_s)),
+        Check("probes-liveness-restarts",
+              lambda timeline: check_restarts(timeline, max_restarts=probes.max_restarts),
+              judged=STEADY_ONLY),
+        Check("probes-new-pods", lambda timeline: check_new_pods(timeline, lag_s=probes.lag_s),
+              judged=STEADY_ONLY),
+    ])
 
 
 @pytest.fixture(scope="module")
-def dependency_run(aftershock_config: Config, cluster: Cluster) -> Run:
-    probes, target = aftershock_config.probes, aftershock_config.target
+def dependency_run(runner: Runner, aftershock_config: Config, cluster: Cluster) -> Conclusion:
+    probes = aftershock_config.probes
     if not probes.dependency:
         pytest.skip("probes.dependency is not set: no dependency to take away")
-    dependency = probes.dependency
-
-    def fault(run: Run) -> Callable[[str], Fault]:
-        def note(kind: MarkerKind, detail: str) -> None:
-            run.timeline.markers.append(Marker(time.time(), kind, detail))
-        return lambda selector: DependencyOutage(cluster, target.namespace, dependency,
-                                                 probes.dependency_outage_s, note)
-
-    run, _ = _run("probes-dependency", aftershock_config, cluster, fault)
-    return run
-
-
-def _conclude(name: str, run: Run, check: CheckResult | None, results: Results, config: Config,
-              judged: tuple[Phase, ...] = (Phase.BEFORE, Phase.DURING, Phase.AFTER)) -> None:
-    failure = conclude_check(name, run, check if run.verdict is not None else None, results,
-                             config.slo, judged)
-    if failure:
-        pytest.fail(failure, pytrace=False)
+    return _runner(runner, aftershock_config).conclude(
+        DependencyOutage.from_config(aftershock_config, cluster), name="probes-dependency",
+        checks=[
+            # The outage outlasts the fault's end by the Service's propagation (the
+            # Deployment is Ready before kube-proxy routes to it again), so the phases'
+            # request numbers are shown but only the steady state is judged; the check
+            # judges failures once serving again.
+            Check("probes-dependency-outage",
+                  lambda timeline: check_dependency_outage(
+                      timeline, max_restarts=probes.max_restarts,
+                      recovery_limit_s=probes.dependency_recovery_s, lag_s=probes.lag_s),
+                  judged=STEADY_ONLY),
+            Check("probes-not-ready-traffic",
+                  lambda timeline: check_not_ready_traffic(
+                      timeline, lag_s=probes.lag_s, max_served=probes.max_not_ready_requests),
+                  judged=STEADY_ONLY),
+        ])
 
 
 @pytest.mark.experiment("probes-termination")
-@pytest.mark.fault("pod_kill")
-def test_termination_leaves_endpoints_before_stopping(
-        termination_run: tuple[Run, PodSpecTiming], aftershock_config: Config,
-        results: Results) -> None:
-    run, timing = termination_run
-    check = check_termination(run.timeline, timing, lag_s=aftershock_config.probes.lag_s)
-    _conclude("probes-termination", run, check, results, aftershock_config)
+@pytest.mark.fault(FaultKind.POD_KILL)
+def test_termination_leaves_endpoints_before_stopping(termination_run: Conclusion,
+                                                      record: Record) -> None:
+    record(termination_run)
 
 
 @pytest.mark.experiment("probes-liveness-restarts")
-@pytest.mark.fault("pod_kill")
-def test_liveness_restarts_nothing_under_load(
-        termination_run: tuple[Run, PodSpecTiming], aftershock_config: Config,
-        results: Results) -> None:
-    run, _ = termination_run
-    check = check_restarts(run.timeline, max_restarts=aftershock_config.probes.max_restarts)
-    # Errors from the pod kill belong to the termination check, not to liveness.
-    _conclude("probes-liveness-restarts", run, check, results, aftershock_config,
-              judged=(Phase.BEFORE,))
+@pytest.mark.fault(FaultKind.POD_KILL)
+def test_liveness_restarts_nothing_under_load(termination_run: Conclusion,
+                                              record: Record) -> None:
+    record(termination_run)
 
 
 @pytest.mark.experiment("probes-new-pods")
-@pytest.mark.fault("pod_kill")
-def test_new_pods_get_no_traffic_before_ready(
-        termination_run: tuple[Run, PodSpecTiming], aftershock_config: Config,
-        results: Results) -> None:
-    run, _ = termination_run
-    check = check_new_pods(run.timeline, lag_s=aftershock_config.probes.lag_s)
-    _conclude("probes-new-pods", run, check, results, aftershock_config, judged=(Phase.BEFORE,))
+@pytest.mark.fault(FaultKind.POD_KILL)
+def test_new_pods_get_no_traffic_before_ready(termination_run: Conclusion,
+                                              record: Record) -> None:
+    record(termination_run)
 
 
 @pytest.mark.experiment("probes-dependency-outage")
-@pytest.mark.fault("dependency_outage")
-def test_dependency_outage_turns_readiness_not_liveness(
-        dependency_run: Run, aftershock_config: Config, results: Results) -> None:
-    probes = aftershock_config.probes
-    check = check_dependency_outage(dependency_run.timeline, max_restarts=probes.max_restarts,
-                                    recovery_limit_s=probes.dependency_recovery_s,
-                                    lag_s=probes.lag_s)
-    # The outage outlasts the fault's end by the Service's propagation (the Deployment is
-    # Ready before kube-proxy routes to it again), so the phases' request numbers are shown
-    # but only the steady state is judged; the check judges failures once serving again.
-    _conclude("probes-dependency-outage", dependency_run, check, results, aftershock_config,
-              judged=(Phase.BEFORE,))
+@pytest.mark.fault(FaultKind.DEPENDENCY_OUTAGE)
+def test_dependency_outage_turns_readiness_not_liveness(dependency_run: Conclusion,
+                                                         record: Record) -> None:
+    record(dependency_run)
 
 
 @pytest.mark.experiment("probes-not-ready-traffic")
-@pytest.mark.fault("dependency_outage")
-def test_not_ready_pods_fail_no_request(
-        dependency_run: Run, aftershock_config: Config, results: Results) -> None:
-    probes = aftershock_config.probes
-    check = check_not_ready_traffic(dependency_run.timeline, lag_s=probes.lag_s,
-                                    max_served=probes.max_not_ready_requests)
-    _conclude("probes-not-ready-traffic", dependency_run, check, results, aftershock_config,
-              judged=(Phase.BEFORE,))
+@pytest.mark.fault(FaultKind.DEPENDENCY_OUTAGE)
+def test_not_ready_pods_fail_no_request(dependency_run: Conclusion, record: Record) -> None:
+    record(dependency_run)

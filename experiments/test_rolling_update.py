@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from aftershock.config import Config, RolloutMode
-from aftershock.experiment import execute
+from aftershock.config import Config
+from aftershock.faults.base import FaultKind
+from aftershock.faults.rollout import Rollout
 from aftershock.kube import Cluster
-from aftershock.kube.faults import Rollout
-from aftershock.results import Results
+from aftershock.plugin import RunExperiment
 
 
 @pytest.mark.experiment("rolling-update")
-@pytest.mark.fault("rollout")
-def test_rolling_update(aftershock_config: Config, cluster: Cluster, results: Results) -> None:
-    target, rollout = aftershock_config.target, aftershock_config.faults.rollout
-
-    def fault(selector: str) -> Rollout:
-        return Rollout(cluster, target.namespace, target.deployment,
-                       image=rollout.image if rollout.mode is RolloutMode.IMAGE else None,
-                       env=rollout.env if rollout.mode is RolloutMode.ENV else {},
-                       container=rollout.container)
-
-    failure = execute("rolling-update", aftershock_config, cluster, fault, results)
-    if failure:
-        pytest.fail(failure, pytrace=False)
+@pytest.mark.fault(FaultKind.ROLLOUT)
+def test_rolling_update(run: RunExperiment, aftershock_config: Config,
+                        cluster: Cluster) -> None:
+    run(Rollout.from_config(aftershock_config, cluster))

@@ -5,7 +5,7 @@ pods running ``python -m locust --worker --master-host <master> -f -`` with the 
 image, in the target's namespace (the namespace guard applies). They are:
 
 - labelled ``aftershock.io/role: load-worker``: no target selector matches it, and the
-  drain skips such pods (:func:`aftershock.kube.drain.skip_reason`);
+  drain skips such pods (:func:`aftershock.faults.drain.skip_reason`);
 - owned by the suite's pod when it runs as the Job (POD_NAME/POD_NAMESPACE), so deleting
   the Job deletes them, and bounded by ``activeDeadlineSeconds`` either way: a suite killed
   by SIGKILL leaves no load running;

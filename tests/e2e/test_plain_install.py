@@ -9,6 +9,7 @@ locustfile, k8s-job.yaml) shows up here as a failure.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -28,9 +29,14 @@ LOAD = {"rate": 200, "steady_seconds": 8, "after_seconds": 8}
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ directory of a fresh venv with only the wheel and its pinned dependencies."""
     base = tmp_path_factory.mktemp("plain-install")
-    wheels, env = base / "wheels", base / "venv"
+    source, wheels, env = base / "source", base / "wheels", base / "venv"
+    # From a copy: setuptools' build/ directory in a checkout can hold modules deleted since,
+    # which would make the wheel under test one that no clean build produces.
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".testbed", "build", "results", "*.egg-info", "__pycache__",
+        ".mypy_cache", ".ruff_cache", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("aftershock-*.whl")
     venv.EnvBuilder(with_pip=True).create(env)
     pip = [str(env / "bin" / "python"), "-m", "pip", "install", "-q",

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from aftershock.checks.timeline import EvictionOutcome
-from aftershock.kube.drain import choose_node, plan_drain, skip_reason
+from aftershock.faults.drain import choose_node, plan_drain, skip_reason
 from aftershock.kube.evict import budget_of, classify
 
 ALLOWED = frozenset({"shop"})

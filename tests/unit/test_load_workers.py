@@ -11,8 +11,8 @@ import pytest
 
 from aftershock.config import Config
 from aftershock.errors import UsageError
+from aftershock.faults.drain import plan_drain, skip_reason
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.drain import plan_drain, skip_reason
 from aftershock.kube.load_workers import ROLE_LABEL, ROLE_LOAD_WORKER, WorkerPods
 from aftershock.load.driver import ENV_PARENT_PID, ENV_RECORDS, LoadDriver, LoadSpec
 

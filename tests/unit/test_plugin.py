@@ -170,3 +170,66 @@ def test_experiments_run_cheapest_first_and_the_hpa_last(pytester: pytest.Pytest
     order = [line.split("::")[1].split()[0] for line in result.outlines
              if "::test_" in line and "PASSED" in line]
     assert order == ["test_b_posture", "test_d_kill", "test_c_rollout", "test_a_hpa"]
+
+
+def test_the_run_and_record_fixtures_record_every_check_on_every_exit_path(
+        pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", aftershock=CONFIG + "load:\n  rate: 100\n  steady_seconds: 5\n"
+                                                   "  after_seconds: 3\n")
+    pytester.makeconftest("""
+        import pytest
+        from aftershock import experiment
+        from aftershock.experiment import Runner
+        from aftershock.testing import FakeClock, FakeLoads, FakeSite
+
+        @pytest.fixture(scope="session")
+        def runner(aftershock_config, results):
+            # The fake cluster and load in place of the session's real ones.
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(experiment, "install_signal_handlers", lambda: None)
+                clock = FakeClock()
+                yield Runner(aftershock_config, FakeSite(clock), results, FakeLoads(clock),
+                             clock, lambda text: None)
+    """)
+    pytester.makepyfile("""
+        import pytest
+        from aftershock.checks.check import result
+        from aftershock.conclusion import Check
+        from aftershock.faults.base import FaultKind
+        from aftershock.testing import FakeFault
+
+        @pytest.mark.experiment("survives")
+        @pytest.mark.fault(FaultKind.POD_KILL)
+        def test_survives(run):
+            run(FakeFault())
+
+        @pytest.mark.experiment("api-down")
+        def test_api_down(run):
+            run(FakeFault(raises=RuntimeError("the API went away")))
+
+        @pytest.fixture(scope="module")
+        def shared(runner):
+            return runner.conclude(FakeFault(), [
+                Check("restarts", lambda tl: result("restarts", [], [], "none")),
+                Check("endpoints", lambda tl: result("endpoints", [], ["not measured"],
+                                                     "not measured"))])
+
+        @pytest.mark.experiment("restarts")
+        def test_restarts(shared, record):
+            record(shared)
+
+        @pytest.mark.experiment("endpoints")
+        def test_endpoints(shared, record):
+            record(shared)
+    """)
+    result = pytester.runpytest("--aftershock-results=res", "-p", "no:locust")
+    result.assert_outcomes(passed=2, failed=2)
+    data = json.loads((pytester.path / "res" / "results.json").read_text())
+    got = {e["name"]: (e["verdict"], e["nodeid"].split("::")[1]) for e in data["experiments"]}
+    assert got == {"survives": ("pass", "test_survives"),
+                   "api-down": ("inconclusive", "test_api_down"),
+                   "restarts": ("pass", "test_restarts"),
+                   "endpoints": ("inconclusive", "test_endpoints")}
+    [down] = [e for e in data["experiments"] if e["name"] == "api-down"]
+    assert down["reason"] == "errored before a verdict: RuntimeError: the API went away"
+    assert "the API went away" in result.stdout.str()  # the exception still propagated

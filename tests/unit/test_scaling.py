@@ -32,7 +32,7 @@ def hpa(t: float, desired: int, current: int = 3, metric: bool | None = True,
 
 def scaled(*obs: WorkloadObserved | ScalerObserved, during: float = 10.0,
            after: float = 10.0) -> Timeline:
-    tl = experiment(during=during, after=after, fault="hpa-ramp")
+    tl = experiment(during=during, after=after, fault="hpa_ramp")
     tl.observations += list(obs)
     return tl
 
@@ -122,7 +122,7 @@ def test_scale_down_waited_for_but_not_seen_is_inconclusive() -> None:
 
 
 def test_errors_while_pods_join_fail_the_combined_verdict() -> None:
-    tl = experiment([(14.0, 14.3)], fault="hpa-ramp", kind=ErrorKind.RESET)
+    tl = experiment([(14.0, 14.3)], fault="hpa_ramp", kind=ErrorKind.RESET)
     tl.observations += [w(0, 3, 3), hpa(12, 5), w(12, 5, 5)]
     r = check_scaling(tl, ScalingLimits(expected_replicas=5))
     assert r.outcome is Outcome.PASS

@@ -29,20 +29,21 @@ timeline; ``aftershock.checks.disruption.judge_drain`` judges from there.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from aftershock.checks.timeline import EvictionObserved, EvictionOutcome, Observation
+from aftershock.config import Config, DrainPods
 from aftershock.errors import CannotMeasure, UsageError
-from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.kube.calls import list_pods, node_unschedulable, pods_on_node, set_unschedulable
+from aftershock.kube.cluster import Cluster
 from aftershock.kube.evict import evict, read_budgets
 from aftershock.kube.load_workers import is_load_worker
+from aftershock.kube.site import own_pod
 
 Raw = Mapping[str, Any]
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -101,13 +102,6 @@ def skip_reason(raw: Raw) -> str | None:
     return None
 
 
-def own_pod() -> tuple[str, str] | None:
-    """The suite's own pod (namespace, name) when it runs in the cluster (the Job sets
-    POD_NAMESPACE and POD_NAME from the downward API), else None."""
-    ns, name = os.environ.get("POD_NAMESPACE"), os.environ.get("POD_NAME")
-    return (ns, name) if ns and name else None
-
-
 def plan_drain(pods: Sequence[Raw], allowed: frozenset[str], target: set[tuple[str, str]],
                only_target: bool = False, own: tuple[str, str] | None = None) -> DrainPlan:
     """Decide, pod by pod, what draining their node does. Pure: tested from plain data.
@@ -155,67 +149,66 @@ def choose_node(target_pods: Sequence[Raw]) -> str | None:
     return min(counts, key=lambda n: (-counts[n], n))
 
 
-def _say_nothing(text: str) -> None:
-    pass
-
-
 @dataclass
-class NodeDrain:
+class NodeDrain(WaitsForDeployment):
     """Cordon one node and evict its pods, honouring PodDisruptionBudgets, within a deadline.
 
     :meth:`inject` returns when every pod to evict was evicted and is gone, or at
     ``timeout_s``, whichever comes first. ``killed`` lists the target's pods it evicted
-    (the runner's recovery waits for them to be gone).
+    (recovery waits for them to be gone).
     """
 
     cluster: Cluster
-    namespace: str
-    selector: str
     node: str | None = None  # None: choose_node
     only_target: bool = False
     timeout_s: float = 120.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 5.0
     poll_s: float = 0.5
-    progress: Callable[[str], None] = _say_nothing
-    name: str = "node-drain"
-    generation: int = 0
-    killed: list[str] = field(default_factory=list)
-    evidence: list[Observation] = field(default_factory=list)
-    drained: str = ""
-    plan: DrainPlan = field(default_factory=DrainPlan)
-    saw_all_namespaces: bool = True
-    _cordon_sent: bool = False
-    _was_unschedulable: bool = False
+    kind: FaultKind = field(default=FaultKind.DRAIN, init=False)
+    killed: list[str] = field(default_factory=list, init=False)
+    evidence: list[Observation] = field(default_factory=list, init=False)
+    drained: str = field(default="", init=False)
+    plan: DrainPlan = field(default_factory=DrainPlan, init=False)
+    saw_all_namespaces: bool = field(default=True, init=False)
+    _cordon_sent: bool = field(default=False, init=False)
+    _was_unschedulable: bool = field(default=False, init=False)
+    _say: Callable[[str], None] | None = field(default=None, init=False, repr=False)
 
-    def inject(self) -> str:
-        ns = self.cluster.guard(self.namespace)
-        target_pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
-                                  label_selector=self.selector)
+    @classmethod
+    def from_config(cls, config: Config, cluster: Cluster) -> NodeDrain:
+        """The drain ``faults.drain`` describes."""
+        drain = config.faults.drain
+        return cls(cluster, node=drain.node, only_target=drain.pods is DrainPods.TARGET,
+                   timeout_s=drain.timeout_s, backoff_initial_s=drain.backoff_initial_s,
+                   backoff_max_s=drain.backoff_max_s)
+
+    def inject(self, scene: Scene) -> str:
+        self._begin(scene, removed=self.killed)
+        self._say = scene.say
+        ns, selector = scene.target.namespace, scene.target.selector
+        target_pods = list_pods(self.cluster, ns, label_selector=selector)
         node = self.node or choose_node(target_pods)
         if node is None:
-            raise CannotMeasure(f"no pod of the target ({self.selector}) runs on any node: "
+            raise CannotMeasure(f"no pod of the target ({selector}) runs on any node: "
                                 "there is no node to drain")
-        try:
-            current = self.cluster.core.read_node(node, _request_timeout=30)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise UsageError(f"node {node!r} does not exist",
-                                 "fix faults.drain.node (see kubectl get nodes)") from exc
-            raise
+        unschedulable = node_unschedulable(self.cluster, node)
+        if unschedulable is None:
+            raise UsageError(f"node {node!r} does not exist",
+                             "fix faults.drain.node (see kubectl get nodes)")
         self.drained = node
-        self._was_unschedulable = bool(current.spec and current.spec.unschedulable)
+        self._was_unschedulable = unschedulable
         self.evidence.extend(read_budgets(self.cluster, ns, target_pods))
         started = time.monotonic()
         self._cordon_sent = True  # before the call: a cut connection may still have cordoned
         if not self._was_unschedulable:
-            self.cluster.core.patch_node(node, {"spec": {"unschedulable": True}},
-                                         _request_timeout=30)
+            set_unschedulable(self.cluster, node, True)
         target = {(ns, str(p["metadata"]["name"])) for p in target_pods}
-        self.plan = plan_drain(self._pods_on(node), self.cluster.namespaces, target,
-                               self.only_target, own_pod())
-        self.progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
-                      f"deadline {self.timeout_s:g} s")
+        on_node, self.saw_all_namespaces = pods_on_node(self.cluster, node)
+        self.plan = plan_drain(on_node, self.cluster.namespaces, target, self.only_target,
+                               own_pod())
+        self._progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
+                       f"deadline {self.timeout_s:g} s")
         self._evict_all(node, deadline=started + self.timeout_s)
         return self._summary(node, time.monotonic() - started)
 
@@ -227,8 +220,7 @@ class NodeDrain:
         last: Exception | None = None
         for _ in range(5):  # an uncordon must not be lost to one bad connection
             try:
-                self.cluster.core.patch_node(self.drained, {"spec": {"unschedulable": False}},
-                                             _request_timeout=30)
+                set_unschedulable(self.cluster, self.drained, False)
                 self._cordon_sent = False
                 return f"uncordoned node {self.drained}"
             except Exception as exc:  # whatever broke, try again, then say how to fix it
@@ -239,23 +231,9 @@ class NodeDrain:
 
     # ------------------------------------------------------------ internals
 
-    def _pods_on(self, node: str) -> list[dict[str, Any]]:
-        """Every pod on the node; only the allowed namespaces' when listing all is denied."""
-        selector = f"spec.nodeName={node}"
-        try:
-            pods, _ = list_raw(self.cluster.core.list_pod_for_all_namespaces,
-                               field_selector=selector)
-            return pods
-        except ApiException as exc:
-            if exc.status not in (401, 403):
-                raise
-        self.saw_all_namespaces = False
-        out: list[dict[str, Any]] = []
-        for ns in sorted(self.cluster.namespaces):
-            pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
-                               field_selector=selector)
-            out += pods
-        return out
+    def _progress(self, text: str) -> None:
+        if self._say is not None:
+            self._say(text)
 
     def _record(self, pod: NodePod, node: str, outcome: EvictionOutcome,
                 message: str = "") -> None:
@@ -265,9 +243,7 @@ class NodeDrain:
     def _still_there(self, node: str, pods: list[NodePod]) -> set[tuple[str, str]]:
         there: set[tuple[str, str]] = set()
         for ns in sorted({p.namespace for p in pods}):
-            raw, _ = list_raw(self.cluster.core.list_namespaced_pod,
-                              namespace=self.cluster.guard(ns),
-                              field_selector=f"spec.nodeName={node}")
+            raw = list_pods(self.cluster, ns, field_selector=f"spec.nodeName={node}")
             there |= {(ns, str(r["metadata"]["name"])) for r in raw
                       if any(p.uid == r["metadata"].get("uid") for p in pods)}
         return there
@@ -308,7 +284,7 @@ class NodeDrain:
                 refused = sorted({e.budget or "?" for e in self.evidence
                                   if isinstance(e, EvictionObserved)
                                   and e.outcome is EvictionOutcome.REFUSED})
-                self.progress(f"draining node {node}: {len(pending)} pod(s) not yet evicted"
+                self._progress(f"draining node {node}: {len(pending)} pod(s) not yet evicted"
                               f"{' (refused by ' + ', '.join(refused) + ')' if refused else ''}"
                               f", {len(waiting)} terminating; {now - deadline + self.timeout_s:.0f}"
                               f"/{self.timeout_s:g} s")

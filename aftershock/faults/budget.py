@@ -15,36 +15,34 @@ then waits for the Deployment to replace the evicted pods; nothing else needs re
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aftershock.checks.timeline import BudgetObserved, EvictionOutcome, Observation
-from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.config import Config
+from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.kube.calls import list_pods
+from aftershock.kube.cluster import Cluster
 from aftershock.kube.evict import evict, read_budgets
 
 
-def _say_nothing(text: str) -> None:
-    pass
-
-
 @dataclass
-class BudgetSpend:
+class BudgetSpend(WaitsForDeployment):
     cluster: Cluster
-    namespace: str
-    selector: str
     hold_s: float = 3.0
-    progress: Callable[[str], None] = _say_nothing
-    name: str = "pdb-spend"
-    generation: int = 0
-    killed: list[str] = field(default_factory=list)
-    evidence: list[Observation] = field(default_factory=list)
+    kind: FaultKind = field(default=FaultKind.PDB, init=False)
+    killed: list[str] = field(default_factory=list, init=False)
+    evidence: list[Observation] = field(default_factory=list, init=False)
 
-    def inject(self) -> str:
-        ns = self.cluster.guard(self.namespace)
-        pods, _ = list_raw(self.cluster.core.list_namespaced_pod, namespace=ns,
-                           label_selector=self.selector)
+    @classmethod
+    def from_config(cls, config: Config, cluster: Cluster) -> BudgetSpend:
+        """The budget spend ``faults.pdb`` describes."""
+        return cls(cluster, hold_s=config.faults.pdb.hold_s)
+
+    def inject(self, scene: Scene) -> str:
+        self._begin(scene, removed=self.killed)
+        ns = scene.target.namespace
+        pods = list_pods(self.cluster, ns, label_selector=scene.target.selector)
         budgets = read_budgets(self.cluster, ns, pods)
         self.evidence.extend(budgets)
         selecting = [b for b in budgets if b.selects_target]
@@ -82,9 +80,9 @@ class BudgetSpend:
             return f"{spent}; {which} was accepted"
         if answer.outcome is not EvictionOutcome.REFUSED:
             return f"{spent}; {which} was answered {answer.outcome.value}: {answer.message}"
-        self.progress(f"{spent}; {which} was refused ({answer.message}); watching it for "
+        scene.say(f"{spent}; {which} was refused ({answer.message}); watching it for "
                       f"{self.hold_s:g} s")
-        time.sleep(self.hold_s)  # the watch records whether the refused pod keeps running
+        scene.clock.sleep(self.hold_s)  # the watch records whether the refused pod keeps running
         return (f"{spent}; {which} was refused (429: {answer.message}); watched it for "
                 f"{self.hold_s:g} s")
 

@@ -1,0 +1,176 @@
+"""HPA ramp: a ramp of CPU load as the fault, until the HorizontalPodAutoscaler has scaled.
+
+    steady ── gate ── ramp start ── expected replicas ready ── hold ── ramp end (rollback)
+                        "during" (new pods join under load)
+        ── [scale-down wait] ── after_seconds ── load end
+                 "after" (pods leave under the steady load)
+
+The CPU load (``hpa.work_path``) is a second locust process beside the steady load,
+restarted at a higher rate at each of ``hpa.ramp_steps`` steps; its requests are judged
+with the steady load's: a request that fails while the Deployment scales is a failure
+whichever load sent it. The ramp stops rising once the HPA wants more replicas, and ends
+when the expected replicas are ready (plus one step of hold, so the new pods serve under
+load), the deadline passes, or the HPA has not been able to compute its metric for
+``hpa.metric_grace_s``. With ``hpa.scale_down_wait_s`` the fault then settles only once
+the Deployment is back at its starting replicas (or the wait is over).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aftershock.checks.timeline import ScalerObserved
+from aftershock.config import Config, HpaConfig
+from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
+from aftershock.kube.cluster import Cluster
+from aftershock.kube.scaling import Autoscaler, find_hpa
+from aftershock.load.driver import LoadSpec
+from aftershock.seams import LoadSource, Target
+
+
+@dataclass
+class HpaRamp:
+    """``find`` looks up the HPA that scales the target (None: there is none)."""
+
+    settings: HpaConfig
+    find: Callable[[], Autoscaler | None]
+    kind: FaultKind = field(default=FaultKind.HPA_RAMP, init=False)
+    hpa: Autoscaler | None = field(default=None, init=False)
+    _scene: Scene | None = field(default=None, init=False, repr=False)
+    _cpu: LoadSpec | None = field(default=None, init=False, repr=False)
+    _current: list[LoadSource] = field(default_factory=list, init=False, repr=False)
+    _start: int = field(default=0, init=False)  # replicas when the steady state held
+    _expected: int = field(default=0, init=False)
+    _began: float = field(default=0.0, init=False)  # monotonic
+    _began_at: float = field(default=0.0, init=False)  # wall, as the timeline
+    _step: int = field(default=0, init=False)
+    _next_step: float = field(default=0.0, init=False)
+    _passed: bool = field(default=False, init=False)  # the HPA wanted more replicas
+    _reached_at: float | None = field(default=None, init=False)
+    _ramp_over: bool = field(default=False, init=False)
+    _scale_down_began: float | None = field(default=None, init=False)
+
+    @classmethod
+    def from_config(cls, config: Config, cluster: Cluster) -> HpaRamp:
+        """The ramp ``hpa`` describes, against the HPA that scales ``target.deployment``."""
+        target = config.target
+        return cls(config.hpa, lambda: find_hpa(cluster, target.namespace, target.deployment))
+
+    def longest_s(self, recovery_timeout_s: float) -> float:
+        hc = self.settings
+        return hc.scale_up_deadline_s + hc.step_seconds + hc.scale_down_wait_s
+
+    def prepare(self, target: Target) -> str | None:
+        self.hpa = self.find()
+        if self.hpa is None:
+            return (f"no HorizontalPodAutoscaler in namespace {target.namespace} scales "
+                    f"deployment {target.deployment}: nothing to verify")
+        return None
+
+    def refuse(self, scene: Scene) -> str | None:
+        assert self.hpa is not None, "refuse() before prepare()"
+        scene.say(f"HPA {self.hpa.name} ({self.hpa.min_replicas}-{self.hpa.max_replicas} "
+                  "replicas)")
+        self._start = scene.start.desired
+        self._expected = self.settings.expected_replicas or self._start + 1
+        if self._expected <= self._start:
+            return (f"deployment {scene.target.deployment} already runs {self._start} "
+                    f"replicas, not fewer than the expected {self._expected}: wait until the "
+                    f"HPA has scaled down (to {self.hpa.min_replicas}) and run again")
+        return None
+
+    def inject(self, scene: Scene) -> str:
+        hc = self.settings
+        self._scene = scene
+        # The CPU ramp runs locally (worker pods, if any, serve the steady load).
+        self._cpu = dataclasses.replace(
+            scene.spec, paths=(hc.work_path,), users=None, worker_pods=0,
+            max_duration_s=hc.scale_up_deadline_s + hc.step_seconds + 60.0)
+        self._began, self._began_at = scene.clock.monotonic(), scene.clock.time()
+        return self._raise_load(self._began)
+
+    def _raise_load(self, now: float) -> str:
+        assert self._scene is not None and self._cpu is not None
+        hc = self.settings
+        self._step += 1
+        rate = hc.rate * self._step / hc.ramp_steps
+        self._stop_load()
+        self._current.append(self._scene.start_load(dataclasses.replace(self._cpu, rate=rate),
+                                                    f"cpu-{self._step}"))
+        self._next_step = now + hc.step_seconds
+        return f"CPU load step {self._step}/{hc.ramp_steps}: {rate:.0f} req/s of {hc.work_path}"
+
+    def _stop_load(self) -> None:
+        for load in self._current:
+            load.stop()
+        self._current.clear()
+
+    def step(self, now: float) -> Step:
+        scene, hc = self._scene, self.settings
+        assert scene is not None and self.hpa is not None, "step() before inject()"
+        if self._ramp_over:
+            return self._settle(scene, now)
+        if not self._passed and self._step < hc.ramp_steps and now >= self._next_step:
+            did = self._raise_load(now)
+            scene.act(did)
+        s = latest(scene.timeline, ScalerObserved, self.hpa.name)
+        if not self._passed and s is not None and s.at >= self._began_at \
+                and s.desired_replicas > self._start:
+            self._passed = True
+            scene.note(f"HPA {self.hpa.name} wants {s.desired_replicas} replicas: its metric "
+                       "passed the target")
+        w = scene.workload()
+        if self._reached_at is None and w is not None and w.at >= self._began_at \
+                and w.desired >= self._expected and w.ready >= self._expected:
+            self._reached_at = now
+            scene.note(f"{w.ready} replicas ready after {now - self._began:.1f} s")
+            scene.say(f"{w.ready} replicas ready after {now - self._began:.1f} s")
+        if self._reached_at is not None and now - self._reached_at >= hc.step_seconds:
+            return self._end()  # the new pods have served a step of CPU load
+        if self._reached_at is None and now - self._began > hc.scale_up_deadline_s:
+            scene.note("scale-up deadline passed")
+            return self._end()
+        if (self._reached_at is None and now - self._began > hc.metric_grace_s
+                and s is not None and s.metric_available is False
+                and not self._metric_seen(scene)):
+            scene.note(f"HPA {self.hpa.name} cannot compute its metric: {s.message}")
+            return self._end()
+        if self._current and not self._current[0].running:
+            return self._end("the CPU load stopped during the ramp:\n"
+                             + self._current[0].log_tail())
+        state = f"{w.ready}/{w.desired} ready" if w else "unseen"
+        want = f", HPA wants {s.desired_replicas}" if s else ""
+        return Step(Stage.RUNNING, state=f"ramp {now - self._began:.0f} s: {state}{want}")
+
+    def _end(self, unmeasurable: str = "") -> Step:
+        self._ramp_over = True
+        stage = Stage.ENDED if self.settings.scale_down_wait_s > 0 else Stage.SETTLED
+        return Step(stage, unmeasurable)
+
+    def _metric_seen(self, scene: Scene) -> bool:
+        return any(isinstance(o, ScalerObserved) and o.at >= self._began_at
+                   and o.metric_available for o in scene.timeline.observations)
+
+    def _settle(self, scene: Scene, now: float) -> Step:
+        """The scale-down wait, after the rollback stopped the CPU load."""
+        if self._scale_down_began is None:
+            self._scale_down_began = now
+        waited = now - self._scale_down_began
+        w = scene.workload()
+        if w is not None and w.desired <= self._start and w.ready >= w.desired \
+                and w.rolled_out:
+            scene.note(f"scaled down to {w.desired} replicas after {waited:.1f} s")
+            return Step(Stage.SETTLED)
+        if waited >= self.settings.scale_down_wait_s:
+            scene.note("scale-down wait ended")
+            return Step(Stage.SETTLED)
+        return Step(Stage.RUNNING, state=f"waiting for scale-down to {self._start}: "
+                                         f"{w.desired if w else '?'} replicas")
+
+    def rollback(self) -> str:
+        if not self._current:
+            return "nothing to restore: no CPU load runs"
+        self._stop_load()
+        return "stopped the CPU load"

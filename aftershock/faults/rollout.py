@@ -1,0 +1,92 @@
+"""Rollout: roll the target Deployment, and put its pod template back afterwards.
+
+A restart sets the ``restartedAt`` annotation, as ``kubectl rollout restart`` and
+chaosk8s's ``rollout_deployment`` do; a change of image or env edits one container. A
+change is undone by putting the original pod template back, which rolls the Deployment
+again; a restart has nothing to undo.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aftershock.config import Config, RolloutMode
+from aftershock.errors import UsageError
+from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.kube.calls import (
+    deployment_generation,
+    patch_deployment,
+    pod_template,
+    replace_pod_template,
+)
+from aftershock.kube.cluster import Cluster
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+@dataclass
+class Rollout(WaitsForDeployment):
+    """A restart when neither ``image`` nor ``env`` is given; recovery waits for the
+    generation the rollout produced."""
+
+    cluster: Cluster
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    container: str | None = None  # None: the first container
+    kind: FaultKind = field(default=FaultKind.ROLLOUT, init=False)
+    _namespace: str = field(default="", init=False)
+    _deployment: str = field(default="", init=False)
+    _original_template: dict[str, Any] | None = field(default=None, init=False)
+
+    @classmethod
+    def from_config(cls, config: Config, cluster: Cluster) -> Rollout:
+        """The rollout ``faults.rollout`` describes."""
+        rollout = config.faults.rollout
+        return cls(cluster, image=rollout.image if rollout.mode is RolloutMode.IMAGE else None,
+                   env=rollout.env if rollout.mode is RolloutMode.ENV else {},
+                   container=rollout.container)
+
+    @property
+    def changes_spec(self) -> bool:
+        return self.image is not None or bool(self.env)
+
+    def inject(self, scene: Scene) -> str:
+        recovery = self._begin(scene)
+        ns = self._namespace = scene.target.namespace
+        name = self._deployment = scene.target.deployment
+        if not self.changes_spec:
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            patch_deployment(self.cluster, ns, name, {
+                "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}})
+            recovery.generation = deployment_generation(self.cluster, ns, name)
+            return f"rolling restart of deployment {name}"
+        template = pod_template(self.cluster, ns, name)
+        self._original_template = copy.deepcopy(template)
+        containers = template["spec"]["containers"]
+        chosen = [c for c in containers if self.container in (None, c["name"])]
+        if not chosen:
+            names = ", ".join(c["name"] for c in containers)
+            raise UsageError(f"deployment {name} has no container {self.container!r}"
+                             f" (it has: {names})", "fix faults.rollout.container")
+        container = chosen[0]
+        if self.image is not None:
+            container["image"] = self.image
+        if self.env:
+            kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
+            container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
+        replace_pod_template(self.cluster, ns, name, template)
+        recovery.generation = deployment_generation(self.cluster, ns, name)
+        what = [f"image {self.image}"] if self.image else []
+        what += [f"env {k}={v}" for k, v in self.env.items()]
+        return f"rollout of deployment {name}: {', '.join(what)}"
+
+    def rollback(self) -> str:
+        if self._original_template is None:
+            return "nothing to restore: no pod template was changed"
+        replace_pod_template(self.cluster, self._namespace, self._deployment,
+                             self._original_template)
+        self._original_template = None
+        return f"restored the original pod template of deployment {self._deployment}"

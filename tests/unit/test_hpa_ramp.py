@@ -1,0 +1,143 @@
+"""The HPA ramp's step logic on a fake clock: it raises the CPU load step by step until the
+HPA wants more replicas, ends a step after they are ready, gives up at its deadline, waits
+for the scale-down when asked, and refuses a target it cannot verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline
+from aftershock.config import HpaConfig
+from aftershock.faults.base import Scene, Stage
+from aftershock.faults.hpa_ramp import HpaRamp
+from aftershock.kube.scaling import Autoscaler
+from aftershock.load.driver import LoadSpec
+from aftershock.seams import LoadSource, Target
+from aftershock.testing import FakeClock, FakeLoads, workload
+
+HPA = Autoscaler("web", 2, 6)
+SETTINGS = HpaConfig(rate=300, ramp_steps=3, step_seconds=10, scale_up_deadline_s=60,
+                     metric_grace_s=30)
+
+
+class Ramp:
+    """An HPA ramp on a fake clock, with a scene whose extra loads are fakes."""
+
+    def __init__(self, settings: HpaConfig = SETTINGS, hpa: Autoscaler | None = HPA,
+                 start_replicas: int = 2) -> None:
+        self.clock = FakeClock()
+        self.loads = FakeLoads(self.clock)
+        self.timeline = Timeline()
+        self.said: list[str] = []
+
+        def start_load(spec: LoadSpec, name: str) -> LoadSource:
+            load = self.loads(spec, Path("/nonexistent") / name)
+            load.start()
+            return load
+
+        self.scene = Scene(Target("demo", "web", "web", "app=web", "http://198.18.0.10:80"),
+                           self.timeline, workload(self.clock.time(), desired=start_replicas,
+                                                   ready=start_replicas),
+                           LoadSpec(host="http://198.18.0.10:80", rate=100, paths=("/",)),
+                           self.clock, 180.0, self.said.append, start_load)
+        self.fault = HpaRamp(settings, lambda: hpa)
+
+    def at(self, seconds: float) -> float:
+        """Move the clock to ``seconds`` after the start; return the monotonic time."""
+        self.clock.sleep(seconds - self.clock.monotonic())
+        return self.clock.monotonic()
+
+    def notes(self) -> list[str]:
+        return [m.detail for m in self.timeline.markers if m.kind is MarkerKind.NOTE]
+
+    def rates(self) -> list[float]:
+        return [x.spec.rate for x in self.loads.made]
+
+
+def scaler(at: float, desired: int) -> ScalerObserved:
+    return ScalerObserved(at, "web", 2, desired, 2, 6, True, True)
+
+
+def test_the_ramp_rises_until_the_hpa_wants_more_then_holds_a_step_after_ready() -> None:
+    r = Ramp()
+    assert r.fault.prepare(r.scene.target) is None
+    assert r.fault.refuse(r.scene) is None
+    assert r.fault.inject(r.scene) == "CPU load step 1/3: 100 req/s of /work?ms=10"
+    assert r.fault.step(r.at(5)).stage is Stage.RUNNING
+    assert r.rates() == [100]
+    assert r.fault.step(r.at(10)).stage is Stage.RUNNING  # the second step starts
+    assert r.rates() == [100, 200] and not r.loads.made[0].running
+    assert r.scene.actions == ["CPU load step 2/3: 200 req/s of /work?ms=10"]
+    r.timeline.observations.append(scaler(r.clock.time(), 3))
+    r.fault.step(r.at(12))
+    assert "HPA web wants 3 replicas: its metric passed the target" in r.notes()
+    assert r.fault.step(r.at(20)).stage is Stage.RUNNING
+    assert r.rates() == [100, 200]  # no third step once the metric passed the target
+    r.timeline.observations.append(workload(r.clock.time(), desired=3, ready=3))
+    assert r.fault.step(r.at(21)).stage is Stage.RUNNING
+    assert "3 replicas ready after 21.0 s" in r.notes()
+    step = r.fault.step(r.at(31))  # the new pods served a step of CPU load
+    assert step.stage is Stage.SETTLED and not step.unmeasurable
+    assert r.fault.rollback() == "stopped the CPU load"
+    assert not any(x.running for x in r.loads.made)
+
+
+def test_the_ramp_ends_at_its_deadline_when_nothing_scales() -> None:
+    r = Ramp()
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    for t in range(1, 60):
+        assert r.fault.step(r.at(t)).stage is Stage.RUNNING
+    assert r.rates() == [100, 200, 300]  # every step, then held at the top
+    assert r.fault.step(r.at(61)).stage is Stage.SETTLED
+    assert "scale-up deadline passed" in r.notes()
+
+
+def test_a_metric_the_hpa_cannot_compute_ends_the_ramp_after_the_grace() -> None:
+    r = Ramp()
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    r.timeline.observations.append(ScalerObserved(r.clock.time(), "web", 2, 2, 2, 6, True,
+                                                  False, "missing request for cpu"))
+    assert r.fault.step(r.at(30)).stage is Stage.RUNNING
+    assert r.fault.step(r.at(31)).stage is Stage.SETTLED
+    assert "HPA web cannot compute its metric: missing request for cpu" in r.notes()
+
+
+def test_with_a_scale_down_wait_the_ramp_ends_then_settles_at_the_start_replicas() -> None:
+    r = Ramp(SETTINGS.model_copy(update={"scale_down_wait_s": 120}))
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    r.timeline.observations.append(workload(r.clock.time() + 1, desired=3, ready=3))
+    assert r.fault.step(r.at(2)).stage is Stage.RUNNING
+    assert r.fault.step(r.at(12)).stage is Stage.ENDED
+    r.fault.rollback()
+    # The wait counts from the first look after the rollback.
+    assert r.fault.step(r.at(20)).stage is Stage.RUNNING  # still at 3 replicas
+    r.timeline.observations.append(workload(r.clock.time(), desired=2, ready=2))
+    assert r.fault.step(r.at(25)).stage is Stage.SETTLED
+    assert "scaled down to 2 replicas after 5.0 s" in r.notes()
+
+
+def test_a_cpu_load_that_died_makes_the_ramp_unmeasurable() -> None:
+    r = Ramp()
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    r.loads.made[0].dies_at = r.clock.time() + 1
+    step = r.fault.step(r.at(2))
+    assert step.stage is Stage.SETTLED
+    assert step.unmeasurable.startswith("the CPU load stopped during the ramp")
+
+
+def test_no_hpa_or_enough_replicas_already_is_refused() -> None:
+    r = Ramp(hpa=None)
+    assert r.fault.prepare(r.scene.target) == ("no HorizontalPodAutoscaler in namespace demo "
+                                               "scales deployment web: nothing to verify")
+    r = Ramp(SETTINGS.model_copy(update={"expected_replicas": 3}), start_replicas=3)
+    assert r.fault.prepare(r.scene.target) is None
+    refusal = r.fault.refuse(r.scene)
+    assert refusal is not None and "already runs 3 replicas" in refusal

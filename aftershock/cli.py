@@ -271,9 +271,8 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str]) -> int:
 def cmd_verdict(ns: argparse.Namespace) -> int:
     from aftershock.checks import report
     from aftershock.checks.codec import TimelineFormatError
-    from aftershock.checks.slo import SLO
     from aftershock.checks.verdict import evaluate
-    from aftershock.config import _read_yaml, env_overrides, parse_set
+    from aftershock.config import Layer, file_layer, load_slo, tree_layer
     from aftershock.results import exit_code, experiment_json, read_timeline
     path = Path(ns.timeline)
     try:
@@ -283,29 +282,13 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
                           "pass a file from results/timelines/") from None
     except TimelineFormatError as e:
         raise ConfigError(str(e), "pass an aftershock timeline file") from None
-    data: dict[str, Any] = {}
     if ns.config:
-        data = dict(_read_yaml(Path(ns.config)).get("slo") or {})
+        base = file_layer(Path(ns.config))
     elif isinstance(meta.get("slo"), dict):
-        data = dict(meta["slo"])
-    env_tree, _ = env_overrides({k: v for k, v in os.environ.items()
-                                 if k.startswith("AFTERSHOCK_SLO__")})
-    set_tree, _ = parse_set(ns.set_options)
-    from aftershock.config import _merge
-    merged = _merge(_merge({"slo": data}, env_tree), set_tree)
-    unknown = set(merged) - {"slo"}
-    if unknown:
-        raise ConfigError(f"verdict only takes slo.* overrides, not {sorted(unknown)}",
-                          "use --set slo.during.max_outage_ms=250")
-    from pydantic import ValidationError
-
-    from aftershock.config import _describe
-    try:
-        slo = SLO.model_validate(merged["slo"])
-    except ValidationError as e:
-        raise ConfigError("invalid SLO:\n  " + "\n  ".join(
-            _describe({**err, "loc": ("slo", *err["loc"])}, {}) for err in e.errors())
-        ) from None
+        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    else:
+        base = Layer()
+    slo = load_slo(base, set_options=ns.set_options)
     v = evaluate(timeline, slo)
     check = meta.get("check") if isinstance(meta.get("check"), dict) else None
     skipped = (f"the experiment's own check {check.get('name')!r} (recorded verdict: "

@@ -1,0 +1,323 @@
+"""Where configuration values come from, and the one place their precedence is decided.
+
+Each source is a :class:`Layer`: a nested mapping of values plus, for every leaf, where
+it came from ("config file x.yaml", "environment variable AFTERSHOCK_...", "--set ...").
+:func:`layers` orders them, lowest precedence first::
+
+    YAML file  <  AFTERSHOCK_* environment  <  CLI shortcut options  <  --set PATH=VALUE
+
+and pydantic-settings merges them (each layer is a settings source of a ``BaseSettings``
+model), so the validated :class:`Config`, the SLO-only view of ``aftershock verdict`` and
+the unvalidated merge that ``job run`` ships to its pod are built the same way. A problem
+becomes a :class:`ConfigError` naming the field, the source of its value and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from aftershock.checks.slo import SLO
+from aftershock.config.explain import ENV_PREFIX, config_error
+from aftershock.config.model import Config
+from aftershock.errors import ConfigError
+
+#: Names the config file; never read as a field.
+ENV_CONFIG_FILE = "AFTERSHOCK_CONFIG"
+#: Set by the load driver for its locust processes; never read as fields.
+ENV_RESERVED_PREFIX = "AFTERSHOCK_LOCUST_"
+#: Looked for in the working directory when no config file is named.
+DEFAULT_CONFIG_FILE = "aftershock.yaml"
+#: Where the CLI's shortcut options (--namespace, ...) say their values came from.
+OPTION_ORIGIN = "a command-line option"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source's values as a nested mapping, and where each leaf's value came from."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    #: dotted field path -> source, e.g. "slo.during.max_outage_ms" -> "--set slo...=250"
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def only(self, key: str) -> Layer:
+        """The part of this layer under the top-level ``key``."""
+        return Layer({key: self.values[key]} if key in self.values else {},
+                     {p: o for p, o in self.origins.items()
+                      if p == key or p.startswith(key + ".")})
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
+            nxt = node[key] = {}
+        node = nxt
+    node[path[-1]] = value
+
+
+def _scalar(text: str) -> Any:
+    """An env or --set value read as YAML: ``0``, ``null``, ``true``, ``[/, /api]``."""
+    try:
+        return yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text
+
+
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for k, v in tree.items():
+        if isinstance(v, Mapping) and v:
+            out += _leaves(v, (*prefix, str(k)))
+        else:
+            out.append(".".join((*prefix, str(k))))
+    return out
+
+
+def tree_layer(values: Mapping[str, Any], origin: str) -> Layer:
+    """A layer whose every value came from one place."""
+    return Layer(values, {p: origin for p in _leaves(values)})
+
+
+def find_file(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file: ``path``, else ``$AFTERSHOCK_CONFIG``, else ./aftershock.yaml if any."""
+    if path is not None:
+        return Path(path)
+    if environ.get(ENV_CONFIG_FILE):
+        return Path(environ[ENV_CONFIG_FILE])
+    return Path(DEFAULT_CONFIG_FILE) if Path(DEFAULT_CONFIG_FILE).is_file() else None
+
+
+def file_layer(path: Path) -> Layer:
+    """A YAML config file's values."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist",
+                          "pass an existing file with --config, or unset AFTERSHOCK_CONFIG"
+                          ) from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror}",
+                          "check the path and its permissions") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: "
+                          f"{getattr(e, 'problem', e)}",
+                          "fix the YAML syntax (indentation, a missing ':')") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level, "
+                          f"not a {type(data).__name__}",
+                          "start the file with keys like 'target:' and 'slo:'")
+    return tree_layer(data, f"config file {path}")
+
+
+def env_layer(environ: Mapping[str, str], *, prefix: str = ENV_PREFIX) -> Layer:
+    """``AFTERSHOCK_<PATH>`` variables, ``__`` between levels; only those under ``prefix``.
+
+    Every such variable is read, so a misspelt one is an unknown key, not ignored.
+    """
+    tree: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name in sorted(environ):
+        if not name.startswith(prefix) or name == ENV_CONFIG_FILE \
+                or name.startswith(ENV_RESERVED_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if not all(path):
+            raise ConfigError(f"environment variable {name}: empty path segment",
+                              "separate levels with exactly two underscores, e.g. "
+                              "AFTERSHOCK_SLO__DURING__MAX_OUTAGE_MS")
+        _set_path(tree, path, _scalar(environ[name]))
+        origins[".".join(path)] = f"environment variable {name}"
+    return Layer(tree, origins)
+
+
+def set_layer(items: Sequence[str]) -> Layer:
+    """``--set PATH=VALUE`` options."""
+    tree: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"--set {item!r}: expected PATH=VALUE",
+                              "e.g. --set slo.during.max_outage_ms=250")
+        keys = [k.strip() for k in path.strip().split(".")]
+        _set_path(tree, keys, _scalar(value))
+        origins[".".join(keys)] = f"--set {item}"
+    return Layer(tree, origins)
+
+
+def layers(file: Layer | None, environ: Mapping[str, str], *,
+           options: Mapping[str, Any] | None = None,
+           set_options: Sequence[str] = (), env_prefix: str = ENV_PREFIX) -> list[Layer]:
+    """Every source, lowest precedence first: file < env < shortcut options < --set.
+
+    ``options`` is a nested mapping from the CLI's shortcut options
+    (``{"target": {"namespace": "shop"}}``). This is the only place the order is decided.
+    """
+    return [file or Layer(), env_layer(environ, prefix=env_prefix),
+            tree_layer(options or {}, OPTION_ORIGIN), set_layer(set_options)]
+
+
+# ---------------------------------------------------------------- pydantic-settings
+
+_LAYERS: ContextVar[Sequence[Layer]] = ContextVar("aftershock_config_layers", default=())
+
+
+class _LayerSource(PydanticBaseSettingsSource):
+    """One layer as a pydantic-settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layer: Layer) -> None:
+        super().__init__(settings_cls)
+        self.layer = layer
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.layer.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.layer.values)
+
+
+class _Layered(BaseSettings):
+    """A settings model whose sources are the layers given to :func:`_build`, and only those
+    (no implicit environment or .env reading)."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True,
+                                      coerce_numbers_to_str=True)
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # pydantic-settings wants the highest precedence first.
+        return tuple(_LayerSource(settings_cls, layer) for layer in reversed(_LAYERS.get()))
+
+
+class _ConfigSettings(_Layered, Config):
+    """The whole configuration, from layers."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True,
+                                      coerce_numbers_to_str=True)
+
+
+class _SloSettings(_Layered):
+    """Only the ``slo`` section (``aftershock verdict``): any other key is an error."""
+
+    slo: SLO = Field(default_factory=SLO, description="Thresholds per phase.")
+
+
+class _AnySettings(_Layered):
+    """The merged values, unvalidated (what ``job run`` ships to the pod)."""
+
+    model_config = SettingsConfigDict(extra="allow")
+
+
+@contextmanager
+def _given(sources: Sequence[Layer]) -> Iterator[None]:
+    token = _LAYERS.set(tuple(sources))
+    try:
+        yield
+    finally:
+        _LAYERS.reset(token)
+
+
+S = TypeVar("S", bound=_Layered)
+
+
+def _build(cls: type[S], sources: Sequence[Layer], what: str) -> S:
+    origins: dict[str, str] = {}
+    for layer in sources:  # a higher layer's origin replaces a lower one's
+        origins.update(layer.origins)
+    with _given(sources):
+        try:
+            return cls()
+        except ValidationError as e:
+            raise config_error(e, origins, cls, what) from None
+
+
+# ---------------------------------------------------------------- the API
+
+
+def settle(sources: Sequence[Layer]) -> Config:
+    """The validated Config from layers (lowest precedence first), or a ConfigError."""
+    built = _build(_ConfigSettings, sources, "configuration")
+    return Config.model_construct(built.model_fields_set,
+                                  **{k: getattr(built, k) for k in Config.model_fields})
+
+
+def merged(sources: Sequence[Layer]) -> dict[str, Any]:
+    """The layers merged by the same precedence, unvalidated."""
+    return dict(_build(_AnySettings, sources, "configuration").model_extra or {})
+
+
+def validate(data: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> Config:
+    """A Config from a plain mapping, or a ConfigError listing every problem."""
+    return settle([Layer(data, origins or {})])
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                set_options: Sequence[str] | None = None) -> Config:
+    """Load the configuration: defaults < YAML file < AFTERSHOCK_* env < CLI.
+
+    ``path``: the YAML file; None means ``$AFTERSHOCK_CONFIG``, else ./aftershock.yaml
+    when it exists, else no file. ``environ``: defaults to ``os.environ``. ``overrides``:
+    a nested mapping from CLI shortcut options (``{"target": {"namespace": "shop"}}``);
+    ``set_options``: ``["slo.during.max_outage_ms=250", ...]`` from ``--set``.
+    Raises :class:`ConfigError` (exit code 2).
+    """
+    env = os.environ if environ is None else environ
+    file = find_file(path, env)
+    config = settle(layers(file_layer(file) if file else None, env, options=overrides,
+                           set_options=set_options or ()))
+    if file is not None and config.load.locustfile is not None \
+            and not config.load.locustfile.is_absolute():
+        # A locustfile named in the config file is relative to that file.
+        candidate = file.parent / config.load.locustfile
+        if candidate.exists():
+            config = config.model_copy(
+                update={"load": config.load.model_copy(update={"locustfile": candidate})})
+    return config
+
+
+def raw_config(path: str | os.PathLike[str] | None = None, *,
+               environ: Mapping[str, str] | None = None,
+               overrides: Mapping[str, Any] | None = None,
+               set_options: Sequence[str] = ()) -> dict[str, Any]:
+    """The user's configuration as given (the same sources as :func:`load_config`),
+    unvalidated and without defaults: what ``job run`` ships to its pod."""
+    env = os.environ if environ is None else environ
+    file = find_file(path, env)
+    return merged(layers(file_layer(file) if file else None, env, options=overrides,
+                         set_options=set_options))
+
+
+def load_slo(base: Layer, *, environ: Mapping[str, str] | None = None,
+             set_options: Sequence[str] = ()) -> SLO:
+    """The ``slo`` section alone (``aftershock verdict``): ``base`` (a file's or a
+    timeline's SLO) < ``AFTERSHOCK_SLO__*`` < ``--set slo.*``; any other key is an error."""
+    env = os.environ if environ is None else environ
+    sources = layers(base.only("slo"), env, set_options=set_options,
+                     env_prefix=ENV_PREFIX + "SLO__")
+    return _build(_SloSettings, sources, "SLO").slo
+

@@ -25,6 +25,8 @@ from, and the fix, before anything touches a cluster.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from aftershock.checks.slo import SLO, PhaseSLO
 from aftershock.config.example import example_yaml
 from aftershock.config.explain import ENV_PREFIX
@@ -39,7 +41,6 @@ from aftershock.config.faults import (
     Selection,
 )
 from aftershock.config.hpa import HpaConfig
-from aftershock.config.in_cluster import InCluster
 from aftershock.config.load import MAX_USER_RATE, LoadConfig
 from aftershock.config.model import Config
 from aftershock.config.probes import ProbesConfig
@@ -61,6 +62,18 @@ from aftershock.config.sources import (
 )
 from aftershock.config.target import TargetConfig
 from aftershock.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aftershock.config.in_cluster import InCluster
+
+
+def __getattr__(name: str) -> Any:
+    # InCluster is a pydantic-settings model, imported on first use: the load subprocess
+    # imports this package and must start fast (see aftershock/config/settings.py).
+    if name == "InCluster":
+        from aftershock.config.in_cluster import InCluster
+        return InCluster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",

@@ -7,25 +7,22 @@ it came from ("config file x.yaml", "environment variable AFTERSHOCK_...", "--se
     YAML file  <  AFTERSHOCK_* environment  <  CLI shortcut options  <  --set PATH=VALUE
 
 and pydantic-settings merges them (each layer is a settings source of a ``BaseSettings``
-model), so the validated :class:`Config`, the SLO-only view of ``aftershock verdict`` and
-the unvalidated merge that ``job run`` ships to its pod are built the same way. A problem
+model, :mod:`aftershock.config.settings`), so the validated :class:`Config`, the SLO-only
+view of ``aftershock verdict`` and the unvalidated merge that ``job run`` ships to its pod
+are built the same way. A problem
 becomes a :class:`ConfigError` naming the field, the source of its value and the fix.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ValidationError
 
 from aftershock.checks.slo import SLO
 from aftershock.config.explain import ENV_PREFIX, config_error
@@ -175,79 +172,16 @@ def layers(file: Layer | None, environ: Mapping[str, str], *,
             tree_layer(options or {}, OPTION_ORIGIN), set_layer(set_options)]
 
 
-# ---------------------------------------------------------------- pydantic-settings
-
-_LAYERS: ContextVar[Sequence[Layer]] = ContextVar("aftershock_config_layers", default=())
-
-
-class _LayerSource(PydanticBaseSettingsSource):
-    """One layer as a pydantic-settings source."""
-
-    def __init__(self, settings_cls: type[BaseSettings], layer: Layer) -> None:
-        super().__init__(settings_cls)
-        self.layer = layer
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.layer.values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.layer.values)
-
-
-class _Layered(BaseSettings):
-    """A settings model whose sources are the layers given to :func:`_build`, and only those
-    (no implicit environment or .env reading)."""
-
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True,
-                                      coerce_numbers_to_str=True)
-
-    @classmethod
-    def settings_customise_sources(
-            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # pydantic-settings wants the highest precedence first.
-        return tuple(_LayerSource(settings_cls, layer) for layer in reversed(_LAYERS.get()))
-
-
-class _ConfigSettings(_Layered, Config):
-    """The whole configuration, from layers."""
-
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True,
-                                      coerce_numbers_to_str=True)
-
-
-class _SloSettings(_Layered):
-    """Only the ``slo`` section (``aftershock verdict``): any other key is an error."""
-
-    slo: SLO = Field(default_factory=SLO, description="Thresholds per phase.")
-
-
-class _AnySettings(_Layered):
-    """The merged values, unvalidated (what ``job run`` ships to the pod)."""
-
-    model_config = SettingsConfigDict(extra="allow")
-
-
-@contextmanager
-def _given(sources: Sequence[Layer]) -> Iterator[None]:
-    token = _LAYERS.set(tuple(sources))
-    try:
-        yield
-    finally:
-        _LAYERS.reset(token)
-
-
-S = TypeVar("S", bound=_Layered)
+S = TypeVar("S", bound=BaseModel)
 
 
 def _build(cls: type[S], sources: Sequence[Layer], what: str) -> S:
+    """``cls`` (a settings model of :mod:`aftershock.config.settings`) from the layers."""
     origins: dict[str, str] = {}
     for layer in sources:  # a higher layer's origin replaces a lower one's
         origins.update(layer.origins)
-    with _given(sources):
+    from aftershock.config.settings import given
+    with given(sources):
         try:
             return cls()
         except ValidationError as e:
@@ -259,14 +193,18 @@ def _build(cls: type[S], sources: Sequence[Layer], what: str) -> S:
 
 def settle(sources: Sequence[Layer]) -> Config:
     """The validated Config from layers (lowest precedence first), or a ConfigError."""
-    built = _build(_ConfigSettings, sources, "configuration")
+    # pydantic-settings is imported only here, when a configuration is loaded: the load
+    # subprocess imports the config models (through aftershock.load) and must start fast.
+    from aftershock.config.settings import ConfigSettings
+    built = _build(ConfigSettings, sources, "configuration")
     return Config.model_construct(built.model_fields_set,
                                   **{k: getattr(built, k) for k in Config.model_fields})
 
 
 def merged(sources: Sequence[Layer]) -> dict[str, Any]:
     """The layers merged by the same precedence, unvalidated."""
-    return dict(_build(_AnySettings, sources, "configuration").model_extra or {})
+    from aftershock.config.settings import AnySettings
+    return dict(_build(AnySettings, sources, "configuration").model_extra or {})
 
 
 def validate(data: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> Config:
@@ -319,5 +257,6 @@ def load_slo(base: Layer, *, environ: Mapping[str, str] | None = None,
     env = os.environ if environ is None else environ
     sources = layers(base.only("slo"), env, set_options=set_options,
                      env_prefix=ENV_PREFIX + "SLO__")
-    return _build(_SloSettings, sources, "SLO").slo
+    from aftershock.config.settings import SloSettings
+    return _build(SloSettings, sources, "SLO").slo
 

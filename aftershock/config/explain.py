@@ -51,10 +51,13 @@ def describe(err: Mapping[str, Any], origins: Mapping[str, str],
                 f"    fix: set it in the config file, or with {env}{flag} "
                 f"or --set {path}=...")
     if typ == "extra_forbidden":
-        known = sorted(_model_at(root, loc[:-1]).model_fields)
+        owner = _model_at(root, loc[:-1])
+        known = sorted(owner.model_fields)
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        # A model may say what it takes instead (verdict's SLO-only view does).
+        takes: str | None = getattr(owner, "UNKNOWN_KEY_FIX", None)
         hint = f"did you mean {'.'.join([*map(str, loc[:-1]), guess[0]])!r}?" if guess \
-            else f"known keys here: {', '.join(known)}"
+            else takes or f"known keys here: {', '.join(known)}"
         return (f"{path}: unknown key{origin}\n"
                 f"    fix: {hint}")
     value = err.get("input")
@@ -68,7 +71,5 @@ def config_error(e: ValidationError, origins: Mapping[str, str], root: type[Base
     """A ConfigError listing every problem of ``e`` (``.problems`` holds them one by one)."""
     problems = [describe(err, origins, root) for err in e.errors()]
     n = len(problems)
-    err = ConfigError(f"invalid {what} ({n} problem{'s' if n != 1 else ''}):\n  "
-                      + "\n  ".join(problems))
-    err.problems = problems  # type: ignore[attr-defined]
-    return err
+    return ConfigError(f"invalid {what} ({n} problem{'s' if n != 1 else ''}):\n  "
+                       + "\n  ".join(problems), problems=tuple(problems))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -63,6 +63,9 @@ class ConfigSettings(Layered, Config):
 
 class SloSettings(Layered):
     """Only the ``slo`` section (``aftershock verdict``): any other key is an error."""
+
+    UNKNOWN_KEY_FIX: ClassVar[str] = ("aftershock verdict takes only slo.* overrides, e.g. "
+                                      "--set slo.during.max_outage_ms=250")
 
     slo: SLO = Field(default_factory=SLO, description="Thresholds per phase.")
 

@@ -96,6 +96,7 @@ def test_missing_required_fields_name_path_and_fix(tmp_path: Path) -> None:
     assert "target.deployment: required field is missing" in text
     assert "AFTERSHOCK_TARGET__DEPLOYMENT, --deployment or --set target.deployment=" in text
     assert e.value.exit_code == 2
+    assert [p.split(":")[0] for p in e.value.problems] == ["target.deployment", "target.service"]
 
 
 def test_unknown_key_says_did_you_mean(tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ def test_verdict_command_usage_errors(capsys: pytest.CaptureFixture[str],
                      "slo.during.max_outage=3"]) == 2
     assert "did you mean 'slo.during.max_outage_ms'" in capsys.readouterr().err
     assert cli.main(["verdict", "--timeline", str(FIXTURE), "--set", "target.namespace=x"]) == 2
+    assert ("target: unknown key (from --set target.namespace=x)\n"
+            "    fix: aftershock verdict takes only slo.* overrides") in capsys.readouterr().err
 
 
 def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

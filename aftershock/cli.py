@@ -73,12 +73,9 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
-    target = {k: getattr(ns, k) for k in ("namespace", "deployment", "service", "url")
-              if getattr(ns, k, None) is not None}
-    out: dict[str, Any] = {"target": target} if target else {}
-    if getattr(ns, "results", None):
-        out["results_dir"] = ns.results
-    return out
+    from aftershock.config import shortcuts
+    return shortcuts(namespace=ns.namespace, deployment=ns.deployment, service=ns.service,
+                     url=ns.url, results=ns.results)
 
 
 def build_parser() -> argparse.ArgumentParser:

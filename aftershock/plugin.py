@@ -84,13 +84,9 @@ OPTIONS = ("--aftershock-config", "--aftershock-set", "--aftershock-namespace",
 
 
 def _overrides(config: pytest.Config) -> dict[str, Any]:
-    target = {k: config.getoption(f"--aftershock-{k}")
-              for k in ("namespace", "deployment", "service", "url")}
-    target = {k: v for k, v in target.items() if v is not None}
-    out: dict[str, Any] = {"target": target} if target else {}
-    if config.getoption("--aftershock-results"):
-        out["results_dir"] = config.getoption("--aftershock-results")
-    return out
+    from aftershock.config import shortcuts
+    return shortcuts(**{k: config.getoption(f"--aftershock-{k}")
+                        for k in ("namespace", "deployment", "service", "url", "results")})
 
 
 def _load(config: pytest.Config) -> Config:

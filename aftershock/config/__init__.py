@@ -57,6 +57,7 @@ from aftershock.config.sources import (
     raw_config,
     set_layer,
     settle,
+    shortcuts,
     tree_layer,
     validate,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "raw_config",
     "set_layer",
     "settle",
+    "shortcuts",
     "tree_layer",
     "validate",
 ]

@@ -160,6 +160,20 @@ def set_layer(items: Sequence[str]) -> Layer:
     return Layer(tree, origins)
 
 
+def shortcuts(*, namespace: str | None = None, deployment: str | None = None,
+              service: str | None = None, url: str | None = None,
+              results: str | None = None) -> dict[str, Any]:
+    """The shortcut options of the CLI (``--namespace``, ...) and of the pytest plugin
+    (``--aftershock-namespace``, ...) as the nested ``options`` of :func:`layers`; an
+    option not given (None) is left out."""
+    target = {k: v for k, v in (("namespace", namespace), ("deployment", deployment),
+                                ("service", service), ("url", url)) if v is not None}
+    out: dict[str, Any] = {"target": target} if target else {}
+    if results:
+        out["results_dir"] = results
+    return out
+
+
 def layers(file: Layer | None, environ: Mapping[str, str], *,
            options: Mapping[str, Any] | None = None,
            set_options: Sequence[str] = (), env_prefix: str = ENV_PREFIX) -> list[Layer]:

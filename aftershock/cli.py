@@ -15,20 +15,21 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from aftershock.errors import (
-    EXIT_INCONCLUSIVE,
     EXIT_PASS,
-    EXIT_SLO_FAILED,
     EXIT_USAGE,
     AftershockError,
     ConfigError,
     UsageError,
 )
 from aftershock.resources import experiments_dir
+
+if TYPE_CHECKING:
+    from aftershock.config import Config
 
 EXIT_CODES = """\
 exit codes:
@@ -72,12 +73,9 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
-    target = {k: getattr(ns, k) for k in ("namespace", "deployment", "service", "url")
-              if getattr(ns, k, None) is not None}
-    out: dict[str, Any] = {"target": target} if target else {}
-    if getattr(ns, "results", None):
-        out["results_dir"] = ns.results
-    return out
+    from aftershock.config import shortcuts
+    return shortcuts(namespace=ns.namespace, deployment=ns.deployment, service=ns.service,
+                     url=ns.url, results=ns.results)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +196,7 @@ def _job_parsers(sub: Any) -> None:
 # ---------------------------------------------------------------- commands
 
 
-def _load_config(ns: argparse.Namespace) -> Any:
+def _load_config(ns: argparse.Namespace) -> Config:
     from aftershock.config import load_config
     return load_config(ns.config, overrides=_overrides(ns), set_options=ns.set_options)
 
@@ -209,17 +207,9 @@ def _has_path_arg(args: Sequence[str]) -> bool:
 
 def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str], results_dir: Path
                 ) -> list[str]:
-    """The pytest command line ``aftershock run`` uses."""
-    args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}",
-                       f"--aftershock-results={results_dir}"]
-    if ns.config:
-        args.append(f"--aftershock-config={ns.config}")
-    for s in ns.set_options:
-        args.append(f"--aftershock-set={s}")
-    for opt in ("namespace", "deployment", "service", "url"):
-        value = getattr(ns, opt)
-        if value is not None:
-            args.append(f"--aftershock-{opt}={value}")
+    """The pytest command line ``aftershock run`` uses. The configuration is not in it: the
+    session gets the loaded Config itself (:class:`aftershock.plugin.Loaded`)."""
+    args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}"]
     args += list(passthrough)
     if ns.experiments:
         args += ns.experiments
@@ -228,41 +218,21 @@ def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str], results_dir:
     return args
 
 
-def run_exit_code(pytest_code: int, results_file: Path) -> int:
-    """Our exit code from pytest's and results.json (results.json decides when present)."""
-    from aftershock.results import load_results, overall
-    verdicts: list[str] = []
-    if results_file.is_file():
-        try:
-            data = load_results(results_file)
-            verdicts = [e["verdict"] for e in data["experiments"]]
-            verdicts += [data["posture"]["verdict"]] if data.get("posture") else []
-        except (OSError, ValueError, KeyError, TypeError):
-            return EXIT_INCONCLUSIVE
-    o = overall(verdicts)
-    if o is not None and o.value == "fail":
-        return EXIT_SLO_FAILED
-    if pytest_code in (4, 5):  # usage error / nothing collected
-        return EXIT_USAGE
-    if pytest_code in (2, 3):  # interrupted / internal error
-        return EXIT_INCONCLUSIVE
-    if o is not None and o.value == "inconclusive":
-        return EXIT_INCONCLUSIVE
-    if pytest_code == 1:  # a test failed without an experiment verdict saying so
-        return EXIT_SLO_FAILED
-    return EXIT_PASS
-
-
-def cmd_run(ns: argparse.Namespace, passthrough: list[str]) -> int:
-    config = _load_config(ns)  # ConfigError -> exit 2 before anything runs
+def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | None = None
+            ) -> int:
+    """Run the experiments with ``config`` (default: loaded from ``ns``), loaded once."""
+    if config is None:
+        config = _load_config(ns)  # ConfigError -> exit 2 before anything runs
     results_dir = Path(config.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    from aftershock.results import RESULTS_FILE
-    results_file = results_dir / RESULTS_FILE
-    results_file.unlink(missing_ok=True)  # each run replaces results.json
+    from aftershock.plugin import Loaded
+    from aftershock.results import Results, run_exit_code
+    results = Results(results_dir)
+    results.path.unlink(missing_ok=True)  # each run replaces results.json
     import pytest
-    code = int(pytest.main(pytest_args(ns, passthrough, results_dir)))
-    final = run_exit_code(code, results_file)
+    code = int(pytest.main(pytest_args(ns, passthrough, results_dir),
+                           plugins=[Loaded(config, results)]))
+    final = run_exit_code(code, results.overall())
     print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/); "
           f"exit {final}", file=sys.stderr)
     return final
@@ -271,9 +241,8 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str]) -> int:
 def cmd_verdict(ns: argparse.Namespace) -> int:
     from aftershock.checks import report
     from aftershock.checks.codec import TimelineFormatError
-    from aftershock.checks.slo import SLO
     from aftershock.checks.verdict import evaluate
-    from aftershock.config import _read_yaml, env_overrides, parse_set
+    from aftershock.config import Layer, file_layer, load_slo, tree_layer
     from aftershock.results import exit_code, experiment_json, read_timeline
     path = Path(ns.timeline)
     try:
@@ -283,29 +252,13 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
                           "pass a file from results/timelines/") from None
     except TimelineFormatError as e:
         raise ConfigError(str(e), "pass an aftershock timeline file") from None
-    data: dict[str, Any] = {}
     if ns.config:
-        data = dict(_read_yaml(Path(ns.config)).get("slo") or {})
+        base = file_layer(Path(ns.config))
     elif isinstance(meta.get("slo"), dict):
-        data = dict(meta["slo"])
-    env_tree, _ = env_overrides({k: v for k, v in os.environ.items()
-                                 if k.startswith("AFTERSHOCK_SLO__")})
-    set_tree, _ = parse_set(ns.set_options)
-    from aftershock.config import _merge
-    merged = _merge(_merge({"slo": data}, env_tree), set_tree)
-    unknown = set(merged) - {"slo"}
-    if unknown:
-        raise ConfigError(f"verdict only takes slo.* overrides, not {sorted(unknown)}",
-                          "use --set slo.during.max_outage_ms=250")
-    from pydantic import ValidationError
-
-    from aftershock.config import _describe
-    try:
-        slo = SLO.model_validate(merged["slo"])
-    except ValidationError as e:
-        raise ConfigError("invalid SLO:\n  " + "\n  ".join(
-            _describe({**err, "loc": ("slo", *err["loc"])}, {}) for err in e.errors())
-        ) from None
+        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    else:
+        base = Layer()
+    slo = load_slo(base, set_options=ns.set_options)
     v = evaluate(timeline, slo)
     check = meta.get("check") if isinstance(meta.get("check"), dict) else None
     skipped = (f"the experiment's own check {check.get('name')!r} (recorded verdict: "
@@ -379,7 +332,7 @@ def cmd_job(ns: argparse.Namespace, passthrough: list[str]) -> int:
         config = _load_config(ns)
         ns.experiments = None
         return job.suite_main(config, Path(config.results_dir),
-                              lambda: cmd_run(ns, passthrough),
+                              lambda: cmd_run(ns, passthrough, config),
                               rbac_check=not ns.no_rbac_check)
     return job.cli(ns, passthrough, _load_config(ns), _overrides(ns))
 

@@ -39,7 +39,14 @@ class UsageError(AftershockError):
 
 
 class ConfigError(UsageError):
-    """A configuration problem, named by its field path (e.g. ``slo.during.p99_ms``)."""
+    """A configuration problem, named by its field path (e.g. ``slo.during.p99_ms``).
+
+    ``problems``: each problem on its own when one error reports several.
+    """
+
+    def __init__(self, problem: str, fix: str = "", problems: tuple[str, ...] = ()) -> None:
+        super().__init__(problem, fix)
+        self.problems = problems
 
 
 class NamespaceNotAllowed(UsageError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import io
-import os
 import secrets
 import sys
 import tarfile
@@ -641,24 +640,10 @@ def _check_rbac(config: Config) -> None:
 
 def raw_config(path: str | None, set_options: Iterable[str],
                overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's configuration as given (file, AFTERSHOCK_* env, --set, options), unvalidated,
-    for shipping to the pod."""
-    from aftershock.config import (
-        DEFAULT_CONFIG_FILE,
-        ENV_CONFIG_FILE,
-        _merge,
-        _read_yaml,
-        env_overrides,
-        parse_set,
-    )
-    file = Path(path) if path else (Path(os.environ[ENV_CONFIG_FILE])
-                                    if os.environ.get(ENV_CONFIG_FILE) else None)
-    if file is None and Path(DEFAULT_CONFIG_FILE).is_file():
-        file = Path(DEFAULT_CONFIG_FILE)
-    data = _read_yaml(file) if file is not None else {}
-    data = _merge(data, env_overrides(os.environ)[0])
-    data = _merge(data, dict(overrides))
-    return _merge(data, parse_set(list(set_options))[0])
+    """The user's configuration as given (file, AFTERSHOCK_* env, options, --set), unvalidated,
+    for shipping to the pod: the same sources and precedence as the Config itself."""
+    from aftershock import config
+    return config.raw_config(path, overrides=overrides, set_options=list(set_options))
 
 
 def _version() -> str:

@@ -2,7 +2,8 @@
 
 Options (group "aftershock"): ``--aftershock-config``, ``--aftershock-set``,
 ``--aftershock-namespace``, ``--aftershock-deployment``, ``--aftershock-service``,
-``--aftershock-url``, ``--aftershock-results``.
+``--aftershock-url``, ``--aftershock-results`` (for plain ``pytest``; ``aftershock run``
+hands its already-loaded Config and Results to the session as a :class:`Loaded` plugin).
 
 Markers: ``experiment(name=None)`` and ``fault(kind)``.
 
@@ -94,17 +95,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", FAULT_MARKER)
 
 
+#: This plugin's options; ``aftershock run`` has its own for each (--config, ...).
+OPTIONS = ("--aftershock-config", "--aftershock-set", "--aftershock-namespace",
+           "--aftershock-deployment", "--aftershock-service", "--aftershock-url",
+           "--aftershock-results")
+
+
 def _overrides(config: pytest.Config) -> dict[str, Any]:
-    target = {k: config.getoption(f"--aftershock-{k}")
-              for k in ("namespace", "deployment", "service", "url")}
-    target = {k: v for k, v in target.items() if v is not None}
-    out: dict[str, Any] = {"target": target} if target else {}
-    if config.getoption("--aftershock-results"):
-        out["results_dir"] = config.getoption("--aftershock-results")
-    return out
+    from aftershock.config import shortcuts
+    return shortcuts(**{k: config.getoption(f"--aftershock-{k}")
+                        for k in ("namespace", "deployment", "service", "url", "results")})
 
 
 def _load(config: pytest.Config) -> Config:
+    """The session's Config: the one ``aftershock run`` handed over (:class:`Loaded`), else
+    loaded once from this plugin's options (plain ``pytest``)."""
     if _CONFIG_KEY not in config.stash:
         from aftershock.config import load_config
         from aftershock.errors import ConfigError
@@ -115,6 +120,26 @@ def _load(config: pytest.Config) -> Config:
         except ConfigError as e:
             raise pytest.UsageError(f"aftershock: {e}") from None
     return config.stash[_CONFIG_KEY]
+
+
+class Loaded:
+    """The Config and Results ``aftershock run`` built, handed to its pytest session as
+    objects (``pytest.main(args, plugins=[Loaded(config, results)])``): nothing is loaded
+    twice, and the run reads its verdicts from ``results`` afterwards."""
+
+    def __init__(self, config: Config, results: Results) -> None:
+        self.config = config
+        self.results = results
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        given = [opt for opt in OPTIONS if config.getoption(opt, default=None)]
+        if given:
+            raise pytest.UsageError(
+                f"aftershock: {', '.join(given)} given to `aftershock run`, which has its "
+                "own options\n  fix: use --config, --set, --namespace, ... instead")
+        config.stash[_CONFIG_KEY] = self.config
+        config.stash[_RESULTS_KEY] = self.results
 
 
 def _results(config: pytest.Config) -> Results:
@@ -249,7 +274,7 @@ def assert_verdict(verdict: Verdict, slo: SLO) -> None:
     """Fail the test unless the verdict passed, with the full human-readable report.
 
     An inconclusive verdict fails the test too (its message starts "inconclusive:");
-    ``aftershock run`` still exits 3 for it because the exit code comes from results.json.
+    ``aftershock run`` still exits 3 for it: its exit code comes from the recorded verdicts.
     """
     from aftershock.checks import report
     from aftershock.checks.verdict import Outcome

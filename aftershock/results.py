@@ -200,6 +200,9 @@ class Results:
         self.current_nodeid: str | None = None  # set by the pytest plugin around each test
         # Top-level entries beside "experiments", e.g. "posture"; each has a "verdict".
         self.sections: dict[str, dict[str, Any]] = {}
+        # The verdicts as values, so the run's exit code never reads them back from JSON.
+        self._outcomes: list[Outcome] = []
+        self._section_outcomes: dict[str, Outcome] = {}
 
     @property
     def path(self) -> Path:
@@ -234,6 +237,7 @@ class Results:
         entry = experiment_json(name, verdict, slo, load=load, timeline_file=tl_file,
                                 nodeid=node, extra=extra)
         self.experiments.append(entry)
+        self._outcomes.append(verdict.outcome)
         self.write()
         return entry
 
@@ -245,6 +249,7 @@ class Results:
                    if timeline is not None else None)
         entry = inconclusive_json(name, reason, nodeid=node, timeline_file=tl_file)
         self.experiments.append(entry)
+        self._outcomes.append(Outcome.INCONCLUSIVE)
         self.write()
         return entry
 
@@ -254,11 +259,14 @@ class Results:
     def set_section(self, name: str, entry: dict[str, Any]) -> None:
         """Add or replace a top-level entry (e.g. ``posture``); its verdict counts overall."""
         self.sections[name] = entry
+        self._section_outcomes.pop(name, None)
+        if "verdict" in entry:
+            self._section_outcomes[name] = _outcome(entry["verdict"])
         self.write()
 
     def overall(self) -> Outcome | None:
-        return overall([e["verdict"] for e in self.experiments]
-                       + [s["verdict"] for s in self.sections.values() if "verdict" in s])
+        """The run's verdict from every experiment and section recorded so far."""
+        return combine([*self._outcomes, *self._section_outcomes.values()])
 
     def to_json(self) -> dict[str, Any]:
         o = self.overall()
@@ -299,21 +307,53 @@ def merge_section(results_dir: Path, name: str, entry: dict[str, Any]) -> Path:
     return write_results_json(path, doc)
 
 
-def overall(verdicts: Iterable[str]) -> Outcome | None:
+def combine(outcomes: Iterable[Outcome]) -> Outcome | None:
     """fail if any failed, else inconclusive if any was, else pass; None when empty."""
-    vs = set(verdicts)
-    if not vs:
+    seen = set(outcomes)
+    if not seen:
         return None
-    if Outcome.FAIL.value in vs:
+    if Outcome.FAIL in seen:
         return Outcome.FAIL
-    if vs - {Outcome.PASS.value}:
+    if seen - {Outcome.PASS}:
         return Outcome.INCONCLUSIVE
     return Outcome.PASS
+
+
+def _outcome(verdict: str | Outcome) -> Outcome:
+    """A verdict read from JSON; anything unknown counts as inconclusive, never as a pass."""
+    try:
+        return Outcome(verdict)
+    except ValueError:
+        return Outcome.INCONCLUSIVE
+
+
+def overall(verdicts: Iterable[str]) -> Outcome | None:
+    """The overall verdict of verdicts read back from results.json (``aftershock report``)."""
+    return combine(_outcome(v) for v in verdicts)
 
 
 def exit_code(outcome: Outcome | None) -> int:
     return {Outcome.PASS: EXIT_PASS, Outcome.FAIL: EXIT_SLO_FAILED,
             Outcome.INCONCLUSIVE: EXIT_INCONCLUSIVE, None: EXIT_USAGE}[outcome]
+
+
+def run_exit_code(pytest_code: int, outcome: Outcome | None) -> int:
+    """``aftershock run``'s exit code from pytest's and the session's overall verdict.
+
+    A failed verdict is 1 whatever pytest says; then pytest's usage errors are 2, its
+    interruptions and internal errors 3; then an inconclusive verdict is 3, and a test
+    that failed without a verdict saying so is 1."""
+    if outcome is Outcome.FAIL:
+        return EXIT_SLO_FAILED
+    if pytest_code in (4, 5):  # usage error / nothing collected
+        return EXIT_USAGE
+    if pytest_code in (2, 3):  # interrupted / internal error
+        return EXIT_INCONCLUSIVE
+    if outcome is Outcome.INCONCLUSIVE:
+        return EXIT_INCONCLUSIVE
+    if pytest_code == 1:  # a test failed without an experiment verdict saying so
+        return EXIT_SLO_FAILED
+    return EXIT_PASS
 
 
 def load_results(path: Path) -> dict[str, Any]:

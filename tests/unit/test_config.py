@@ -96,6 +96,7 @@ def test_missing_required_fields_name_path_and_fix(tmp_path: Path) -> None:
     assert "target.deployment: required field is missing" in text
     assert "AFTERSHOCK_TARGET__DEPLOYMENT, --deployment or --set target.deployment=" in text
     assert e.value.exit_code == 2
+    assert [p.split(":")[0] for p in e.value.problems] == ["target.deployment", "target.service"]
 
 
 def test_unknown_key_says_did_you_mean(tmp_path: Path) -> None:
@@ -161,3 +162,40 @@ def test_locustfile_relative_to_config_file(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text("")
     c = load_config(write(tmp_path, TARGET + "load:\n  locustfile: mine.py\n"), environ={})
     assert c.load.locustfile == tmp_path / "mine.py"
+
+
+def test_raw_config_merges_the_same_sources_unvalidated(tmp_path: Path) -> None:
+    from aftershock.config import raw_config
+    f = write(tmp_path, TARGET + "slo:\n  during:\n    max_outage_ms: 100\n")
+    raw = raw_config(f, environ={"AFTERSHOCK_SLO__DURING__MAX_OUTAGE_MS": "250"},
+                     overrides={"target": {"namespace": "cli"}},
+                     set_options=["slo.during.p99_ms=300"])
+    assert raw == {"target": {"namespace": "cli", "deployment": "web", "service": "web"},
+                   "slo": {"during": {"max_outage_ms": 250, "p99_ms": 300}}}
+
+
+def test_slo_only_sources_name_where_a_bad_value_came_from(tmp_path: Path) -> None:
+    from aftershock.config import Layer, load_slo
+    env = {"AFTERSHOCK_SLO__AFTER__P95_MS": "40", "AFTERSHOCK_TARGET__NAMESPACE": "ignored"}
+    slo = load_slo(Layer(), environ=env, set_options=["slo.during.max_outage_ms=250"])
+    assert slo.during.max_outage_ms == 250 and slo.after.p95_ms == 40
+    with pytest.raises(ConfigError) as e:
+        load_slo(Layer(), environ={"AFTERSHOCK_SLO__DURING__MAX_OUTAGE_MS": "-1"})
+    assert ("slo.during.max_outage_ms: Input should be greater than or equal to 0; got -1 "
+            "(from environment variable AFTERSHOCK_SLO__DURING__MAX_OUTAGE_MS)") in str(e.value)
+    with pytest.raises(ConfigError, match=r"target: unknown key \(from --set target.namespace"):
+        load_slo(Layer(), environ={}, set_options=["target.namespace=x"])
+
+
+def test_in_cluster_settings_come_from_the_pods_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from aftershock.config import InCluster
+    outside = InCluster.from_environ({})
+    assert outside.pod_ip is None and outside.own_pod is None
+    pod = InCluster.from_environ({"POD_IP": "10.1.2.3", "POD_NAME": "suite-x",
+                                  "POD_NAMESPACE": "shop", "SUITE_IMAGE": "reg/a:1"})
+    assert pod.pod_ip == "10.1.2.3" and pod.own_pod == ("shop", "suite-x")
+    assert pod.suite_image == "reg/a:1" and InCluster.variable("suite_image") == "SUITE_IMAGE"
+    monkeypatch.setenv("POD_IP", "10.9.9.9")
+    monkeypatch.setenv("NODE_NAME", "node-1")
+    assert InCluster().pod_ip == "10.9.9.9" and InCluster().node_name == "node-1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from aftershock import cli
 from aftershock.checks.slo import SLO
 from aftershock.checks.verdict import Outcome, evaluate
 from aftershock.load import LoadResult
-from aftershock.results import Results, overall, read_timeline, safe_name
+from aftershock.results import Results, overall, read_timeline, run_exit_code, safe_name
 
 FIXTURE = Path(__file__).parent / "fixtures" / "recorded_outage.jsonl"
 TARGET = "target:\n  namespace: shop\n  deployment: web\n  service: web\n"
@@ -104,6 +105,8 @@ def test_verdict_command_usage_errors(capsys: pytest.CaptureFixture[str],
                      "slo.during.max_outage=3"]) == 2
     assert "did you mean 'slo.during.max_outage_ms'" in capsys.readouterr().err
     assert cli.main(["verdict", "--timeline", str(FIXTURE), "--set", "target.namespace=x"]) == 2
+    assert ("target: unknown key (from --set target.namespace=x)\n"
+            "    fix: aftershock verdict takes only slo.* overrides") in capsys.readouterr().err
 
 
 def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,34 +143,75 @@ def test_config_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert "namespace: other" in capsys.readouterr().out
 
 
-def test_pytest_args_and_exit_code_mapping(tmp_path: Path) -> None:
+def test_pytest_args_carry_no_config_and_exit_code_mapping(tmp_path: Path) -> None:
     ns = cli.build_parser().parse_known_args(
         ["run", "--config", "c.yaml", "--set", "a.b=1", "--namespace", "shop", "-k", "kill"])
     args = cli.pytest_args(ns[0], ns[1], tmp_path)
-    assert args[:4] == ["-p", "no:locust", f"--junitxml={tmp_path / 'junit.xml'}",
-                        f"--aftershock-results={tmp_path}"]
-    assert "--aftershock-config=c.yaml" in args and "--aftershock-set=a.b=1" in args
-    assert "--aftershock-namespace=shop" in args
-    assert args[-3:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
+    assert args[:3] == ["-p", "no:locust", f"--junitxml={tmp_path / 'junit.xml'}"]
+    # the session is handed the loaded Config itself, not its options to load again
+    assert not [a for a in args if a.startswith("--aftershock-")]
+    assert args[3:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
     # pytest's --co must not be read as --config (no abbreviations)
     ns = cli.build_parser().parse_known_args(["run", "--co"])
     assert ns[0].config is None and ns[1] == ["--co"]
 
-    res = tmp_path / "results.json"
+    passed, failed, inconclusive = Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE
+    assert run_exit_code(0, passed) == 0
+    assert run_exit_code(1, failed) == 1
+    assert run_exit_code(1, inconclusive) == 3
+    assert run_exit_code(2, passed) == 3  # interrupted
+    assert run_exit_code(2, failed) == 1
+    assert run_exit_code(4, None) == 2
+    assert run_exit_code(5, None) == 2
+    assert run_exit_code(1, None) == 1
+    assert run_exit_code(0, None) == 0
 
-    def with_verdicts(*vs: str) -> Path:
-        res.write_text(json.dumps({"schema": 1, "experiments": [{"verdict": v} for v in vs]}))
-        return res
-    assert cli.run_exit_code(0, with_verdicts("pass", "pass")) == 0
-    assert cli.run_exit_code(1, with_verdicts("pass", "fail")) == 1
-    assert cli.run_exit_code(1, with_verdicts("pass", "inconclusive")) == 3
-    assert cli.run_exit_code(2, with_verdicts("pass")) == 3  # interrupted
-    assert cli.run_exit_code(2, with_verdicts("fail")) == 1
-    assert cli.run_exit_code(4, tmp_path / "missing.json") == 2
-    assert cli.run_exit_code(5, tmp_path / "missing.json") == 2
-    assert cli.run_exit_code(1, tmp_path / "missing.json") == 1
-    res.write_text("{broken")
-    assert cli.run_exit_code(0, res) == 3
+
+EXPERIMENT = """
+import pytest
+from aftershock.checks.slo import SLO
+from aftershock.checks.verdict import evaluate
+from verdict_helpers import experiment
+
+@pytest.mark.experiment(name="kill")
+def test_kill(aftershock_config, results):
+    assert aftershock_config.target.namespace == "from-cli"
+    # 200 ms outage: a fail verdict, unless the SLO allows it
+    results.record("kill", evaluate(experiment([(13.0, 13.2)]), aftershock_config.slo),
+                   aftershock_config.slo)
+
+@pytest.mark.experiment(name="broken")
+def test_broken(aftershock_config):
+    raise RuntimeError("no verdict")
+"""
+
+
+def test_run_hands_the_loaded_config_to_the_session_and_exits_from_its_verdicts(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # verdict_helpers
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test_exp.py").write_text(EXPERIMENT)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TARGET)
+    run = ["run", "--config", str(cfg), "--namespace", "from-cli", "--results", "out",
+           "--experiments", str(tmp_path / "test_exp.py"), "-p", "no:cacheprovider", "-q"]
+    assert cli.main(run) == 1  # the fail wins over the inconclusive
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [e["verdict"] for e in data["experiments"]] == ["fail", "inconclusive"]
+    # a looser SLO: the outage passes; then the experiment without a verdict makes it 3
+    looser = [*run, "--set", "slo.during.max_outage_ms=300", "--set",
+              "slo.during.max_error_rate=0.5"]
+    assert cli.main([*looser, "-k", "kill"]) == 0
+    assert cli.main(looser) == 3
+    # the exit code comes from the session's Results, not from reading results.json back
+    shutil.rmtree(tmp_path / "out")
+    monkeypatch.setattr(Results, "write", lambda self: self.path)
+    assert cli.main(run) == 1 and not (tmp_path / "out" / "results.json").exists()
+    capsys.readouterr()
+    # the plugin's own options would be a second source of config: refused, exit 2
+    assert cli.main([*run, "--aftershock-namespace=other"]) == 2
+    assert "--aftershock-namespace given to `aftershock run`" in capsys.readouterr().err
 
 
 def test_a_posture_section_is_kept_and_counts_in_the_overall_verdict(tmp_path: Path) -> None:

@@ -1,0 +1,76 @@
+"""The commented example configuration that ``aftershock config example`` prints."""
+
+from __future__ import annotations
+
+
+def example_yaml() -> str:
+    """A commented example configuration (``aftershock config example``)."""
+    return _EXAMPLE
+
+
+_EXAMPLE = """\
+# aftershock configuration. Only target.* is required; every other value is the default.
+target:
+  namespace: shop            # required
+  deployment: web            # required
+  service: web               # required
+  url: null                  # null: the Service's ClusterIP
+  paths: ["/"]
+  extra_namespaces: []
+slo:
+  before: {max_error_rate: 0, max_outage_ms: 0, p95_ms: null, p99_ms: null, min_requests: 50}
+  during: {max_error_rate: 0, max_outage_ms: 0, p95_ms: null, p99_ms: null, min_requests: 50}
+  after:  {max_error_rate: 0, max_outage_ms: 0, p95_ms: null, p99_ms: null, min_requests: 50}
+  max_recovery_s: null
+  max_recorder_gap_ms: 1000
+load:
+  rate: 200                  # req/s, paced
+  users: null                # null: ceil(rate / 10)
+  locustfile: null           # null: loadtests/steady.py
+  steady_seconds: 10
+  after_seconds: 10
+  timeout_s: 2
+  failure_statuses: ["5xx"]
+  workers: 1
+  worker_pods: 0             # locust worker pods (master/worker mode), deleted afterwards
+  worker_image: null         # null: the Job's image; required from a workstation
+  master_host: null          # null: POD_IP in the Job; required from a workstation
+  master_port: 5557
+  pod_header: X-Pod-Name     # null: the answering pod is not recorded
+  new_connections: false     # true: Connection: close on every request
+faults:
+  pod_kill: {count: null, percent: null, grace: default, selection: random}
+  rollout: {mode: restart, image: null, container: null, env: {}}
+  drain:
+    node: null               # null: the node running the most target pods
+    pods: namespaces         # or target: only the target's pods are evicted
+    timeout_s: 120           # 429s are retried until then; then "blocked"
+    backoff_initial_s: 1
+    backoff_max_s: 5
+    min_ready_without_pdb: 1
+  pdb: {hold_s: 3}
+  recovery_timeout_s: 180
+results_dir: results
+kubeconfig: null
+context: null
+posture: {waivers: [], fail_on: high}
+hpa:
+  work_path: /work?ms=10     # the CPU-heavy request that drives the HPA
+  rate: 30                   # CPU-load req/s at the top of the ramp
+  ramp_steps: 3
+  step_seconds: 15
+  expected_replicas: null    # null: one more than at the ramp's start
+  scale_up_deadline_s: 180
+  metric_grace_s: 60
+  scale_down_wait_s: 0       # 0: scale-down not waited for (said so in the result)
+  flap_window_s: 60
+  max_changes_in_window: 3
+probes:
+  new_connections: true      # the probe experiments' load opens a connection per request
+  dependency: null           # a Deployment the target's readiness follows, e.g. dep
+  dependency_outage_s: 20
+  dependency_recovery_s: 60
+  max_restarts: 0
+  max_not_ready_requests: null
+  lag_s: 1
+"""

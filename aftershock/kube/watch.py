@@ -9,8 +9,8 @@ raises a urllib3 error rather than an ApiException), it reconnects with capped
 exponential backoff and jitter, and the outage goes on the timeline once, as a
 :class:`~aftershock.checks.timeline.WatchGap` with its start and end, not once per
 retry. The relist that ends a gap is diffed against the last state the stream knew, so
-only real changes enter the timeline: an object unchanged since before the gap is not
-"seen again", an object gone in the gap is recorded as deleted. Events carry their own
+only real changes enter the timeline: an object whose resourceVersion did not move is
+not "seen again", an object gone in the gap is recorded as deleted. Events carry their own
 time; an Event from before the run started is never recorded, whether the first list or
 a relist delivers it.
 
@@ -20,7 +20,6 @@ reconnect logic without a cluster (tests/unit/test_watch.py).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import threading
@@ -140,15 +139,7 @@ class _Known:
     """The last state a stream saw of one object."""
 
     version: str
-    raw: Raw
-    observed: Observation | None
-
-
-def _same(a: Observation | None, b: Observation | None) -> bool:
-    """Whether two observations say the same thing, whenever they were stamped."""
-    if a is None or b is None:
-        return a is b
-    return type(a) is type(b) and dataclasses.replace(a, at=0.0) == dataclasses.replace(b, at=0.0)
+    raw: Raw  # to record its deletion when a relist no longer has it
 
 
 @dataclass
@@ -248,8 +239,7 @@ class Recorder:
         if gone:
             known.pop(key, None)
         else:
-            known[key] = _Known(str(raw.get("metadata", {}).get("resourceVersion", "")), raw,
-                                obs)
+            known[key] = _Known(str(raw.get("metadata", {}).get("resourceVersion", "")), raw)
 
     def _listed(self, stream: Stream, known: dict[str, _Known], items: list[Raw],
                 arrived: float, relist: bool) -> None:
@@ -262,10 +252,10 @@ class Recorder:
             prev = known.get(key)
             if relist and prev is not None and prev.version == version:
                 continue
+            # A new resourceVersion is recorded even when what we convert looks the same:
+            # the object did change, and "seen since the fault" is what recovery waits for.
             obs, keep = self._observe(stream, arrived, raw, False, listed=True)
-            known[key] = _Known(version, raw, obs)
-            if relist and prev is not None and _same(prev.observed, obs):
-                continue  # a new resourceVersion (a heartbeat) but nothing we record changed
+            known[key] = _Known(version, raw)
             if keep and obs is not None:
                 self.timeline.observations.append(obs)
         if relist:

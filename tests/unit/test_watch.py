@@ -111,7 +111,7 @@ def record(stream: Stream, lists: list[Any], watches: list[Any], *, rand: float 
 
 PODS = Stream("pods", lambda **_: None, {}, observe.pod)
 REFUSED = MaxRetryError(None, "/api/v1/pods",  # type: ignore[arg-type]
-                        "NewConnectionError: [Errno 111] Connection refused")
+                        ConnectionRefusedError(111, "Connection refused"))
 
 
 def gaps(tl: Timeline) -> list[WatchGap]:
@@ -195,14 +195,14 @@ def test_the_relist_after_a_gap_records_only_real_changes() -> None:
     before = [pod("same", "1"), pod("changed", "1"), pod("deleted", "1"),
               pod("heartbeat", "1")]
     after = [pod("same", "1"), pod("changed", "7", ready=False), pod("created", "8"),
-             pod("heartbeat", "9")]  # a new resourceVersion, nothing recorded differs
+             pod("heartbeat", "9")]  # a new resourceVersion: it changed, even if unseen
     tl, _, _ = record(PODS, lists=[(before, "5"), (after, "9")],
                       watches=[[2.0, ProtocolError("reset")], [1.0]])
     [gap] = gaps(tl)
     seen = [(p.name, p.ready, p.gone) for p in tl.of_type(PodObserved) if p.at >= gap.end]
     assert sorted(seen) == [("changed", False, False), ("created", True, False),
-                            ("deleted", True, True)]
-    assert len(tl.of_type(PodObserved)) == 4 + 3  # the first list, then the three changes
+                            ("deleted", True, True), ("heartbeat", True, False)]
+    assert len(tl.of_type(PodObserved)) == 4 + 4  # the first list, then the four changes
 
 
 def event(name: str, uid: str, version: str, **stamps: Any) -> Raw:

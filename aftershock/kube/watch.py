@@ -178,6 +178,11 @@ class Recorder:
         self.wait = wait or self._stop.wait
         self.rand = rand
         self._threads: list[threading.Thread] = []
+        # Outages not recorded yet, by stream: stop() records those of a thread still
+        # blocked in a call to an absent API, so the gap is on the timeline when it is read.
+        self._pending: dict[str, _Outage] = {}
+        self._lock = threading.Lock()
+        self.join_timeout_s: float = _WATCH_SECONDS + 3
 
     def __enter__(self) -> Recorder:
         self.start()
@@ -206,7 +211,12 @@ class Recorder:
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=_WATCH_SECONDS + 3)
+            t.join(timeout=self.join_timeout_s)
+        with self._lock:
+            now = self.clock()
+            for name, outage in self._pending.items():
+                self._append_gap(name, outage, now)
+            self._pending.clear()
 
     @property
     def stopping(self) -> bool:
@@ -265,10 +275,19 @@ class Recorder:
                 if keep and obs is not None:
                     self.timeline.observations.append(obs)
 
-    def _gap(self, stream: Stream, outage: _Outage, end: float, is_open: bool) -> None:
+    def _append_gap(self, stream: str, outage: _Outage, now: float) -> None:
+        """Record an outage: ended by its relist, or still open at ``now``."""
+        end, is_open = (outage.relisted, False) if outage.relisted is not None else (now, True)
         self.timeline.observations.append(WatchGap(
-            at=outage.start, end=end, stream=stream.name, error=outage.error,
+            at=outage.start, end=end, stream=stream, error=outage.error,
             attempts=outage.attempts, open=is_open))
+
+    def _gap(self, stream: Stream, outage: _Outage) -> None:
+        with self._lock:
+            if self._pending.get(stream.name) is not outage:
+                return  # stop() recorded it while this thread was blocked
+            del self._pending[stream.name]
+            self._append_gap(stream.name, outage, self.clock())
 
     def run_stream(self, stream: Stream, listed: threading.Event | None = None) -> None:
         """Follow one stream until :meth:`stop`: what each thread runs."""
@@ -287,7 +306,7 @@ class Recorder:
             failures = 0
             expired = False
             if outage is not None and outage.relisted is not None:
-                self._gap(stream, outage, outage.relisted, is_open=False)
+                self._gap(stream, outage)
                 outage = None
 
         while not self.stopping:
@@ -324,16 +343,15 @@ class Recorder:
                 if outage is None:
                     outage = _Outage(start=contact if contact is not None else now,
                                      error=describe(exc))
+                    with self._lock:
+                        self._pending[stream.name] = outage
                 outage.attempts += 1
                 outage.relisted = None
                 failures += 1
                 if self.wait(self.backoff.delay(failures, self.rand())):
                     break
         if outage is not None:
-            if outage.relisted is not None:
-                self._gap(stream, outage, outage.relisted, is_open=False)
-            else:
-                self._gap(stream, outage, self.clock(), is_open=True)
+            self._gap(stream, outage)
 
 
 def target_streams(cluster: Cluster, namespace: str, deployment: str, service: str,

@@ -259,3 +259,37 @@ def test_the_run_start_defaults_to_when_the_recorder_starts() -> None:
     rec.start(sync_timeout_s=0)
     rec.stop()
     assert rec.run_start == T0
+
+
+def test_stop_records_the_gap_of_a_stream_blocked_in_a_call_to_an_absent_api() -> None:
+    import threading
+    blocked, release = threading.Event(), threading.Event()
+
+    class Hanging:
+        lists = 0
+
+        def list(self, stream: Stream) -> tuple[list[Raw], str]:
+            self.lists += 1
+            if self.lists > 1:  # the relist hangs, as a connect to a dead host does
+                blocked.set()
+                release.wait(10)
+                raise ReadTimeoutError(None, "/pods", "timed out")  # type: ignore[arg-type]
+            return [], "1"
+
+        def watch(self, stream: Stream, version: str
+                  ) -> Generator[tuple[str, Raw], None, None]:
+            raise ProtocolError("Connection aborted.")
+            yield  # a generator, as the real one is
+
+    tl = Timeline()
+    rec = Recorder(tl, [PODS], api=Hanging(), rand=lambda: 0.0)
+    rec.join_timeout_s = 0.05
+    rec.start()
+    assert blocked.wait(5)
+    rec.stop()  # the thread is still inside the list call
+    [gap] = gaps(tl)
+    assert gap.open and gap.stream == "pods" and gap.error.startswith("ProtocolError")
+    release.set()
+    rec._threads[0].join(5)
+    assert not rec._threads[0].is_alive()
+    assert gaps(tl) == [gap]  # the thread did not record it a second time

@@ -2,7 +2,8 @@
 
 Every timestamp is wall-clock seconds since the epoch (``time.time()``), taken by
 the process that saw the thing happen: the load process stamps requests, the
-watcher stamps Kubernetes changes when they arrive, the engine stamps markers.
+watcher stamps Kubernetes changes when they arrive (an Event that a list delivered, at
+its own time: see ``EventObserved.happened``), the engine stamps markers.
 One clock is what lets an outage be explained by the change that caused it.
 
 Requests are stored column-wise because a run can hold millions of them and

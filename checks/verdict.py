@@ -185,9 +185,9 @@ class Verdict:
     fault: str = ""  # the fault_start marker's detail, e.g. "rollout"
     gaps: tuple[Gap, ...] = ()
     requests: int = 0
-    api_outages: tuple[ApiOutage, ...] = ()  # when the watches could not see the API
     achieved_rps: float | None = None
     bounds: dict[str, float | None] = field(default_factory=dict)
+    api_outages: tuple[ApiOutage, ...] = ()  # when the watches could not see the API
 
 
 def _num(x: float) -> str:
@@ -495,10 +495,10 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
         outcome=outcome, phases=phases, outages=tuple(windows), violations=tuple(violations),
         reasons=tuple(reasons) if outcome is not Outcome.PASS else (), recovery=rec,
         fault=b.fault, gaps=tuple(gaps), requests=len(req),
-        api_outages=tuple(api_outages(timeline)),
         achieved_rps=(len(req) / total_span) if total_span > 0 else None,
         bounds={"load_start": b.load_start, "fault_start": b.fault_start,
                 "fault_end": b.fault_end, "load_end": b.load_end},
+        api_outages=tuple(api_outages(timeline)),
     )
 
 

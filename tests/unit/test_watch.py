@@ -293,3 +293,22 @@ def test_stop_records_the_gap_of_a_stream_blocked_in_a_call_to_an_absent_api() -
     rec._threads[0].join(5)
     assert not rec._threads[0].is_alive()
     assert gaps(tl) == [gap]  # the thread did not record it a second time
+
+
+def test_the_real_api_lists_raw_with_a_client_side_timeout() -> None:
+    from types import SimpleNamespace
+
+    from aftershock.kube.watch import KubeApi
+    asked: dict[str, Any] = {}
+
+    def list_pods(**kwargs: Any) -> SimpleNamespace:
+        asked.update(kwargs)
+        return SimpleNamespace(data=b'{"metadata": {"resourceVersion": "42"}, '
+                                    b'"items": [{"metadata": {"name": "web-1"}}]}')
+
+    items, version = KubeApi().list(Stream("pods", list_pods, {"namespace": "shop"},
+                                           observe.pod))
+    assert (items, version) == ([{"metadata": {"name": "web-1"}}], "42")
+    assert asked["namespace"] == "shop" and asked["_preload_content"] is False
+    connect, read = asked["_request_timeout"]
+    assert connect > 0 and read > 0  # a dead API server cannot hold a relist forever

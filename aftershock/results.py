@@ -25,6 +25,7 @@ from typing import Any
 from aftershock.checks import report
 from aftershock.checks.codec import SCHEMA as TIMELINE_SCHEMA
 from aftershock.checks.codec import decode, encode
+from aftershock.checks.gaps import api_outage_sentence
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Timeline
 from aftershock.checks.verdict import (
@@ -105,6 +106,41 @@ def phase_json(pv: PhaseVerdict) -> dict[str, Any]:
     }
 
 
+def _phase_at(bounds: dict[str, float | None], t: float) -> str:
+    fs, fe = bounds.get("fault_start"), bounds.get("fault_end")
+    if fs is None or t < fs:
+        return "before"
+    return "during" if fe is None or t < fe else "after"
+
+
+def gaps_json(verdict: Verdict) -> list[dict[str, Any]]:
+    """Every blind stretch, by start: the load's (recorder gaps) and the watches' (API
+    outages, with times relative to the load start as the report shows them)."""
+    origin = verdict.bounds.get("load_start")
+    out: list[dict[str, Any]] = [
+        {"source": "load", "start": g.start, "end": g.end, "duration_ms": _round(g.duration_ms),
+         "phase": g.phase.value} for g in verdict.gaps]
+    for o in verdict.api_outages:
+        out.append({
+            "source": "kubernetes_api", "start": o.start, "end": o.end,
+            "start_utc": _utc(o.start),
+            "start_s": _round(o.start - origin) if origin is not None else None,
+            "end_s": _round(o.end - origin) if origin is not None else None,
+            "duration_ms": _round(o.duration_s * 1000.0),
+            "phase": _phase_at(verdict.bounds, o.start),
+            "streams": list(o.streams), "error": o.error, "open": o.open,
+            "message": api_outage_sentence(o, origin)})
+    return sorted(out, key=lambda g: float(g["start"]))
+
+
+def recovery_gap_s(verdict: Verdict) -> float | None:
+    """Seconds of the measured recovery with the Kubernetes API unreachable; None if none."""
+    rec, since = verdict.recovery, verdict.bounds.get("fault_start")
+    if rec.gap is None or rec.seconds is None or since is None:
+        return None
+    return _round(min(rec.gap.end, since + rec.seconds) - max(rec.gap.start, since))
+
+
 def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult | None = None,
                     timeline_file: str | None = None, nodeid: str | None = None,
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -123,8 +159,8 @@ def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult |
         "reasons": list(verdict.reasons),
         "recovery_s": _round(verdict.recovery.seconds),
         "recovery_reason": verdict.recovery.reason,
-        "gaps": [{"start": g.start, "end": g.end, "duration_ms": _round(g.duration_ms),
-                  "phase": g.phase.value} for g in verdict.gaps],
+        "recovery_gap_s": recovery_gap_s(verdict),
+        "gaps": gaps_json(verdict),
         "markers": {k: v for k, v in verdict.bounds.items()},
         "load": {
             "target_rate": load.target_rate if load else None,
@@ -144,7 +180,8 @@ def inconclusive_json(name: str, reason: str, *, nodeid: str | None = None,
         "name": name, "nodeid": nodeid, "verdict": Outcome.INCONCLUSIVE.value,
         "reason": reason, "message": f"inconclusive: {reason}", "fault": "",
         "phases": {}, "outages": [], "violations": [], "reasons": [reason],
-        "recovery_s": None, "recovery_reason": "", "gaps": [], "markers": {},
+        "recovery_s": None, "recovery_reason": "", "recovery_gap_s": None, "gaps": [],
+        "markers": {},
         "load": {"target_rate": None, "achieved_rate": None, "requests": 0},
         "slo": None, "timeline": timeline_file,
     }

@@ -3,13 +3,12 @@
 One JSON object per line. The first line is a header ``{"record": "timeline", "schema":
 1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
 ``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``replicaset``,
-``node``, ``event``,
-``scaler``, ``eviction``, ``budget`` or ``marker``, and the fields of the matching class
-in ``aftershock.checks.timeline`` (sets are written as sorted lists, enums as their string value). A
-line without a ``record`` key is a request: that is exactly what the load recorder writes,
-so a records file is a valid timeline fragment. Unknown types are skipped (forward
-compatibility); unknown fields are ignored. docs/results-format.md documents the format for
-other tools.
+``node``, ``event``, ``scaler``, ``eviction``, ``budget``, ``watch_gap`` or ``marker``,
+and the fields of the matching class in ``aftershock.checks.timeline`` (sets are
+written as sorted lists, enums as their string value). A line without a ``record`` key
+is a request: that is exactly what the load recorder writes, so a records file is a
+valid timeline fragment. Unknown types are skipped (forward compatibility); unknown
+fields are ignored. docs/results-format.md documents the format for other tools.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from aftershock.checks.timeline import (
     Requests,
     ScalerObserved,
     Timeline,
+    WatchGap,
     WorkloadObserved,
 )
 
@@ -50,6 +50,7 @@ _OBS_TYPES: dict[str, type[Any]] = {
     "scaler": ScalerObserved,
     "eviction": EvictionObserved,
     "budget": BudgetObserved,
+    "watch_gap": WatchGap,
 }
 _TYPE_OF = {cls: name for name, cls in _OBS_TYPES.items()}
 _FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _OBS_TYPES.values()}

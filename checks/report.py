@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from aftershock.checks.gaps import api_outage_sentence
 from aftershock.checks.slo import SLO
 from aftershock.checks.verdict import (
     PHASES,
@@ -123,7 +124,8 @@ def headline(verdict: Verdict, slo: SLO) -> str:
         failed = sum(verdict.phases[p].stats.errors for p in PHASES)
         within = f"{failed:,} failed, within the SLO" if failed else "none failed"
         return (f"pass: {verdict.requests:,} requests, {within}; "
-                f"{during.requests:,} of them {phase_label(Phase.DURING, verdict.fault)}{rec}")
+                f"{during.requests:,} of them {phase_label(Phase.DURING, verdict.fault)}{rec}"
+                f"{api_outage_note(verdict)}")
     if verdict.outcome is Outcome.FAIL:
         return "fail: " + "; ".join(violation_sentence(v, verdict, slo)
                                     for v in verdict.violations)
@@ -147,10 +149,44 @@ def explain(verdict: Verdict, slo: SLO) -> str:
         if len(verdict.outages) > MAX_WINDOWS_LISTED:
             lines.append(f"  ... and {len(verdict.outages) - MAX_WINDOWS_LISTED} more")
     if verdict.recovery.seconds is not None:
-        lines.append(f"recovery: {verdict.recovery.seconds:.1f} s from fault start")
+        lines.append(f"recovery: {verdict.recovery.seconds:.1f} s from fault start"
+                     f"{recovery_gap_note(verdict)}")
     elif verdict.recovery.reason:
-        lines.append(f"recovery: {verdict.recovery.reason}")
+        lines.append(f"recovery: {verdict.recovery.reason}{recovery_gap_note(verdict)}")
+    lines += api_outage_lines(verdict)
     return "\n".join(lines)
+
+
+def api_outage_note(verdict: Verdict) -> str:
+    """'; the Kubernetes API was unreachable for 69.7 s', for a passing headline."""
+    if not verdict.api_outages:
+        return ""
+    total = sum(o.duration_s for o in verdict.api_outages)
+    n = len(verdict.api_outages)
+    return (f"; the Kubernetes API was unreachable for {total:.1f} s"
+            f"{f' in {n} outages' if n > 1 else ''}, see below")
+
+
+def api_outage_lines(verdict: Verdict) -> list[str]:
+    """Each API outage, relative to the load start, and what it means for the verdict."""
+    if not verdict.api_outages:
+        return []
+    origin = verdict.bounds.get("load_start")
+    return ["Kubernetes API outages (Kubernetes changes then were not seen; the request "
+            "verdict stands on the requests, which do not need the API):",
+            *[f"  {api_outage_sentence(o, origin)}" for o in verdict.api_outages]]
+
+
+def recovery_gap_note(verdict: Verdict) -> str:
+    """', 69.7 s of it with the Kubernetes API unreachable ...' when recovery spans an outage."""
+    rec, since = verdict.recovery, verdict.bounds.get("fault_start")
+    if rec.gap is None or since is None:
+        return ""
+    if rec.seconds is None:
+        return "; the Kubernetes API was still unreachable when the recording stopped"
+    unseen = min(rec.gap.end, since + rec.seconds) - max(rec.gap.start, since)
+    return (f", {unseen:.1f} s of it with the Kubernetes API unreachable (the Deployment "
+            f"was not seen then and may have recovered earlier)")
 
 
 def steady_state_message(pv: PhaseVerdict) -> str:

@@ -2,7 +2,8 @@
 
 Every timestamp is wall-clock seconds since the epoch (``time.time()``), taken by
 the process that saw the thing happen: the load process stamps requests, the
-watcher stamps Kubernetes changes when they arrive, the engine stamps markers.
+watcher stamps Kubernetes changes when they arrive (an Event that a list delivered, at
+its own time: see ``EventObserved.happened``), the engine stamps markers.
 One clock is what lets an outage be explained by the change that caused it.
 
 Requests are stored column-wise because a run can hold millions of them and
@@ -206,6 +207,10 @@ class EventObserved:
     reason: str
     message: str
     type: str = "Normal"
+    # When the Event says it (last) happened: series.lastObservedTime, lastTimestamp,
+    # eventTime or firstTimestamp, whichever is latest (``at`` is when the suite saw it).
+    # None in timelines recorded before it was kept.
+    happened: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +277,30 @@ class BudgetObserved:
     expected_pods: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class WatchGap:
+    """A stretch in which one watched stream could not see the Kubernetes API.
+
+    Recorded once per outage of one stream, however many reconnect attempts it took.
+    ``at`` is its start: the stream's last successful contact with the API (an event, a
+    list, a watch that ended normally), or its first failure when it had no contact yet,
+    so the gap covers everything the stream may have missed. ``end`` is when the stream
+    was listed again (the relist's changes are stamped then). A gap still open when the
+    recording stopped ends at the stop, with ``open`` set.
+    """
+
+    at: float
+    end: float
+    stream: str  # "pods", "events", ...
+    error: str = ""  # the first failure, e.g. "MaxRetryError: ... Connection refused"
+    attempts: int = 0  # reconnect attempts that failed
+    open: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.at
+
+
 class MarkerKind(StrEnum):
     LOAD_START = "load_start"
     LOAD_END = "load_end"
@@ -296,7 +325,7 @@ class Marker:
 
 Observation = (PodObserved | EndpointsObserved | WorkloadObserved | ReplicaSetObserved
                | NodeObserved | EventObserved | ScalerObserved | EvictionObserved
-               | BudgetObserved)
+               | BudgetObserved | WatchGap)
 
 
 @dataclass

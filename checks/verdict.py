@@ -35,6 +35,12 @@ Recovery
     stays complete to the end of the record: ready, available and updated all at the
     desired count and the controller has observed the latest generation. Measured from
     the fault *start* so a fault that takes long to apply counts against recovery too.
+API outage
+    A stretch in which the watches could not see the Kubernetes API
+    (:mod:`aftershock.checks.gaps`). Requests do not need the API, so the phases stand
+    on them; recovery measured across an outage says so (``Recovery.gap``), and a
+    recovery over its limit that may have happened unseen inside the outage is
+    inconclusive rather than a failure.
 Recorder gap
     A stretch longer than ``slo.max_recorder_gap_ms`` with no request in flight (none
     started, none outstanding), or between the last request's end and the load end
@@ -61,6 +67,7 @@ from itertools import compress
 from operator import gt, sub
 
 from aftershock.checks.explain import Explainer, Explanation, changes
+from aftershock.checks.gaps import ApiOutage, api_outages
 from aftershock.checks.slo import SLO, PhaseSLO
 from aftershock.checks.timeline import ErrorKind, MarkerKind, Requests, Timeline, WorkloadObserved
 
@@ -184,6 +191,9 @@ class Recovery:
     seconds: float | None  # None: not recovered, or nothing to measure
     reason: str = ""  # why seconds is None
     state: RecoveryState = RecoveryState.RECOVERED
+    # An API outage inside the measured stretch: the Deployment was not seen then, so it
+    # may have recovered earlier (or relapsed) unseen. The number stays as measured.
+    gap: ApiOutage | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,7 @@ class Verdict:
     requests: int = 0
     achieved_rps: float | None = None
     bounds: dict[str, float | None] = field(default_factory=dict)
+    api_outages: tuple[ApiOutage, ...] = ()  # when the watches could not see the API
 
 
 def _num(x: float) -> str:
@@ -294,16 +305,40 @@ def recovery(timeline: Timeline, since: float | None) -> Recovery:
 
     last = obs[-1]
     if not complete(last):
+        still_away = next((o for o in api_outages(timeline) if o.open), None)
         return Recovery(None, f"not recovered: {last.ready}/{last.desired} replicas ready, "
                               f"{last.updated} updated at the last observation",
-                        RecoveryState.NOT_RECOVERED)
+                        RecoveryState.NOT_RECOVERED, gap=still_away)
     # Walk back from the end to the start of the final complete stretch.
     reached = last.at
     for w in reversed(obs):
         if w.at < since or not complete(w):
             break
         reached = w.at
-    return Recovery(max(0.0, reached - since))
+    inside = [o for o in api_outages(timeline) if o.start <= reached and o.end >= since]
+    return Recovery(max(0.0, reached - since), gap=inside[-1] if inside else None)
+
+
+def unseen_recovery(rec: Recovery, since: float, limit_s: float) -> str | None:
+    """Why a recovery over its limit is not a measured failure, or None when it is.
+
+    It is not when the recovery was first seen as an API outage ended (the relist found
+    it) and that outage began before the limit ran out: the Deployment may have
+    recovered within the limit, unseen.
+    """
+    if rec.gap is None:
+        return None
+    if rec.seconds is None:
+        if not rec.gap.open:
+            return None
+        return (f"recovery cannot be judged: {rec.reason}, but the Kubernetes API was still "
+                f"unreachable when the recording stopped")
+    if rec.gap.start >= since + limit_s or since + rec.seconds > rec.gap.end:
+        return None
+    return (f"recovery cannot be judged: the Deployment was first seen recovered "
+            f"{rec.seconds:.1f} s after the fault start (limit {limit_s:g} s), but the "
+            f"Kubernetes API was unreachable for {rec.gap.duration_s:.1f} s of that, from "
+            f"{rec.gap.start - since:+.1f} s; it may have recovered unseen within the limit")
 
 
 # ---------------------------------------------------------------- phases
@@ -446,7 +481,10 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
 
     rec = recovery(timeline, b.fault_start)
     violations = [v for ph in PHASES for v in phases[ph].violations]
-    if slo.max_recovery_s is not None and b.fault_start is not None:
+    # A recovery an API outage may hide is not a measured failure: a reason, added below.
+    unseen = (unseen_recovery(rec, b.fault_start, slo.max_recovery_s)
+              if slo.max_recovery_s is not None and b.fault_start is not None else None)
+    if slo.max_recovery_s is not None and b.fault_start is not None and unseen is None:
         if rec.seconds is None:
             if rec.state is RecoveryState.NOT_RECOVERED:
                 violations.append(Violation(None, Threshold.MAX_RECOVERY_S, math.inf,
@@ -464,6 +502,8 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
     structural = bool(reasons)
     for ph in PHASES:
         reasons.extend(phases[ph].reasons)
+    if unseen is not None:
+        reasons.append(unseen)
     if structural:
         outcome = Outcome.INCONCLUSIVE
     elif violations:
@@ -482,6 +522,7 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
         achieved_rps=(len(req) / total_span) if total_span > 0 else None,
         bounds={"load_start": b.load_start, "fault_start": b.fault_start,
                 "fault_end": b.fault_end, "load_end": b.load_end},
+        api_outages=tuple(api_outages(timeline)),
     )
 
 

@@ -7,6 +7,7 @@ recorded objects and the watcher never pays for model deserialisation.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from aftershock.checks.timeline import (
@@ -101,11 +102,38 @@ def node(at: float, raw: Raw) -> NodeObserved:
                         unschedulable=bool(raw.get("spec", {}).get("unschedulable", False)))
 
 
+def timestamp(value: object) -> float | None:
+    """An API timestamp (RFC 3339 ``Time`` or ``MicroTime``) as epoch seconds; None if absent
+    or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def event_time(raw: Raw) -> float | None:
+    """When an Event last happened, by its own timestamps; None when it carries none.
+
+    The latest of ``series.lastObservedTime``, ``lastTimestamp``, ``eventTime`` and
+    ``firstTimestamp`` (a repeated Event moves the first two on), falling back to its
+    creation. ``lastTimestamp``/``firstTimestamp`` have one-second resolution.
+    """
+    stamps = [timestamp((raw.get("series") or {}).get("lastObservedTime")),
+              timestamp(raw.get("lastTimestamp")), timestamp(raw.get("eventTime")),
+              timestamp(raw.get("firstTimestamp"))]
+    known = [t for t in stamps if t is not None]
+    if known:
+        return max(known)
+    return timestamp(raw.get("metadata", {}).get("creationTimestamp"))
+
+
 def event(at: float, raw: Raw) -> EventObserved:
     involved = raw.get("involvedObject", {})
     return EventObserved(at=at, kind=involved.get("kind", ""), name=involved.get("name", ""),
                          reason=raw.get("reason", ""), message=raw.get("message", ""),
-                         type=raw.get("type", "Normal"))
+                         type=raw.get("type", "Normal"), happened=event_time(raw))
 
 
 def scaler(at: float, raw: Raw) -> ScalerObserved:

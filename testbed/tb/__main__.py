@@ -1,4 +1,9 @@
-"""python3 -m tb {up|down|status|leftovers}: the testbed's command line (run as root)."""
+"""python3 -m tb {up|down|status|leftovers|restart COMPONENT [--no-wait]}: the testbed's
+command line (run as root).
+
+restart stops one component (e.g. kube-apiserver) and starts it again, waiting until it
+is healthy unless --no-wait is given.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,15 @@ def main(argv: list[str]) -> int:
                     cluster.down()
         elif cmd == "status":
             return cluster.status()
+        elif cmd == "restart":
+            try:
+                name, wait = cluster.parse_restart(argv[1:])
+            except TestbedError as err:
+                print(f"testbed: {err.problem}\n  fix: {err.fix}", file=sys.stderr)
+                return 2
+            host.require_root()
+            with exclusive():
+                cluster.restart(name, wait)
         elif cmd == "leftovers":
             left = cluster.leftovers()
             print(json.dumps(left, indent=2))

@@ -280,6 +280,50 @@ def down(strict: bool = True) -> None:
         say("nothing left behind (processes, mounts, iptables, links, routes, cgroups, dirs)")
 
 
+# ---------------------------------------------------------------- restart
+
+
+def component_names() -> list[str]:
+    return [comp.name for comp in all_components()]
+
+
+def parse_restart(args: list[str]) -> tuple[str, bool]:
+    """``restart COMPONENT [--no-wait]`` -> (component, wait until healthy)."""
+    names = component_names()
+    options = [a for a in args if a.startswith("-")]
+    positional = [a for a in args if not a.startswith("-")]
+    unknown = [o for o in options if o != "--no-wait"]
+    if unknown or len(positional) != 1:
+        problem = (f"unknown option {unknown[0]}" if unknown
+                   else "restart takes exactly one component")
+        fail(problem, f"run `python3 -m tb restart COMPONENT [--no-wait]`, COMPONENT one of: "
+                      f"{', '.join(names)}")
+    name = positional[0]
+    if name not in names:
+        fail(f"no testbed component {name!r}", f"name one of: {', '.join(names)}")
+    return name, "--no-wait" not in options
+
+
+def restart(name: str, wait: bool = True) -> None:
+    """Stop one running component (SIGTERM, SIGKILL after 10 s) and start it again with the
+    same command line, as a crash under a supervisor would; then wait until it is healthy.
+
+    For tests that take a component away mid-experiment (an API server restart).
+    Everything else keeps running: pods, the load and the other components.
+    """
+    comp = _by_name()[name]
+    if not procs.pid_of(name):
+        fail(f"{name} is not running, so there is nothing to restart",
+             "`make testbed-status` shows the components; `make testbed-up` starts them")
+    t0 = time.monotonic()
+    procs.stop(name)
+    say(f"stopped {name} in {time.monotonic() - t0:.1f}s")
+    _start(comp)
+    if wait:
+        _wait_healthy(comp, timeout=180)
+        say(f"{name} healthy again {time.monotonic() - t0:.1f}s after the stop began")
+
+
 # ---------------------------------------------------------------- status
 
 

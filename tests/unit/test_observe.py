@@ -90,3 +90,17 @@ def test_replica_sets_of_the_target_only() -> None:
     assert observe.owned_by(raw, "Deployment", "web")
     assert not observe.owned_by(raw, "Deployment", "web-exit-fast")
     assert observe.replica_set(5.0, raw, gone=True).gone
+
+
+def test_event_time_is_the_latest_of_its_own_timestamps() -> None:
+    legacy = {"firstTimestamp": "2026-11-29T10:00:00Z", "lastTimestamp": "2026-11-29T10:05:00Z",
+              "eventTime": None}
+    assert observe.event_time(legacy) == 1795946700.0
+    series = {"eventTime": "2026-11-29T10:00:00.250000Z",
+              "series": {"count": 3, "lastObservedTime": "2026-11-29T10:07:30.500000Z"}}
+    assert observe.event_time(series) == 1795946850.5
+    assert observe.event_time({"metadata": {"creationTimestamp": "2026-11-29T10:00:01Z"}}) \
+        == 1795946401.0
+    assert observe.event_time({"lastTimestamp": "not a time"}) is None
+    ev = observe.event(7.0, {**legacy, "reason": "Killing"})
+    assert (ev.at, ev.happened) == (7.0, 1795946700.0)

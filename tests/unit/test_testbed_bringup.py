@@ -85,3 +85,52 @@ def test_a_taken_port_is_reported_with_its_process(monkeypatch: pytest.MonkeyPat
             host.check_ports()
     assert f"tcp/{port}" in err.value.problem and f"pid {os.getpid()}" in err.value.problem
     assert f"kill {os.getpid()}" in err.value.fix
+
+
+def test_restart_takes_exactly_one_known_component() -> None:
+    from tb import cluster
+    assert cluster.parse_restart(["kube-apiserver"]) == ("kube-apiserver", True)
+    assert cluster.parse_restart(["--no-wait", "kubelet-node-2"]) == ("kubelet-node-2", False)
+    for bad, problem in ((["kube-apiservr"], "no testbed component 'kube-apiservr'"),
+                         ([], "exactly one component"),
+                         (["etcd", "kube-apiserver"], "exactly one component"),
+                         (["etcd", "--force"], "unknown option --force")):
+        with pytest.raises(util.TestbedError) as err:
+            cluster.parse_restart(bad)
+        assert problem in err.value.problem
+        assert "kube-apiserver" in err.value.fix  # the fix lists the components
+
+
+def test_restart_cli_rejects_bad_input_with_exit_2_before_touching_anything(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tb import __main__ as tb_main
+    from tb import cluster
+    monkeypatch.setattr(cluster, "restart", lambda *a: pytest.fail("restarted on bad input"))
+    assert tb_main.main(["restart", "apiserver"]) == 2
+    assert "no testbed component 'apiserver'" in capsys.readouterr().err
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SystemExit) as code:
+        tb_main.main(["restart", "kube-apiserver"])
+    assert code.value.code == 1 and "root" in capsys.readouterr().err
+
+
+def test_restart_stops_then_starts_the_component_and_waits_until_healthy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tb import __main__ as tb_main
+    from tb import cluster, procs
+    steps: list[str] = []
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(c, "CACHE", tmp_path)  # the up/down/restart lock file
+    monkeypatch.setattr(procs, "pid_of", lambda name: None if "stopped" in steps else 4242)
+    monkeypatch.setattr(procs, "stop", lambda name: steps.append("stopped"))
+    monkeypatch.setattr(procs, "start", lambda name, argv: steps.append(f"start {name}") or 1)
+    monkeypatch.setattr(cluster, "_wait_healthy",
+                        lambda comp, timeout: steps.append(f"healthy {comp.name}"))
+    assert tb_main.main(["restart", "kube-apiserver"]) == 0
+    assert steps == ["stopped", "start kube-apiserver", "healthy kube-apiserver"]
+    steps.clear()
+    assert tb_main.main(["restart", "etcd", "--no-wait"]) == 0
+    assert steps == ["stopped", "start etcd"]
+    monkeypatch.setattr(procs, "pid_of", lambda name: None)  # not running
+    with pytest.raises(SystemExit):
+        tb_main.main(["restart", "etcd"])

@@ -272,7 +272,7 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
             entry["not_recomputed"] = skipped
         print(json.dumps(entry, indent=2))
     else:
-        print(report.explain(v, slo))
+        print(report.explain(v))
         if skipped:
             print(f"note: this is the request verdict against the SLO; {skipped}")
     return exit_code(v.outcome)

@@ -60,13 +60,13 @@ class Entry:
     check: CheckResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def failure(self, slo: SLO) -> str | None:
+    def failure(self) -> str | None:
         """The message a failed test shows, or None when it passed."""
         if self.verdict is None:
             return f"inconclusive: {self.reason}"
         if self.verdict.outcome is Outcome.PASS:
             return None
-        explained = report.explain(self.verdict, slo)
+        explained = report.explain(self.verdict)
         return f"{self.check.explain()}\n{explained}" if self.check else explained
 
 
@@ -123,7 +123,7 @@ class Conclusion:
         else:
             self.results.record(name, entry.verdict, self.slo, timeline=run.timeline,
                                 load=run.load, nodeid=nodeid, extra=entry.extra)
-        return entry.failure(self.slo)
+        return entry.failure()
 
     def record_all(self) -> list[str]:
         """Record every check; return the messages of those that did not pass."""

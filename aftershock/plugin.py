@@ -270,7 +270,7 @@ def record(request: pytest.FixtureRequest) -> Record:
     return record_
 
 
-def assert_verdict(verdict: Verdict, slo: SLO) -> None:
+def assert_verdict(verdict: Verdict) -> None:
     """Fail the test unless the verdict passed, with the full human-readable report.
 
     An inconclusive verdict fails the test too (its message starts "inconclusive:");
@@ -279,7 +279,7 @@ def assert_verdict(verdict: Verdict, slo: SLO) -> None:
     from aftershock.checks import report
     from aftershock.checks.verdict import Outcome
     if verdict.outcome is not Outcome.PASS:
-        pytest.fail(report.explain(verdict, slo), pytrace=False)
+        pytest.fail(report.explain(verdict), pytrace=False)
 
 
 # ---------------------------------------------------------------- hooks

@@ -145,13 +145,13 @@ def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult |
                     timeline_file: str | None = None, nodeid: str | None = None,
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """One entry of results.json's ``experiments`` list."""
-    reason = "" if verdict.outcome is Outcome.PASS else report.headline(verdict, slo)
+    reason = "" if verdict.outcome is Outcome.PASS else report.headline(verdict)
     return {
         "name": name,
         "nodeid": nodeid,
         "verdict": verdict.outcome.value,
         "reason": reason,
-        "message": report.explain(verdict, slo),
+        "message": report.explain(verdict),
         "fault": verdict.fault,
         "phases": {p.value: phase_json(verdict.phases[p]) for p in PHASES},
         "outages": [outage_json(w) for w in verdict.outages],

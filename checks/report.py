@@ -10,7 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aftershock.checks.gaps import api_outage_sentence
-from aftershock.checks.slo import SLO
 from aftershock.checks.verdict import (
     PHASES,
     OutageWindow,
@@ -72,7 +71,7 @@ def _latency_name(t: StrEnum) -> str:
     return "p95" if t is Threshold.P95_MS else "p99"
 
 
-def violation_sentence(v: Violation, verdict: Verdict, slo: SLO) -> str:
+def violation_sentence(v: Violation, verdict: Verdict) -> str:
     """One violation as a sentence a human can act on."""
     if v.detail:
         return v.detail
@@ -115,7 +114,7 @@ def phase_line(st: PhaseStats) -> str:
             f"({_pct(st.error_rate or 0.0)}){lat}{out}")
 
 
-def headline(verdict: Verdict, slo: SLO) -> str:
+def headline(verdict: Verdict) -> str:
     """One line: the outcome and its most important reason."""
     if verdict.outcome is Outcome.PASS:
         during = verdict.phases[Phase.DURING].stats
@@ -127,17 +126,17 @@ def headline(verdict: Verdict, slo: SLO) -> str:
                 f"{during.requests:,} of them {phase_label(Phase.DURING, verdict.fault)}{rec}"
                 f"{api_outage_note(verdict)}")
     if verdict.outcome is Outcome.FAIL:
-        return "fail: " + "; ".join(violation_sentence(v, verdict, slo)
+        return "fail: " + "; ".join(violation_sentence(v, verdict)
                                     for v in verdict.violations)
     return "inconclusive: " + (verdict.reasons[0] if verdict.reasons else "unknown reason")
 
 
-def explain(verdict: Verdict, slo: SLO) -> str:
+def explain(verdict: Verdict) -> str:
     """The full message: headline, per-phase numbers, outage windows, other reasons."""
-    lines = [headline(verdict, slo)]
+    lines = [headline(verdict)]
     if verdict.outcome is Outcome.INCONCLUSIVE:
         lines += [f"  - {r}" for r in verdict.reasons[1:]]
-        lines += [f"  - measured anyway: {violation_sentence(v, verdict, slo)}"
+        lines += [f"  - measured anyway: {violation_sentence(v, verdict)}"
                   for v in verdict.violations]
     lines.append("phases:")
     lines += [phase_line(verdict.phases[p].stats) for p in PHASES]

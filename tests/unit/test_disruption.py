@@ -186,7 +186,7 @@ def test_findings_fold_into_the_slo_verdict_with_their_sentence() -> None:
     assert verdict.outcome is Outcome.FAIL
     [v] = verdict.violations
     assert v.threshold == "drain_blocked" and "PodDisruptionBudget strict" in v.detail
-    assert explain(verdict, slo).startswith("fail: drain of node node-1 blocked")
+    assert explain(verdict).startswith("fail: drain of node node-1 blocked")
 
 
 def test_eviction_and_budget_records_survive_the_timeline_codec() -> None:

@@ -66,10 +66,10 @@ def test_a_pass_across_an_api_outage_stands_on_the_requests_and_names_the_outage
     tl = with_outage(experiment())
     v = evaluate(tl, SLO())
     assert v.outcome is Outcome.PASS  # the load did not need the API and lost nothing
-    head = report.headline(v, SLO())
+    head = report.headline(v)
     assert head.startswith("pass: 3,000 requests, none failed")
     assert "the Kubernetes API was unreachable for 4.0 s, see below" in head
-    text = report.explain(v, SLO())
+    text = report.explain(v)
     assert ("Kubernetes API unreachable +12.0 s → +16.0 s after the load start (4.0 s; "
             "watches of deployment, events, pods lost; first error: MaxRetryError: "
             "Connection refused)") in text

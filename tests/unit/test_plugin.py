@@ -98,14 +98,14 @@ def test_experiments_record_verdicts_and_errors_become_inconclusive(
             tl = timeline_with(False)
             v = evaluate(tl, slo)
             results.record("kills pods", v, slo, timeline=tl)
-            assert_verdict(v, slo)
+            assert_verdict(v)
 
         @pytest.mark.experiment()
         def test_fail(results, slo):
             tl = timeline_with(True)
             v = evaluate(tl, slo)
             results.record("breaks", v, slo, timeline=tl)
-            assert_verdict(v, slo)
+            assert_verdict(v)
 
         @pytest.mark.experiment(name="crashes")
         def test_crash():

@@ -18,20 +18,20 @@ def test_the_issue_example_message() -> None:
     ]
     slo = SLO()
     v = evaluate(tl, slo)
-    head = report.headline(v, slo)
+    head = report.headline(v)
     # requests every 10 ms: failures 13.02 .. 13.42, the next success at 13.43
     assert head == ("fail: 3 outage windows during rollout, longest 410 ms (limit 0 ms), "
                     "the longest starting 12 ms after pod web-7f9 left the endpoints; "
                     "error rate during rollout 5.6 % (56 of 1,000 requests failed: 56 connect; "
                     "limit 0 %)")
-    text = report.explain(v, slo)
+    text = report.explain(v)
     assert "phases:" in text and "outage windows (t relative to fault start):" in text
     assert "  t=+3.020s 410 ms (41 failed: 41 connect), starting 12 ms after pod web-7f9" in text
 
 
 def test_single_window_message() -> None:
     v = evaluate(experiment([(13.0, 13.2)]), SLO(during=PhaseSLO(max_error_rate=1)))
-    msg = report.headline(v, SLO())
+    msg = report.headline(v)
     assert msg == ("fail: 1 outage window during rollout, 200 ms (limit 0 ms), starting "
                    "3000 ms after the fault (rollout) started")
 
@@ -42,7 +42,7 @@ def test_pass_and_inconclusive_headlines() -> None:
         "pass: 3,000 requests")
     v = evaluate(experiment(rate=2.0), slo)
     assert v.outcome is Outcome.INCONCLUSIVE
-    assert report.headline(v, slo).startswith("inconclusive: before: only 20 requests")
+    assert report.headline(v).startswith("inconclusive: before: only 20 requests")
 
 
 def test_steady_state_message() -> None:
@@ -59,5 +59,5 @@ def test_explanation_in_window_lines_and_late_changes() -> None:
     tl = experiment([(12.0, 12.1)])
     tl.observations.append(PodObserved(T0 + 11.9, "web-1", "Running", True, True, 0))
     v = evaluate(tl, SLO())
-    text = report.explain(v, SLO())
+    text = report.explain(v)
     assert "starting 100 ms after pod web-1 started terminating" in text

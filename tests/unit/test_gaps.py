@@ -78,7 +78,7 @@ def test_a_pass_across_an_api_outage_stands_on_the_requests_and_names_the_outage
     assert v.recovery.seconds == pytest.approx(4.9)
     assert ("recovery: 4.9 s from fault start, 3.9 s of it with the Kubernetes API "
             "unreachable") in text
-    assert "Kubernetes API" not in report.explain(evaluate(experiment(), SLO()), SLO())
+    assert "Kubernetes API" not in report.explain(evaluate(experiment(), SLO()))
 
 
 def test_a_recovery_over_its_limit_that_an_outage_may_hide_is_inconclusive() -> None:

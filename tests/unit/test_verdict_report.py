@@ -38,7 +38,7 @@ def test_single_window_message() -> None:
 
 def test_pass_and_inconclusive_headlines() -> None:
     slo = SLO()
-    assert report.headline(evaluate(experiment(), slo), slo).startswith(
+    assert report.headline(evaluate(experiment(), slo)).startswith(
         "pass: 3,000 requests")
     v = evaluate(experiment(rate=2.0), slo)
     assert v.outcome is Outcome.INCONCLUSIVE

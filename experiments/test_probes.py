@@ -41,7 +41,7 @@ from aftershock.faults.dependency import DependencyOutage
 from aftershock.faults.pod_kill import PodKill
 from aftershock.kube import Cluster
 from aftershock.kube.cluster import read_deployment
-from aftershock.kube.scaling import termination_timing
+from aftershock.kube.workload import termination_timing
 from aftershock.plugin import Record
 
 #: Checks about what happens beside the fault judge only the steady state's requests: the

@@ -25,7 +25,7 @@ from aftershock.checks.timeline import ScalerObserved
 from aftershock.config import Config, HpaConfig
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.scaling import Autoscaler, find_hpa
+from aftershock.kube.workload import Autoscaler, find_hpa
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import LoadSource, Target
 

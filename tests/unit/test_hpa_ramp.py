@@ -10,7 +10,7 @@ from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline
 from aftershock.config import HpaConfig
 from aftershock.faults.base import Scene, Stage
 from aftershock.faults.hpa_ramp import HpaRamp
-from aftershock.kube.scaling import Autoscaler
+from aftershock.kube.workload import Autoscaler
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import LoadSource, Target
 from aftershock.testing import FakeClock, FakeLoads, workload

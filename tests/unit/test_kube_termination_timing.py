@@ -1,4 +1,4 @@
-"""kube.scaling.termination_timing: a live Deployment object through the core's one preStop
+"""kube.workload.termination_timing: a live Deployment object through the core's one preStop
 parser (the client's own serialisation, no cluster)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from kubernetes import client
 
 from aftershock.checks.probes import PodSpecTiming
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.scaling import termination_timing
+from aftershock.kube.workload import termination_timing
 
 
 def deployment(lifecycle: client.V1Lifecycle | None) -> client.V1Deployment:

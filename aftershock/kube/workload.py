@@ -1,4 +1,5 @@
-"""Scale-related reads: what the HPA and probe experiments need to know before they start."""
+"""Reads about the target workload that experiments need before they start: its HPA, and its pod
+template's termination timing."""
 
 from __future__ import annotations
 

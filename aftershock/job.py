@@ -42,6 +42,7 @@ from aftershock.errors import (
     CannotMeasure,
     UsageError,
 )
+from aftershock.incluster import SUITE_IMAGE_ENV
 from aftershock.resources import job_manifests
 
 #: The shipped manifests (package data; k8s-job.yaml in the repository).
@@ -49,9 +50,6 @@ MANIFESTS = job_manifests()
 DEFAULT_IMAGE = "aftershock.local/aftershock:0.1.0"
 
 SUITE, HOLDER = "suite", "holder"
-#: The suite container's own image, the default for load worker pods. Not AFTERSHOCK_*:
-#: that prefix belongs to config overrides, which reject unknown keys.
-SUITE_IMAGE_ENV = "SUITE_IMAGE"
 RESULTS_MOUNT = "/results"
 CONFIG_MOUNT = "/etc/aftershock"
 CONFIG_KEY = "aftershock.yaml"
@@ -62,6 +60,7 @@ FETCHED_FILE = ".aftershock-fetched"
 #: The suite's message when it stopped before running anything (RBAC, config).
 ERROR_FILE = "job-error.txt"
 RUN_LABEL = "aftershock.io/run"
+MASTER_PORT_NAME = "locust-master"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 
 # Container waiting reasons that will not fix themselves: report at once, not at a timeout.
@@ -143,12 +142,76 @@ PERMISSIONS: tuple[Permission, ...] = (
 WORKER_POD_PERMISSIONS: tuple[Permission, ...] = (
     *_perms("create", "", "pods", "load.worker_pods: locust worker pods (opt-in)"),
 )
+#: The opt-in rule as k8s-job.yaml's Role spells it (commented out there).
+WORKER_POD_RULE: dict[str, list[str]] = {"apiGroups": [""], "resources": ["pods"],
+                                         "verbs": ["create"]}
+#: How to enable it, for the messages that say it is missing.
+WORKER_POD_RULE_FIX = (
+    "enable the opt-in rule in the Role of k8s-job.yaml (uncomment `- apiGroups: [\"\"] / "
+    "resources: [pods] / verbs: [create]`, or add it with a kustomize patch; docs/job.md, "
+    "\"Worker pods\"). `job run` with the shipped manifests adds it for the run by itself; "
+    "with --manifests it uses your Role as it is. Or set load.worker_pods: 0")
 
 
-def access_checks(namespace: str) -> list[tuple[str, str, str, str, str]]:
-    """PERMISSIONS as SelfSubjectAccessReview attributes for a namespace."""
+def required_permissions(worker_pods: int = 0) -> tuple[Permission, ...]:
+    """What the Job's ServiceAccount needs: PERMISSIONS, plus the opt-in pod create when
+    the load starts worker pods."""
+    return PERMISSIONS + (WORKER_POD_PERMISSIONS if worker_pods > 0 else ())
+
+
+def access_checks(namespace: str, worker_pods: int = 0
+                  ) -> list[tuple[str, str, str, str, str]]:
+    """The required permissions as SelfSubjectAccessReview attributes for a namespace."""
     return [(p.verb, p.group, p.resource, p.subresource, "" if p.cluster else namespace)
-            for p in PERMISSIONS]
+            for p in required_permissions(worker_pods)]
+
+
+def missing_permissions_error(missing: Sequence[tuple[str, str, str, str, str]],
+                              worker_pods: int = 0) -> UsageError:
+    """The suite's refusal to start: every missing permission, what needs it, the fix."""
+    why = {(p.verb, p.group, p.resource, p.subresource): p.why
+           for p in required_permissions(worker_pods)}
+    lines = [f"{verb} {resource}{'/' + sub if sub else ''}"
+             f"{'.' + group if group else ''}"
+             f"{' in ' + ns if ns else ' (cluster-wide)'}: {why[(verb, group, resource, sub)]}"
+             for verb, group, resource, sub, ns in missing]
+    opt_in = {(p.verb, p.group, p.resource, p.subresource) for p in WORKER_POD_PERMISSIONS}
+    shipped = [m for m in missing if (m[0], m[1], m[2], m[3]) not in opt_in]
+    fixes = []
+    if shipped:
+        fixes.append("grant them as k8s-job.yaml's Role/ClusterRole do (docs/job.md), or pass "
+                     "--no-rbac-check and deselect the experiments that need them")
+    if len(shipped) < len(missing):
+        fixes.append(f"for load.worker_pods: {worker_pods}: {WORKER_POD_RULE_FIX}")
+    return UsageError("the Job's ServiceAccount lacks permissions the experiments need:\n  "
+                      + "\n  ".join(lines), "; ".join(fixes))
+
+
+def _grants_pod_create(rule: Mapping[str, Any]) -> bool:
+    def has(key: str, value: str) -> bool:
+        return any(v in (value, "*") for v in rule.get(key) or [])
+    return has("apiGroups", "") and has("resources", "pods") and has("verbs", "create")
+
+
+def check_worker_pod_rule(rendered: Sequence[Mapping[str, Any]], worker_pods: int) -> None:
+    """Before anything is applied: with ``worker_pods`` > 0, a Role bound to the Job's
+    ServiceAccount must grant pod ``create`` (the opt-in rule). The suite checks it again
+    in the pod against the API server (SelfSubjectAccessReview), before any experiment."""
+    if worker_pods <= 0:
+        return
+    job = next(d for d in rendered if d["kind"] == "Job")
+    sa = job["spec"]["template"]["spec"].get("serviceAccountName", "default")
+    bound = {d["roleRef"]["name"] for d in rendered if d["kind"] == "RoleBinding"
+             and d["roleRef"].get("kind") == "Role"
+             and any(s.get("kind") == "ServiceAccount" and s.get("name") == sa
+                     for s in d.get("subjects") or [])}
+    if any(d["kind"] == "Role" and d["metadata"]["name"] in bound
+           and any(_grants_pod_create(r) for r in d.get("rules") or []) for d in rendered):
+        return
+    raise UsageError(f"load.worker_pods: {worker_pods} needs the Job's ServiceAccount to "
+                     f"create pods (the locust worker pods), and the Job's Role does not "
+                     f"grant it: the opt-in rule `create pods` is missing",
+                     WORKER_POD_RULE_FIX)
 
 
 # ---------------------------------------------------------------- manifests
@@ -167,6 +230,11 @@ class JobSpec:
     deadline_s: int | None = None  # activeDeadlineSeconds; None: the manifest's
     hold_s: int | None = None
     rbac_check: bool = True
+    worker_pods: int = 0  # load.worker_pods: the suite's process is the locust master
+    master_port: int = 5557  # load.master_port: where the workers connect to the suite's pod
+    #: With worker_pods, add the opt-in pod create rule to the Job's Role (the shipped
+    #: manifests); False leaves a user's own Role as it is (--manifests).
+    grant_worker_pods: bool = True
 
     @property
     def job_name(self) -> str:
@@ -225,6 +293,10 @@ def render(docs: Sequence[Mapping[str, Any]], spec: JobSpec) -> list[dict[str, A
                 if s.get("kind") == "ServiceAccount":
                     s["name"] = names.get(("ServiceAccount", s["name"]), s["name"])
                     s["namespace"] = spec.namespace
+        elif kind == "Role" and spec.worker_pods > 0 and spec.grant_worker_pods:
+            rules = d.setdefault("rules", [])
+            if not any(_grants_pod_create(r) for r in rules):
+                rules.append(copy.deepcopy(WORKER_POD_RULE))
         elif kind == "ConfigMap":
             d["data"] = {CONFIG_KEY: spec.config_yaml}
             if spec.locustfile is not None:
@@ -259,6 +331,12 @@ def _render_job(job: dict[str, Any], spec: JobSpec,
     # The suite's own image, for load worker pods (load.worker_pods).
     env = [e for e in suite.get("env") or [] if e.get("name") != SUITE_IMAGE_ENV]
     suite["env"] = [*env, {"name": SUITE_IMAGE_ENV, "value": spec.image}]
+    if spec.worker_pods > 0:
+        # The locust master in this container: the worker pods connect to the pod's IP
+        # (POD_IP) on this port. Declared so it shows, and so a NetworkPolicy can name it.
+        ports = [p for p in suite.get("ports") or [] if p.get("name") != MASTER_PORT_NAME]
+        suite["ports"] = [*ports, {"name": MASTER_PORT_NAME, "containerPort": spec.master_port,
+                                   "protocol": "TCP"}]
     args = [a for a in suite.get("args") or []]
     if not spec.rbac_check:
         args.append("--no-rbac-check")
@@ -454,7 +532,13 @@ def run_job(config: Config, spec: JobSpec, docs: Sequence[Mapping[str, Any]], ou
         if keep:
             _say(f"--keep: left the Job's objects in place (label {RUN_LABEL}={spec.run_id})")
         else:
+            # The suite deletes its worker pods itself, and they are owned by its pod; this
+            # makes sure none outlives `job run`, whatever path the suite took.
+            owners = (kjob.pod_uids(cluster, spec.namespace, f"{RUN_LABEL}={spec.run_id}")
+                      if spec.worker_pods > 0 else set())
             failed = kjob.delete(cluster, created, spec.namespace)
+            if owners:
+                failed += kjob.delete_load_workers(cluster, spec.namespace, owners)
             if failed:
                 _say("could not delete: " + "; ".join(failed))
             else:
@@ -621,22 +705,15 @@ def _check_rbac(config: Config) -> None:
     from aftershock.kube import connect
     from aftershock.kube import job as kjob
 
+    worker_pods = config.load.worker_pods
     cluster = connect(config)
     try:
-        missing = kjob.missing_permissions(cluster, access_checks(config.target.namespace))
+        missing = kjob.missing_permissions(
+            cluster, access_checks(config.target.namespace, worker_pods))
     finally:
         cluster.close()
-    if not missing:
-        return
-    why = {(p.verb, p.group, p.resource, p.subresource): p.why for p in PERMISSIONS}
-    lines = [f"{verb} {resource}{'/' + sub if sub else ''}"
-             f"{'.' + group if group else ''}"
-             f"{' in ' + ns if ns else ' (cluster-wide)'}: {why[(verb, group, resource, sub)]}"
-             for verb, group, resource, sub, ns in missing]
-    raise UsageError("the Job's ServiceAccount lacks permissions the experiments need:\n  "
-                     + "\n  ".join(lines),
-                     "grant them as k8s-job.yaml's Role/ClusterRole do (docs/job.md), or "
-                     "pass --no-rbac-check and deselect the experiments that need them")
+    if missing:
+        raise missing_permissions_error(missing, worker_pods)
 
 
 def raw_config(path: str | None, set_options: Iterable[str],
@@ -661,6 +738,17 @@ def raw_config(path: str | None, set_options: Iterable[str],
     return _merge(data, parse_set(list(set_options))[0])
 
 
+def _in_job_load(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The config to ship, without ``load.master_host``: that is the address of a
+    workstation's master; in the Job the master is the suite's pod, at its IP (POD_IP)."""
+    load = raw.get("load")
+    if not isinstance(load, Mapping) or "master_host" not in load:
+        return dict(raw)
+    _say(f"load.master_host ({load['master_host']}) is not shipped to the Job: the worker "
+         "pods connect to the Job's pod at its IP")
+    return {**raw, "load": {k: v for k, v in load.items() if k != "master_host"}}
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -672,16 +760,24 @@ def _version() -> str:
 def cli(ns: Any, passthrough: list[str], config: Config, overrides: Mapping[str, Any]) -> int:
     """``aftershock job run`` and ``aftershock job render``."""
     raw = raw_config(ns.config, ns.set_options, overrides)
-    config_yaml, locustfile = in_cluster_config(config, raw)
+    config_yaml, locustfile = in_cluster_config(config, _in_job_load(raw))
     spec = JobSpec(namespace=config.target.namespace, run_id=ns.run_id or new_run_id(),
                    image=ns.image or f"aftershock.local/aftershock:{_version()}",
                    config_yaml=config_yaml, locustfile=locustfile,
                    pytest_args=tuple(passthrough), deadline_s=ns.deadline, hold_s=ns.hold,
-                   rbac_check=not ns.no_rbac_check)
+                   rbac_check=not ns.no_rbac_check, worker_pods=config.load.worker_pods,
+                   master_port=config.load.master_port, grant_worker_pods=not ns.manifests)
     docs = load_manifests(Path(ns.manifests) if ns.manifests else MANIFESTS)
+    rendered = render(docs, spec)
+    check_worker_pod_rule(rendered, spec.worker_pods)
     if ns.job_command == "render":
-        print(dump_manifests(render(docs, spec)), end="")
+        print(dump_manifests(rendered), end="")
         return EXIT_PASS
+    if spec.worker_pods > 0:
+        _say(f"load.worker_pods: {spec.worker_pods}: the suite's pod is the locust master "
+             f"(its IP, port {spec.master_port}); "
+             + ("the Job's Role grants pod create for this run" if spec.grant_worker_pods
+                else "your Role's pod create rule is used"))
     out = Path(config.results_dir)
     t0 = time.monotonic()
     outcome = run_job(config, spec, docs, out, keep=ns.keep, timeout_s=ns.timeout)

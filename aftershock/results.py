@@ -130,6 +130,8 @@ def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult |
             "target_rate": load.target_rate if load else None,
             "achieved_rate": _round(load.achieved_rate if load else verdict.achieved_rps, 1),
             "requests": load.requests if load else verdict.requests,
+            # Only for a load with locust workers: requests per worker.
+            **({"workers": dict(load.workers)} if load and load.workers else {}),
         },
         "slo": slo.model_dump(mode="json"),
         "timeline": timeline_file,

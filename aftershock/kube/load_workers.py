@@ -25,7 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from aftershock.errors import UsageError
-from aftershock.job import SUITE_IMAGE_ENV
+from aftershock.incluster import SUITE_IMAGE_ENV
 from aftershock.kube.cluster import Cluster, list_raw
 
 ROLE_LABEL = "aftershock.io/role"

@@ -125,3 +125,20 @@ def test_the_drain_never_evicts_a_load_worker() -> None:
     assert "load worker" in (skip_reason(worker) or "")
     plan = plan_drain([worker], frozenset({"shop"}), set())
     assert not plan.evict and [p.name for p, _ in plan.skipped] == ["aftershock-load-r-0"]
+
+
+def test_each_workers_requests_are_counted_from_the_records_it_sent(tmp_path: Path) -> None:
+    """results.json's load.workers: the evidence that every worker sent its share."""
+    from aftershock.checks.codec import request_line
+    d = LoadDriver(LoadSpec(host="http://x"), tmp_path)
+    d.records_dir.mkdir(parents=True)
+    files = {"requests-w-aftershock-load-r-0_ab12.jsonl": [1.0, 1.2, 1.4],
+             "requests-w-aftershock-load-r-1_cd34.jsonl": [1.1, 1.3],
+             "requests-4242.jsonl": [1.05]}
+    for name, starts in files.items():
+        (d.records_dir / name).write_text("".join(
+            request_line(s, 5.0, 200, "", None, "/") + "\n" for s in starts))
+    reqs = d.requests()
+    assert len(reqs) == 6 and list(reqs.starts) == sorted(reqs.starts)
+    assert d.result(reqs).workers == {"aftershock-load-r-0_ab12": 3,
+                                      "aftershock-load-r-1_cd34": 2}

@@ -249,7 +249,7 @@ def test_the_suite_refuses_to_start_when_its_serviceaccount_may_not_create_worke
     """The in-pod pre-check (SelfSubjectAccessReview as the Job's ServiceAccount) asks for
     pod create only with load.worker_pods, and names the opt-in rule when it is missing."""
     import aftershock.kube
-    from aftershock.kube import job as kjob
+    from aftershock.kube import job_api as kjob
     asked: list[list[tuple[str, str, str, str, str]]] = []
 
     class _Closed:

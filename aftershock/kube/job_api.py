@@ -229,9 +229,13 @@ def exec_in(cluster: Cluster, namespace: str, pod: str, container: str,
 
 
 def pod_uids(cluster: Cluster, namespace: str, selector: str) -> set[str]:
-    """The uids of the selected pods (the Job's pod: the owner of its load worker pods)."""
-    items, _ = list_raw(cluster.core.list_namespaced_pod, namespace=namespace,
-                        label_selector=selector)
+    """The uids of the selected pods (the Job's pod: the owner of its load worker pods);
+    empty when the API does not answer (this runs during cleanup, which must go on)."""
+    try:
+        items, _ = list_raw(cluster.core.list_namespaced_pod, namespace=namespace,
+                            label_selector=selector)
+    except (ApiException, urllib3.exceptions.HTTPError):
+        return set()
     return {str(i["metadata"]["uid"]) for i in items if i["metadata"].get("uid")}
 
 

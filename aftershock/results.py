@@ -131,7 +131,8 @@ def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult |
             "achieved_rate": _round(load.achieved_rate if load else verdict.achieved_rps, 1),
             "requests": load.requests if load else verdict.requests,
             # Only for a load with locust workers: requests per worker.
-            **({"workers": dict(load.workers)} if load and load.workers else {}),
+            **({"requests_per_worker": dict(load.per_worker)} if load and load.per_worker
+               else {}),
         },
         "slo": slo.model_dump(mode="json"),
         "timeline": timeline_file,

@@ -147,7 +147,7 @@ class LoadResult:
     #: Requests per locust worker (its client id: ``<hostname>_<uuid>``), from the records
     #: each worker sent the master; empty without workers. The evidence that every worker
     #: of a scale-out load (``load.worker_pods``) sent its share.
-    workers: Mapping[str, int] = field(default_factory=dict)
+    per_worker: Mapping[str, int] = field(default_factory=dict)
 
 
 _live: weakref.WeakSet[LoadDriver] = weakref.WeakSet()
@@ -394,7 +394,7 @@ class LoadDriver:
             requests=n, returncode=self.returncode,
             duration_s=(self._stopped_at - self._started_at)
             if self._stopped_at and self._started_at else None,
-            workers=dict(self._per_worker))
+            per_worker=dict(self._per_worker))
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -261,7 +261,7 @@ def test_job_run_scales_the_load_out_to_worker_pods_with_the_master_in_the_jobs_
     [exp] = results["experiments"]
     assert (exp["name"], exp["verdict"]) == ("pod-kill", "pass"), _show(proc)
     load = exp["load"]
-    workers = load.get("workers") or {}
+    workers = load.get("requests_per_worker") or {}
     print(f"load: {json.dumps(load, indent=1)}")
     assert len(workers) == 2, load
     for worker in workers:  # locust's client id: <hostname = worker pod name>_<uuid>;

@@ -128,7 +128,7 @@ def test_the_drain_never_evicts_a_load_worker() -> None:
 
 
 def test_each_workers_requests_are_counted_from_the_records_it_sent(tmp_path: Path) -> None:
-    """results.json's load.workers: the evidence that every worker sent its share."""
+    """results.json's load.requests_per_worker: the evidence that every worker sent its share."""
     from aftershock.checks.codec import request_line
     d = LoadDriver(LoadSpec(host="http://x"), tmp_path)
     d.records_dir.mkdir(parents=True)
@@ -140,5 +140,5 @@ def test_each_workers_requests_are_counted_from_the_records_it_sent(tmp_path: Pa
             request_line(s, 5.0, 200, "", None, "/") + "\n" for s in starts))
     reqs = d.requests()
     assert len(reqs) == 6 and list(reqs.starts) == sorted(reqs.starts)
-    assert d.result(reqs).workers == {"aftershock-load-r-0_ab12": 3,
+    assert d.result(reqs).per_worker == {"aftershock-load-r-0_ab12": 3,
                                       "aftershock-load-r-1_cd34": 2}

@@ -3,6 +3,7 @@ their exclusion from the drain. The cluster run is tests/e2e/test_load_workers.p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,37 @@ def test_each_workers_requests_are_counted_from_the_records_it_sent(tmp_path: Pa
     assert len(reqs) == 6 and list(reqs.starts) == sorted(reqs.starts)
     assert d.result(reqs).per_worker == {"aftershock-load-r-0_ab12": 3,
                                       "aftershock-load-r-1_cd34": 2}
+
+
+class _Pods:
+    """A namespace's pods as a fake core API: list by selector, delete by name."""
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.pods = pods
+        self.deleted: list[str] = []
+
+    def list_namespaced_pod(self, **kw: Any) -> Any:
+        key, value = kw["label_selector"].split("=")
+        items = [p for p in self.pods if p["metadata"]["labels"].get(key) == value]
+        return type("Resp", (), {"data": json.dumps({"items": items, "metadata": {}})})
+
+    def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
+        self.deleted.append(name)
+        self.pods = [p for p in self.pods if p["metadata"]["name"] != name]
+
+
+def _worker(name: str, owner_uid: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {ROLE_LABEL: ROLE_LOAD_WORKER},
+                         "ownerReferences": [{"kind": "Pod", "uid": owner_uid}]}}
+
+
+def test_job_run_deletes_the_worker_pods_its_jobs_pod_owns_and_no_others() -> None:
+    from aftershock.kube.job_api import delete_load_workers
+    cluster = Cluster.__new__(Cluster)
+    core = _Pods([_worker("aftershock-load-a-0", "job-pod"),
+                  _worker("aftershock-load-a-1", "job-pod"),
+                  _worker("aftershock-load-other-0", "another-suite")])
+    cluster.core = core  # type: ignore[assignment]
+    assert delete_load_workers(cluster, "shop", {"job-pod"}, timeout_s=5) == []
+    assert sorted(core.deleted) == ["aftershock-load-a-0", "aftershock-load-a-1"]
+    assert [p["metadata"]["name"] for p in core.pods] == ["aftershock-load-other-0"]

@@ -37,6 +37,8 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
 # and loadtests are links to the top-level directories, which the wheel build follows). Then
 # pip goes, and everything is compiled once: the root filesystem is read-only at run time, so
 # nothing could be cached later and every locust process would recompile what it imports.
+# The experiments link is resolved from /, not from /app: there `import aftershock` would find
+# the source tree, and the link would point into the builder (the smoke test below checks it).
 COPY README.md k8s-job.yaml ./
 COPY aftershock ./aftershock
 COPY checks ./checks
@@ -48,7 +50,7 @@ RUN /opt/venv/bin/pip install $PIP_OPTIONS --only-binary=:all: "setuptools>=68" 
  && /opt/venv/bin/pip uninstall -q -y pip setuptools \
  && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib >/dev/null \
  && mkdir -p /srv/aftershock \
- && ln -s "$(/opt/venv/bin/python -c 'import aftershock.resources as r; print(r.experiments_dir())')" \
+ && ln -s "$(cd / && /opt/venv/bin/python -c 'import aftershock.resources as r; print(r.experiments_dir())')" \
       /srv/aftershock/experiments
 
 # ---------------------------------------------------------------- runtime
@@ -75,6 +77,7 @@ WORKDIR /results
 # Smoke test: every native extension loads against this base's libraries (a manylinux wheel
 # can need a system library the base lacks, e.g. libstdc++ for greenlet).
 RUN python3 -c "import greenlet, gevent, zmq, msgpack, psutil, pydantic_core, yaml, kubernetes" \
- && aftershock --help >/dev/null
+ && aftershock --help >/dev/null \
+ && test -f /srv/aftershock/experiments/test_pod_kill.py
 ENTRYPOINT ["/opt/venv/bin/aftershock"]
 CMD ["--help"]

@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _job_parsers(sub: Any) -> None:
-    """``aftershock job run|render|suite`` (aftershock/job.py; docs/job.md)."""
+    """``aftershock job run|render|suite`` (aftershock/job/; docs/job.md)."""
     job = sub.add_parser("job", help="run the suite in the cluster as a Kubernetes Job",
                          description="Run the suite as a Job (k8s-job.yaml) and get its "
                                      "results back. See docs/job.md.")

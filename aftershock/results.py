@@ -166,6 +166,9 @@ def experiment_json(name: str, verdict: Verdict, slo: SLO, *, load: LoadResult |
             "target_rate": load.target_rate if load else None,
             "achieved_rate": _round(load.achieved_rate if load else verdict.achieved_rps, 1),
             "requests": load.requests if load else verdict.requests,
+            # Only for a load with locust workers: requests per worker.
+            **({"requests_per_worker": dict(load.per_worker)} if load and load.per_worker
+               else {}),
         },
         "slo": slo.model_dump(mode="json"),
         "timeline": timeline_file,

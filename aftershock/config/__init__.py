@@ -68,6 +68,17 @@ if TYPE_CHECKING:
     from aftershock.config.in_cluster import InCluster
 
 
+#: The variable that carries the suite's own image into the Job's pod (InCluster.suite_image).
+#: Not AFTERSHOCK_*: that prefix belongs to config overrides, which reject unknown keys.
+SUITE_IMAGE_ENV = "SUITE_IMAGE"
+
+
+def in_cluster() -> InCluster:
+    """What the Job's pod is told by its manifest, from this process's environment."""
+    from aftershock.config.in_cluster import InCluster
+    return InCluster.from_environ()
+
+
 def __getattr__(name: str) -> Any:
     # InCluster is a pydantic-settings model, imported on first use: the load subprocess
     # imports this package and must start fast (see aftershock/config/settings.py).
@@ -83,6 +94,7 @@ __all__ = [
     "ENV_RESERVED_PREFIX",
     "MAX_USER_RATE",
     "SLO",
+    "SUITE_IMAGE_ENV",
     "BudgetConfig",
     "Config",
     "ConfigError",
@@ -103,6 +115,7 @@ __all__ = [
     "env_layer",
     "example_yaml",
     "file_layer",
+    "in_cluster",
     "layers",
     "load_config",
     "load_slo",

@@ -16,7 +16,6 @@ image, in the target's namespace (the namespace guard applies). They are:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,15 +23,14 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from aftershock.config import in_cluster
 from aftershock.errors import UsageError
-from aftershock.job import SUITE_IMAGE_ENV
 from aftershock.kube.cluster import Cluster, list_raw
 
 ROLE_LABEL = "aftershock.io/role"
 ROLE_LOAD_WORKER = "load-worker"
 RUN_LABEL = "aftershock.io/load-run"
 #: Set in the Job's pod (by ``aftershock job run``): the suite's own image.
-ENV_IMAGE = SUITE_IMAGE_ENV
 
 
 def is_load_worker(raw: Mapping[str, Any]) -> bool:
@@ -171,7 +169,7 @@ def worker_pods(cluster: Cluster, namespace: str, count: int, image: str | None,
     owns the workers when they share its namespace."""
     if count <= 0:
         return None
-    image = image or os.environ.get(ENV_IMAGE) or ""
+    image = image or in_cluster().suite_image or ""
     owner = None
     if own is not None and own[0] == namespace:
         try:

@@ -3,12 +3,11 @@ locust worker pods."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 
 from aftershock.checks.timeline import Timeline
-from aftershock.config import Config
+from aftershock.config import Config, in_cluster
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.load_workers import WorkerPods, worker_pods
 from aftershock.kube.watch import Recorder, target_streams
@@ -19,8 +18,7 @@ from aftershock.seams import Target
 def own_pod() -> tuple[str, str] | None:
     """The suite's own pod (namespace, name) when it runs in the cluster (the Job sets
     POD_NAMESPACE and POD_NAME from the downward API), else None."""
-    ns, name = os.environ.get("POD_NAMESPACE"), os.environ.get("POD_NAME")
-    return (ns, name) if ns and name else None
+    return in_cluster().own_pod
 
 
 def _say_nothing(text: str) -> None:

@@ -44,7 +44,7 @@ from typing import Protocol
 
 from aftershock.checks.codec import TimelineFormatError, decode
 from aftershock.checks.timeline import Requests
-from aftershock.config import MAX_USER_RATE, Config
+from aftershock.config import MAX_USER_RATE, Config, in_cluster
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.load.classify import format_statuses
 from aftershock.resources import default_locustfile
@@ -64,6 +64,8 @@ ENV_NEW_CONNECTIONS = "AFTERSHOCK_LOCUST_NEW_CONNECTIONS"
 DEFAULT_MASTER_PORT = 5557
 #: How long remote workers may take to connect (pods: schedule, start, import locust).
 REMOTE_WORKERS_WAIT_S = 90.0
+#: A records file's source prefix for what a worker sent (``requests-w-<worker id>.jsonl``).
+WORKER_SOURCE = "w-"
 
 
 class RemoteWorkers(Protocol):
@@ -122,7 +124,7 @@ class LoadSpec:
         load = config.load
         bound = max_duration_s if max_duration_s is not None else (
             load.steady_seconds + config.faults.recovery_timeout_s + load.after_seconds + 60.0)
-        master_host = load.master_host or os.environ.get("POD_IP") or None
+        master_host = load.master_host or in_cluster().pod_ip
         if load.worker_pods and not master_host:
             raise UsageError("load.worker_pods needs an address the worker pods can reach "
                              "this process at",
@@ -142,6 +144,10 @@ class LoadResult:
     requests: int
     returncode: int | None
     duration_s: float | None
+    #: Requests per locust worker (its client id: ``<hostname>_<uuid>``), from the records
+    #: each worker sent the master; empty without workers. The evidence that every worker
+    #: of a scale-out load (``load.worker_pods``) sent its share.
+    per_worker: Mapping[str, int] = field(default_factory=dict)
 
 
 _live: weakref.WeakSet[LoadDriver] = weakref.WeakSet()
@@ -187,6 +193,7 @@ class LoadDriver:
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         self._lock = threading.Lock()
+        self._per_worker: dict[str, int] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -372,7 +379,10 @@ class LoadDriver:
 
         Safe while locust runs: a torn last line of a file is skipped.
         """
-        return read_records(self.records_dir)
+        sources = read_sources(self.records_dir)
+        self._per_worker = {name.removeprefix(WORKER_SOURCE): len(req)
+                            for name, req in sources.items() if name.startswith(WORKER_SOURCE)}
+        return Requests.merged(*sources.values())
 
     def result(self, requests: Requests | None = None) -> LoadResult:
         req = requests if requests is not None else self.requests()
@@ -383,7 +393,8 @@ class LoadDriver:
             achieved_rate=(n - 1) / span if span > 0 else None,
             requests=n, returncode=self.returncode,
             duration_s=(self._stopped_at - self._started_at)
-            if self._stopped_at and self._started_at else None)
+            if self._stopped_at and self._started_at else None,
+            per_worker=dict(self._per_worker))
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -395,11 +406,17 @@ class LoadDriver:
 
 def read_records(records_dir: Path) -> Requests:
     """Merge every ``requests-*.jsonl`` in a directory into one sorted Requests."""
-    parts = []
+    return Requests.merged(*read_sources(records_dir).values())
+
+
+def read_sources(records_dir: Path) -> dict[str, Requests]:
+    """Each records file's requests, by source: ``<pid>`` for a local locust process,
+    ``w-<worker id>`` for what a worker sent the master (see the recorder)."""
+    parts: dict[str, Requests] = {}
     for path in sorted(Path(records_dir).glob("requests-*.jsonl")):
         with open(path, encoding="utf-8") as f:
             try:
-                parts.append(decode(f, source=str(path)).requests)
+                parts[path.stem.removeprefix("requests-")] = decode(f, source=str(path)).requests
             except TimelineFormatError as e:
                 raise LoadError(str(e), "the records file is corrupt; rerun the load") from None
-    return Requests.merged(*parts)
+    return parts

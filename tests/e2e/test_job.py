@@ -237,3 +237,40 @@ def test_deleting_the_job_mid_fault_rolls_the_fault_back(
     kubectl("rollout", "status", "-n", apps.name, "deployment/web", "--timeout=180s",
             timeout=200)
     assert _leftovers(apps.name) == []
+
+
+WORKER_RATE = 400.0
+WORKER_LOAD = {"rate": WORKER_RATE, "steady_seconds": 10, "after_seconds": 10,
+               "worker_pods": 2}
+LOAD_WORKER = "aftershock.io/role=load-worker"
+
+
+def test_job_run_scales_the_load_out_to_worker_pods_with_the_master_in_the_jobs_pod(
+        apps: Scratch, image: str, tmp_path: Path, run_aftershock: RunAftershock) -> None:
+    """load.worker_pods from inside the Job: the suite's process in the Job's pod is the
+    locust master (at POD_IP), two worker pods of the suite's own image send the load and
+    their records reach it, the rate holds, and no worker pod is left afterwards."""
+    cfg = write_config(tmp_path / "workers.yaml", apps.name, "web", load=WORKER_LOAD)
+    t0 = time.monotonic()
+    proc = run_aftershock("job", "run", "--config", str(cfg), "--image", image,
+                          "-k", "pod_kill", timeout=900)
+    print(f"job run (pod-kill, 2 worker pods): {time.monotonic() - t0:.0f} s")
+    assert proc.returncode == 0, _show(proc)
+    assert "the Job's Role grants pod create for this run" in proc.stderr
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    [exp] = results["experiments"]
+    assert (exp["name"], exp["verdict"]) == ("pod-kill", "pass"), _show(proc)
+    load = exp["load"]
+    workers = load.get("requests_per_worker") or {}
+    print(f"load: {json.dumps(load, indent=1)}")
+    assert len(workers) == 2, load
+    for worker in workers:  # locust's client id: <hostname = worker pod name>_<uuid>;
+        # the pods the suite made from inside the Job's pod (job run itself makes none)
+        assert worker.startswith("aftershock-load-pod-kill-"), workers
+    # Every request came from a worker (the master runs no users), each sent its share.
+    assert sum(workers.values()) == load["requests"], load
+    assert min(workers.values()) >= 0.4 * load["requests"], load
+    assert load["target_rate"] == WORKER_RATE
+    assert abs(load["achieved_rate"] - WORKER_RATE) <= 0.02 * WORKER_RATE, load
+    assert apps.pods(LOAD_WORKER) == [], "worker pods left after job run"
+    assert _leftovers(apps.name) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from aftershock import job
 from aftershock.cli import main
 from aftershock.config import validate
-from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_USAGE, ConfigError
+from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_USAGE, ConfigError, UsageError
 
 SPEC = job.JobSpec(namespace="shop", run_id="r1", image="reg.example/aftershock:9",
                    config_yaml="target: {namespace: shop, deployment: web, service: web}\n",
@@ -197,3 +198,96 @@ def test_the_suite_containers_environment_is_a_valid_config_environment() -> Non
     config = load_config(None, environ=environ, overrides={
         "target": {"namespace": "shop", "deployment": "web", "service": "web"}})
     assert config.target.namespace == "shop"
+
+
+WORKERS = job.JobSpec(namespace="shop", run_id="r2", image="reg.example/aftershock:9",
+                      config_yaml="target: {namespace: shop, deployment: web, service: web}\n",
+                      worker_pods=2, master_port=6000)
+
+
+def _pod_create(doc: dict[str, Any]) -> bool:
+    return ("create", "", "pods") in _grants(doc)
+
+
+def test_with_worker_pods_the_run_grants_pod_create_and_opens_the_master_port() -> None:
+    plain = _by_kind(job.render(job.load_manifests(), SPEC))
+    assert not _pod_create(plain["Role"])  # opt-in: never without load.worker_pods
+    docs = _by_kind(job.render(job.load_manifests(), WORKERS))
+    assert _pod_create(docs["Role"])
+    suite = next(c for c in docs["Job"]["spec"]["template"]["spec"]["containers"]
+                 if c["name"] == job.SUITE)
+    assert suite["ports"] == [{"name": "locust-master", "containerPort": 6000,
+                               "protocol": "TCP"}]
+    assert "POD_IP" in {e["name"] for e in suite["env"]}  # the master's address
+    job.check_worker_pod_rule(list(docs.values()), 2)
+
+
+def test_a_role_without_the_opt_in_rule_stops_job_run_before_anything_is_applied() -> None:
+    own = dataclasses.replace(WORKERS, grant_worker_pods=False)  # --manifests: used as is
+    rendered = job.render(job.load_manifests(), own)
+    assert not _pod_create(_by_kind(rendered)["Role"])
+    job.check_worker_pod_rule(rendered, 0)  # no worker pods: nothing to check
+    with pytest.raises(UsageError) as e:
+        job.check_worker_pod_rule(rendered, 2)
+    assert e.value.exit_code == EXIT_USAGE
+    text = str(e.value)
+    assert "load.worker_pods: 2" in text and "create pods" in text
+    assert "k8s-job.yaml" in text and "uncomment" in text and "resources: [pods]" in text
+
+
+def test_job_render_with_own_manifests_lacking_the_rule_exits_2(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["job", "render", "--namespace", "shop", "--deployment", "web", "--service",
+                 "web", "--image", "i:1", "--manifests", str(job.MANIFESTS),
+                 "--set", "load.worker_pods=2"])
+    assert code == EXIT_USAGE
+    assert "opt-in rule `create pods`" in capsys.readouterr().err
+
+
+def test_the_suite_refuses_to_start_when_its_serviceaccount_may_not_create_worker_pods(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-pod pre-check (SelfSubjectAccessReview as the Job's ServiceAccount) asks for
+    pod create only with load.worker_pods, and names the opt-in rule when it is missing."""
+    import aftershock.kube
+    from aftershock.kube import job_api as kjob
+    asked: list[list[tuple[str, str, str, str, str]]] = []
+
+    class _Closed:
+        def close(self) -> None:
+            pass
+
+    def missing(cluster: object, checks: list[tuple[str, str, str, str, str]]
+                ) -> list[tuple[str, str, str, str, str]]:
+        asked.append(list(checks))
+        return [c for c in checks if c[:4] == ("create", "", "pods", "")]
+
+    monkeypatch.setattr(aftershock.kube, "connect", lambda config: _Closed())
+    monkeypatch.setattr(kjob, "missing_permissions", missing)
+    target = {"namespace": "shop", "deployment": "web", "service": "web"}
+    ran: list[bool] = []
+
+    def run() -> int:
+        ran.append(True)
+        return 0
+    assert job.suite_main(validate({"target": target}), tmp_path, run) == 0
+    assert ("create", "", "pods", "", "shop") not in asked[0]
+    config = validate({"target": target, "load": {"worker_pods": 2}})
+    assert job.suite_main(config, tmp_path, run) == EXIT_USAGE
+    assert ran == [True]  # nothing ran the second time
+    assert ("create", "", "pods", "", "shop") in asked[1]
+    error = (tmp_path / job.ERROR_FILE).read_text()
+    assert "create pods in shop: load.worker_pods: locust worker pods (opt-in)" in error
+    assert "for load.worker_pods: 2: enable the opt-in rule in the Role of k8s-job.yaml" \
+        in error
+    assert "--no-rbac-check" not in error  # only the opt-in rule is missing
+
+
+def test_the_shipped_config_leaves_the_workstations_master_host_behind(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("target: {namespace: shop, deployment: web, service: web}\n"
+                   "load: {worker_pods: 2, master_host: 198.19.128.1}\n")
+    assert main(["job", "render", "--config", str(cfg), "--image", "i:1"]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    shipped = yaml.safe_load(_by_kind(docs)["ConfigMap"]["data"]["aftershock.yaml"])
+    assert shipped["load"] == {"worker_pods": 2}

@@ -3,6 +3,7 @@ their exclusion from the drain. The cluster run is tests/e2e/test_load_workers.p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,54 @@ def test_the_drain_never_evicts_a_load_worker() -> None:
     assert "load worker" in (skip_reason(worker) or "")
     plan = plan_drain([worker], frozenset({"shop"}), set())
     assert not plan.evict and [p.name for p, _ in plan.skipped] == ["aftershock-load-r-0"]
+
+
+def test_each_workers_requests_are_counted_from_the_records_it_sent(tmp_path: Path) -> None:
+    """results.json's load.requests_per_worker: the evidence that every worker sent its share."""
+    from aftershock.checks.codec import request_line
+    d = LoadDriver(LoadSpec(host="http://x"), tmp_path)
+    d.records_dir.mkdir(parents=True)
+    files = {"requests-w-aftershock-load-r-0_ab12.jsonl": [1.0, 1.2, 1.4],
+             "requests-w-aftershock-load-r-1_cd34.jsonl": [1.1, 1.3],
+             "requests-4242.jsonl": [1.05]}
+    for name, starts in files.items():
+        (d.records_dir / name).write_text("".join(
+            request_line(s, 5.0, 200, "", None, "/") + "\n" for s in starts))
+    reqs = d.requests()
+    assert len(reqs) == 6 and list(reqs.starts) == sorted(reqs.starts)
+    assert d.result(reqs).per_worker == {"aftershock-load-r-0_ab12": 3,
+                                      "aftershock-load-r-1_cd34": 2}
+
+
+class _Pods:
+    """A namespace's pods as a fake core API: list by selector, delete by name."""
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self.pods = pods
+        self.deleted: list[str] = []
+
+    def list_namespaced_pod(self, **kw: Any) -> Any:
+        key, value = kw["label_selector"].split("=")
+        items = [p for p in self.pods if p["metadata"]["labels"].get(key) == value]
+        return type("Resp", (), {"data": json.dumps({"items": items, "metadata": {}})})
+
+    def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
+        self.deleted.append(name)
+        self.pods = [p for p in self.pods if p["metadata"]["name"] != name]
+
+
+def _worker(name: str, owner_uid: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {ROLE_LABEL: ROLE_LOAD_WORKER},
+                         "ownerReferences": [{"kind": "Pod", "uid": owner_uid}]}}
+
+
+def test_job_run_deletes_the_worker_pods_its_jobs_pod_owns_and_no_others() -> None:
+    from aftershock.kube.job_api import delete_load_workers
+    cluster = Cluster.__new__(Cluster)
+    core = _Pods([_worker("aftershock-load-a-0", "job-pod"),
+                  _worker("aftershock-load-a-1", "job-pod"),
+                  _worker("aftershock-load-other-0", "another-suite")])
+    cluster.core = core  # type: ignore[assignment]
+    assert delete_load_workers(cluster, "shop", {"job-pod"}, timeout_s=5) == []
+    assert sorted(core.deleted) == ["aftershock-load-a-0", "aftershock-load-a-1"]
+    assert [p["metadata"]["name"] for p in core.pods] == ["aftershock-load-other-0"]

@@ -228,6 +228,51 @@ def exec_in(cluster: Cluster, namespace: str, pod: str, container: str,
     return bytes(out), err.decode("utf-8", "replace"), code
 
 
+def pod_uids(cluster: Cluster, namespace: str, selector: str) -> set[str]:
+    """The uids of the selected pods (the Job's pod: the owner of its load worker pods);
+    empty when the API does not answer (this runs during cleanup, which must go on)."""
+    try:
+        items, _ = list_raw(cluster.core.list_namespaced_pod, namespace=namespace,
+                            label_selector=selector)
+    except (ApiException, urllib3.exceptions.HTTPError):
+        return set()
+    return {str(i["metadata"]["uid"]) for i in items if i["metadata"].get("uid")}
+
+
+def delete_load_workers(cluster: Cluster, namespace: str, owners: set[str],
+                        timeout_s: float = 60.0) -> list[str]:
+    """Delete the load worker pods owned by ``owners`` and wait until they are gone;
+    return what could not be deleted (or is still there after ``timeout_s``)."""
+    import time
+
+    from aftershock.kube.load_workers import ROLE_LABEL, ROLE_LOAD_WORKER
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            items, _ = list_raw(cluster.core.list_namespaced_pod, namespace=namespace,
+                                label_selector=f"{ROLE_LABEL}={ROLE_LOAD_WORKER}")
+        except (ApiException, urllib3.exceptions.HTTPError) as exc:
+            return [f"load worker pods: cannot list them: {exc}"[:300]]
+        left = [str(i["metadata"]["name"]) for i in items
+                if any(o.get("uid") in owners for o in i["metadata"].get("ownerReferences")
+                       or [])]
+        if not left:
+            return []
+        if time.monotonic() > deadline:
+            return [f"load worker pod {n} (still terminating after {timeout_s:.0f} s)"
+                    for n in left]
+        for name in left:
+            try:
+                cluster.core.delete_namespaced_pod(name, namespace, grace_period_seconds=2)
+            except ApiException as exc:
+                if exc.status != 404:
+                    return [f"load worker pod {name}: {_api_message(exc)}"]
+            except urllib3.exceptions.HTTPError as exc:
+                return [f"load worker pod {name}: {exc}"]
+        time.sleep(0.5)
+
+
 def missing_permissions(cluster: Cluster, checks: Sequence[tuple[str, str, str, str, str]]
                         ) -> list[tuple[str, str, str, str, str]]:
     """The (verb, group, resource, subresource, namespace) this identity may NOT do.
@@ -252,5 +297,6 @@ def missing_permissions(cluster: Cluster, checks: Sequence[tuple[str, str, str, 
     return missing
 
 
-__all__ = ["AftershockError", "LogFollower", "apply", "delete", "exec_in", "job_status",
-           "missing_permissions", "warning_events", "watch_pods"]
+__all__ = ["AftershockError", "LogFollower", "apply", "delete", "delete_load_workers",
+           "exec_in", "job_status", "missing_permissions", "pod_uids", "warning_events",
+           "watch_pods"]

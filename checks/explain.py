@@ -9,15 +9,23 @@ Only disruptive changes are candidates: a pod joining the endpoints does not exp
 an outage. The one join that is a candidate is a Service's endpoints coming back after
 none were ready (see :data:`STALE_NAT_S`). The fault markers are candidates too, so a
 window always has at least "the fault started" to point at when the watchers saw nothing.
+
+Only the target's own changes are candidates (:class:`TargetObjects`): its pods, its
+ReplicaSets and Deployment, its EndpointSlices and Service, the nodes its pods ran on, its
+HPA and the budgets that select it, and the suite's own actions (fault markers, the
+dependency taken away, evictions of target pods). The events stream covers the whole
+namespace, so an Event counts only when its involved object is one of these; another
+Deployment's pod failing its probe next to the target's outage explains nothing about it.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aftershock.checks.timeline import (
+    BudgetObserved,
     EndpointsObserved,
     EventObserved,
     EvictionObserved,
@@ -25,7 +33,10 @@ from aftershock.checks.timeline import (
     MarkerKind,
     NodeObserved,
     PodObserved,
+    ReplicaSetObserved,
+    ScalerObserved,
     Timeline,
+    WorkloadObserved,
 )
 
 #: Event reasons that describe a disruption even when their type is Normal.
@@ -64,6 +75,7 @@ class ChangeKind(StrEnum):
     EVICTED = "evicted"
     EVENT = "event"
     FAULT = "fault"
+    DEPENDENCY_DOWN = "dependency_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +105,62 @@ class Explanation:
         return f"starting {-self.offset_ms:.0f} ms before {self.change.text} was seen"
 
 
+@dataclass(frozen=True, slots=True)
+class TargetObjects:
+    """The names of the target's own objects, as the timeline recorded them.
+
+    Every stream but the events and the nodes is already the target's (the pods and
+    ReplicaSets come from its selector, the slices from its Service, the HPA and budgets
+    are kept only when they scale or select it), so their names are the target's.
+    """
+
+    pods: frozenset[str] = frozenset()
+    nodes: frozenset[str] = frozenset()  # the nodes any target pod ran on
+    by_kind: dict[str, frozenset[str]] = field(default_factory=dict)
+    slices: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, timeline: Timeline) -> TargetObjects:
+        obs = timeline.observations
+        pods = {o.name for o in obs if isinstance(o, PodObserved)}
+        pods |= {o.pod for o in obs if isinstance(o, EvictionObserved) and o.target}
+        for o in obs:
+            if isinstance(o, EndpointsObserved):
+                pods |= o.ready_pods | o.serving_pods
+        nodes = {o.node for o in obs if isinstance(o, PodObserved) and o.node}
+        nodes |= {o.node for o in obs if isinstance(o, EvictionObserved) and o.target and o.node}
+        by_kind = {
+            "Deployment": frozenset(o.name for o in obs if isinstance(o, WorkloadObserved)),
+            "ReplicaSet": frozenset(o.name for o in obs if isinstance(o, ReplicaSetObserved)),
+            "HorizontalPodAutoscaler": frozenset(o.name for o in obs
+                                                 if isinstance(o, ScalerObserved)),
+            "PodDisruptionBudget": frozenset(o.name for o in obs
+                                             if isinstance(o, BudgetObserved)
+                                             and o.selects_target),
+        }
+        slices = frozenset(o.slice_name for o in obs if isinstance(o, EndpointsObserved))
+        return cls(frozenset(pods), frozenset(nodes), by_kind, slices)
+
+    def owns(self, kind: str, name: str) -> bool:
+        """Whether an Event's involved object (kind, name) is one of the target's."""
+        if kind == "Pod":
+            return name in self.pods
+        if kind == "Node":
+            return name in self.nodes
+        if kind == "EndpointSlice":
+            return name in self.slices
+        if kind in ("Service", "Endpoints"):
+            # Slices are named <service>-<random suffix without "-"> (generateName); the
+            # Service's own name is not recorded, so it is read off the slice names.
+            return any(s.startswith(f"{name}-") and "-" not in s[len(name) + 1:]
+                       for s in self.slices)
+        return name in self.by_kind.get(kind, frozenset())
+
+
 def changes(timeline: Timeline) -> list[Change]:
-    """Every disruptive change in the timeline, in time order."""
+    """Every disruptive change of the target in the timeline, in time order."""
     out: list[Change] = []
+    target = TargetObjects.of(timeline)
     last_pod: dict[str, PodObserved] = {}
     last_ready: dict[str, frozenset[str]] = {}
     last_node: dict[str, NodeObserved] = {}
@@ -128,7 +193,7 @@ def changes(timeline: Timeline) -> list[Change]:
                                   f"while kube-proxy switched its rules blackholes later ones "
                                   f"from the same client port until {STALE_NAT_S:.0f} s after "
                                   f"the last, kubernetes#48719)"))
-        elif isinstance(o, NodeObserved):
+        elif isinstance(o, NodeObserved) and o.name in target.nodes:
             prev_node = last_node.get(o.name)
             subject = f"node {o.name}"
             if not o.ready and (prev_node is None or prev_node.ready):
@@ -142,14 +207,17 @@ def changes(timeline: Timeline) -> list[Change]:
             # delivery later. Evicting other pods in the namespace disrupts no target.
             where = f" from node {o.node}" if o.node else ""
             out.append(Change(o.at, ChangeKind.EVICTED, f"pod {o.pod}", f"was evicted{where}"))
-        elif isinstance(o, EventObserved) and (o.type == "Warning"
-                                               or o.reason in DISRUPTIVE_EVENT_REASONS):
+        elif (isinstance(o, EventObserved) and target.owns(o.kind, o.name)
+              and (o.type == "Warning" or o.reason in DISRUPTIVE_EVENT_REASONS)):
             out.append(Change(o.at, ChangeKind.EVENT, f"{o.kind.lower()} {o.name}",
                               f"had event {o.reason}: {o.message}".rstrip(": ")))
     for m in timeline.markers:
         if m.kind is MarkerKind.FAULT_START:
             label = f"the fault ({m.detail})" if m.detail else "the fault"
             out.append(Change(m.at, ChangeKind.FAULT, label, "started"))
+        elif m.kind is MarkerKind.DEPENDENCY_DOWN:
+            what = f"was taken away ({m.detail})" if m.detail else "was taken away"
+            out.append(Change(m.at, ChangeKind.DEPENDENCY_DOWN, "the dependency", what))
     out.sort(key=lambda c: c.at)
     return out
 

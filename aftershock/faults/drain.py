@@ -35,13 +35,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aftershock.checks.posture.model import PodDisruptionBudget
 from aftershock.checks.timeline import EvictionObserved, EvictionOutcome, Observation
 from aftershock.config import Config, DrainPods
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
 from aftershock.kube.calls import list_pods, node_unschedulable, pods_on_node, set_unschedulable
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.evict import evict, read_budgets
+from aftershock.kube.evict import (
+    budgets_as_evidence,
+    evict,
+    name_refusal,
+    parse_budgets,
+    pod_labels,
+    read_budget_objects,
+)
 from aftershock.kube.load_workers import is_load_worker
 from aftershock.kube.site import own_pod
 
@@ -135,6 +143,21 @@ def plan_drain(pods: Sequence[Raw], allowed: frozenset[str], target: set[tuple[s
     return DrainPlan(tuple(evict_), tuple(wait), tuple(skipped), dict(sorted(left.items())))
 
 
+def refused_by(evidence: Sequence[Observation]) -> str:
+    """The progress note on refused evictions: the budgets that refused, and how many
+    refusals named none (a 429 without a budget is the API server's throttling)."""
+    refusals = [e for e in evidence if isinstance(e, EvictionObserved)
+                and e.outcome is EvictionOutcome.REFUSED]
+    if not refusals:
+        return ""
+    named = sorted({e.budget for e in refusals if e.budget})
+    unnamed = sum(1 for e in refusals if not e.budget)
+    parts = [f"refused by {', '.join(named)}"] if named else []
+    if unnamed:
+        parts.append(f"{unnamed} refusal(s) naming no budget (API throttling)")
+    return f" ({'; '.join(parts)})"
+
+
 def choose_node(target_pods: Sequence[Raw]) -> str | None:
     """The node running the most of the target's live pods (ties: the first by name)."""
     counts: Counter[str] = Counter()
@@ -174,6 +197,9 @@ class NodeDrain(WaitsForDeployment):
     _cordon_sent: bool = field(default=False, init=False)
     _was_unschedulable: bool = field(default=False, init=False)
     _say: Callable[[str], None] | None = field(default=None, init=False, repr=False)
+    _labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict, init=False,
+                                                           repr=False)
+    _budgets: list[PodDisruptionBudget] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config, cluster: Cluster) -> NodeDrain:
@@ -198,13 +224,18 @@ class NodeDrain(WaitsForDeployment):
                              "fix faults.drain.node (see kubectl get nodes)")
         self.drained = node
         self._was_unschedulable = unschedulable
-        self.evidence.extend(read_budgets(self.cluster, ns, target_pods))
+        budget_objects = read_budget_objects(self.cluster, ns)
+        self.evidence.extend(budgets_as_evidence(budget_objects, target_pods))
+        self._budgets = parse_budgets(budget_objects)
         started = time.monotonic()
         self._cordon_sent = True  # before the call: a cut connection may still have cordoned
         if not self._was_unschedulable:
             set_unschedulable(self.cluster, node, True)
         target = {(ns, str(p["metadata"]["name"])) for p in target_pods}
         on_node, self.saw_all_namespaces = pods_on_node(self.cluster, node)
+        # Budgets were read in the target namespace only: other pods keep the 429's word.
+        self._labels = {(ns, str(p["metadata"]["name"])): pod_labels(p) for p in on_node
+                        if (p.get("metadata") or {}).get("namespace") == ns}
         self.plan = plan_drain(on_node, self.cluster.namespaces, target, self.only_target,
                                own_pod())
         self._progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
@@ -260,6 +291,8 @@ class NodeDrain(WaitsForDeployment):
                     continue
                 answer = evict(self.cluster, pod.namespace, pod.name, node=node,
                                target=pod.target)
+                if key in self._labels:
+                    answer = name_refusal(answer, self._labels[key], self._budgets)
                 self.evidence.append(answer)
                 if answer.outcome is EvictionOutcome.REFUSED:
                     next_try[key] = time.monotonic() + delay[key]
@@ -281,11 +314,8 @@ class NodeDrain(WaitsForDeployment):
                 break
             if now >= next_report:
                 next_report += _PROGRESS_EVERY_S
-                refused = sorted({e.budget or "?" for e in self.evidence
-                                  if isinstance(e, EvictionObserved)
-                                  and e.outcome is EvictionOutcome.REFUSED})
                 self._progress(f"draining node {node}: {len(pending)} pod(s) not yet evicted"
-                              f"{' (refused by ' + ', '.join(refused) + ')' if refused else ''}"
+                               f"{refused_by(self.evidence)}"
                               f", {len(waiting)} terminating; {now - deadline + self.timeout_s:.0f}"
                               f"/{self.timeout_s:g} s")
             time.sleep(max(0.0, min(self.poll_s, deadline - now)))

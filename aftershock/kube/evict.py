@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kubernetes import client
@@ -26,9 +27,11 @@ from aftershock.kube.cluster import Cluster, list_raw
 
 Raw = Mapping[str, Any]
 
-# The disruption controller's refusal names its budget: "The disruption budget web needs 3
-# healthy pods and has 3 currently".
-_BUDGET_RE = re.compile(r"disruption budget (\S+) needs")
+# The API server's refusal names its budget in a cause: "The disruption budget web needs 3
+# healthy pods and has 3 currently", "The disruption budget web is still being processed by
+# the server."; the summary message ("Cannot evict pod as it would violate the pod's
+# disruption budget.") does not.
+_BUDGET_RE = re.compile(r"[Tt]he disruption budget (\S+) ")
 _REQUEST_TIMEOUT_S = 30
 
 
@@ -96,11 +99,49 @@ def budget_of(at: float, raw: Raw, target_labels: Sequence[Mapping[str, str]]) -
         expected_pods=int(status.get("expectedPods", 0)))
 
 
-def read_budgets(cluster: Cluster, namespace: str,
-                 target_pods: list[dict[str, Any]]) -> list[BudgetObserved]:
-    """Every PodDisruptionBudget in the namespace, as evidence, read now."""
+def read_budget_objects(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    """Every PodDisruptionBudget in the namespace, as the API serialises it, read now."""
     items, _ = list_raw(cluster.policy.list_namespaced_pod_disruption_budget,
                         namespace=cluster.guard(namespace))
+    return items
+
+
+def budgets_as_evidence(items: Sequence[Raw],
+                        target_pods: Sequence[Raw]) -> list[BudgetObserved]:
     labels = [pod_labels(p) for p in target_pods]
     now = time.time()
     return [budget_of(now, raw, labels) for raw in items]
+
+
+def read_budgets(cluster: Cluster, namespace: str,
+                 target_pods: list[dict[str, Any]]) -> list[BudgetObserved]:
+    """Every PodDisruptionBudget in the namespace, as evidence, read now."""
+    return budgets_as_evidence(read_budget_objects(cluster, namespace), target_pods)
+
+
+def parse_budgets(items: Sequence[Raw]) -> list[PodDisruptionBudget]:
+    """The budgets whose selector can be matched (an unreadable one is left out)."""
+    out: list[PodDisruptionBudget] = []
+    for raw in items:
+        try:
+            out.append(PodDisruptionBudget.parse(raw))
+        except PostureInputError:
+            continue
+    return out
+
+
+def selecting_budget(labels: Mapping[str, str], budgets: Sequence[PodDisruptionBudget]) -> str:
+    """The one budget that selects a pod with these labels; "" for none, or for several
+    (then the API answers 500, not 429)."""
+    names = [b.name for b in budgets if b.matches(labels)]
+    return names[0] if len(names) == 1 else ""
+
+
+def name_refusal(answer: EvictionObserved, labels: Mapping[str, str],
+                 budgets: Sequence[PodDisruptionBudget]) -> EvictionObserved:
+    """A refusal whose 429 named no budget, with the budget found by matching the pod's
+    labels against the budgets already read; any other answer as it was."""
+    if answer.outcome is not EvictionOutcome.REFUSED or answer.budget:
+        return answer
+    found = selecting_budget(labels, budgets)
+    return replace(answer, budget=found) if found else answer

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aftershock.checks.timeline import EvictionOutcome
-from aftershock.faults.drain import choose_node, plan_drain, skip_reason
-from aftershock.kube.evict import budget_of, classify
+from aftershock.checks.timeline import EvictionObserved, EvictionOutcome
+from aftershock.faults.drain import choose_node, plan_drain, refused_by, skip_reason
+from aftershock.kube.evict import budget_of, classify, name_refusal, parse_budgets
 
 ALLOWED = frozenset({"shop"})
 
@@ -72,6 +72,52 @@ def test_a_budget_refusal_is_read_from_the_api_answer() -> None:
     assert outcome is EvictionOutcome.REFUSED
     assert budget == "web-pdb-blocking"
     assert message.startswith("The disruption budget web-pdb-blocking needs 3")
+
+
+def _refusal(body: str, pod: str = "web-1") -> EvictionObserved:
+    outcome, budget, message = classify(429, body)
+    return EvictionObserved(1.0, pod, "shop", outcome, True, "node-1", budget, message)
+
+
+def _pdb(name: str, app: str) -> dict[str, Any]:
+    return {"metadata": {"name": name},
+            "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": app}}}}
+
+
+def test_a_refusal_names_its_budget_in_the_drain_progress() -> None:
+    """The drain progress once printed "refused by ?, web-x": a 429 whose cause is not the
+    "needs N healthy pods" one, or that carries only the summary message."""
+    processing = json.dumps({
+        "kind": "Status", "code": 429, "reason": "TooManyRequests",
+        "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+        "details": {"causes": [{"reason": "DisruptionBudget", "message":
+                                "The disruption budget web-x is still being processed by the "
+                                "server."}]}})
+    assert _refusal(processing).budget == "web-x"
+    summary_only = json.dumps({
+        "kind": "Status", "code": 429, "reason": "TooManyRequests",
+        "message": "Cannot evict pod as it would violate the pod's disruption budget."})
+    bare = _refusal(summary_only)
+    assert bare.outcome is EvictionOutcome.REFUSED and bare.budget == ""
+    budgets = parse_budgets([_pdb("web-pdb", "web"), _pdb("api-pdb", "api"),
+                             {"metadata": {"name": "broken"}, "spec": {"selector": 3}}])
+    named = name_refusal(bare, {"app": "web", "pod-template-hash": "x"}, budgets)
+    assert named.budget == "web-pdb" and named.message == bare.message
+    # none or several budgets select it: nothing is guessed
+    assert name_refusal(bare, {"app": "db"}, budgets).budget == ""
+    two = parse_budgets([_pdb("a", "web"), _pdb("b", "web")])
+    assert name_refusal(bare, {"app": "web"}, two).budget == ""
+    # an answer that is not a refusal is left as it was
+    evicted = EvictionObserved(1.0, "web-1", "shop", EvictionOutcome.EVICTED, True)
+    assert name_refusal(evicted, {"app": "web"}, budgets) is evicted
+
+    throttled = _refusal('{"message": "too many requests"}', pod="web-2")
+    progress = refused_by([_refusal(processing), named, throttled, evicted])
+    assert progress == " (refused by web-pdb, web-x; 1 refusal(s) naming no budget " \
+                       "(API throttling))"
+    assert "?" not in progress
+    assert refused_by([named]) == " (refused by web-pdb)"
+    assert refused_by([evicted]) == ""
 
 
 def test_other_answers() -> None:

@@ -36,6 +36,7 @@ class CheckId(StrEnum):
     REPLICAS_SINGLE = "AS-POSTURE-REPLICAS-SINGLE"
     HPA_MIN_REPLICAS = "AS-POSTURE-HPA-MIN-REPLICAS"
     READINESS_MISSING = "AS-POSTURE-READINESS-MISSING"
+    LIVENESS_MISSING = "AS-POSTURE-LIVENESS-MISSING"
     LIVENESS_SAME_AS_READINESS = "AS-POSTURE-LIVENESS-SAME-AS-READINESS"
     LIVENESS_DEPENDENCY_PATH = "AS-POSTURE-LIVENESS-DEPENDENCY-PATH"
     STARTUP_UNPROTECTED = "AS-POSTURE-STARTUP-UNPROTECTED"
@@ -99,6 +100,19 @@ CATALOGUE: dict[CheckId, CheckSpec] = {
               "Without a readiness probe a pod receives traffic as soon as its process starts, "
               "before it can serve, and keeps receiving it while it is overloaded or stopping.",
               "Add a readinessProbe that answers only when the container can serve requests."),
+        _spec(C.LIVENESS_MISSING, S.LOW, "liveness probe present",
+              "Without a liveness probe a container that hangs (deadlock, wedged event loop) "
+              "but does not exit stays running: readiness takes it out of rotation, and nothing "
+              "ever restarts it, so the Deployment serves with one replica fewer until someone "
+              "notices. Low, because a wrong liveness probe does more harm than none: one that "
+              "checks a dependency restarts every healthy pod during that dependency's outage "
+              "(see AS-POSTURE-LIVENESS-DEPENDENCY-PATH), and one whose timeoutSeconds x "
+              "failureThreshold is shorter than the app's worst stall under load kills it "
+              "exactly when it is busiest.",
+              "Add a livenessProbe on a cheap endpoint that checks only the process itself "
+              "(no database, cache or downstream call), with timeoutSeconds x failureThreshold "
+              "above the longest pause the app shows under load (GC, slow requests); or leave "
+              "it out deliberately and waive this check."),
         _spec(C.LIVENESS_SAME_AS_READINESS, S.MEDIUM, "liveness distinct from readiness",
               "A liveness probe that asks the readiness question restarts pods that should only "
               "have been taken out of rotation: a brief overload becomes a restart storm.",

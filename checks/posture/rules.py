@@ -89,6 +89,7 @@ def probes(inp: PostureInput, settings: PostureSettings) -> Iterator[Finding]:
             yield Finding(CheckId.READINESS_MISSING, _dep(d), "no readinessProbe", c.name)
         live = c.liveness
         if live is None:
+            yield Finding(CheckId.LIVENESS_MISSING, _dep(d), "no livenessProbe", c.name)
             continue
         if c.readiness is not None and _probe_key(c, live.handler) == _probe_key(
                 c, c.readiness.handler):

@@ -66,8 +66,13 @@ class Entry:
             return f"inconclusive: {self.reason}"
         if self.verdict.outcome is Outcome.PASS:
             return None
-        explained = report.explain(self.verdict)
-        return f"{self.check.explain()}\n{explained}" if self.check else explained
+        if self.check is None:
+            return report.explain(self.verdict)
+        # The check's line says its outcome; the verdict's headline says it once more only
+        # when the two differ (a passing check whose requests failed the SLO).
+        same = self.check.outcome is self.verdict.outcome
+        explained = report.explain(self.verdict, label="why" if same else None)
+        return f"{self.check.explain()}\n{explained}"
 
 
 def fold(run: Run, check: Check) -> Entry:

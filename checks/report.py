@@ -114,8 +114,14 @@ def phase_line(st: PhaseStats) -> str:
             f"({_pct(st.error_rate or 0.0)}){lat}{out}")
 
 
-def headline(verdict: Verdict) -> str:
-    """One line: the outcome and its most important reason."""
+def headline(verdict: Verdict, *, label: str | None = None) -> str:
+    """One line: the outcome and its most important reason.
+
+    ``label`` replaces the outcome word, for a message whose earlier line said it already
+    (a behaviour check's own line: "hpa-scale-up: fail: ..." then "fail: ..." said it twice).
+    """
+    if label is not None:
+        return f"{label}: {headline(verdict).split(': ', 1)[1]}"
     if verdict.outcome is Outcome.PASS:
         during = verdict.phases[Phase.DURING].stats
         rec = (f", recovered in {verdict.recovery.seconds:.1f} s"
@@ -131,9 +137,12 @@ def headline(verdict: Verdict) -> str:
     return "inconclusive: " + (verdict.reasons[0] if verdict.reasons else "unknown reason")
 
 
-def explain(verdict: Verdict) -> str:
-    """The full message: headline, per-phase numbers, outage windows, other reasons."""
-    lines = [headline(verdict)]
+def explain(verdict: Verdict, *, label: str | None = None) -> str:
+    """The full message: headline, per-phase numbers, outage windows, other reasons.
+
+    ``label``: see :func:`headline`.
+    """
+    lines = [headline(verdict, label=label)]
     if verdict.outcome is Outcome.INCONCLUSIVE:
         lines += [f"  - {r}" for r in verdict.reasons[1:]]
         lines += [f"  - measured anyway: {violation_sentence(v, verdict)}"

@@ -232,6 +232,25 @@ def test_each_check_is_its_own_entry_with_its_check_object(config: Config) -> No
     assert len(failures) == 1 and failures[0].startswith("drain: fail: blocked")
 
 
+def test_a_failed_checks_message_says_fail_once(config: Config) -> None:
+    """It said "drain: fail: blocked" and then "fail: drain of node ..." (seen as "fail fail:"
+    on the HPA experiment); a check whose outcome differs from the verdict's still shows both."""
+    bench = Bench(config)
+    _, [message] = bench.runner.run(FakeFault(), [Check("drain", _failed_check)])
+    lines = message.splitlines()
+    assert lines[0] == "drain: fail: blocked"
+    assert lines[1] == "why: drain of node n1 took 61 s"
+    assert message.count("fail:") == 1
+    # a passing check whose requests failed the SLO: the verdict's outcome is news
+    loads = FakeLoads(FakeClock(), fails=lambda t: FAULT_AT + 0.5 <= t < FAULT_AT + 1.0)
+    bench = Bench(config, clock=loads.clock, loads=loads)
+    fine = result("liveness", [], [], "no restarts")
+    _, [message] = bench.runner.run(FakeFault(), [Check("liveness", lambda tl: fine)])
+    lines = message.splitlines()
+    assert lines[0] == "liveness: pass: no restarts"
+    assert lines[1].startswith("fail: ") and message.count("fail:") == 1
+
+
 def test_a_check_judging_only_the_steady_state_ignores_errors_during_the_fault(
         config: Config) -> None:
     loads = FakeLoads(FakeClock(), fails=lambda t: FAULT_AT + 0.5 <= t < FAULT_AT + 1.0)

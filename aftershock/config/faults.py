@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aftershock.config.base import Section
 
 #: The longest grace period faults.pod_kill.grace takes: a day.
 MAX_GRACE_S = 86_400
+
+
+def _conflict(data: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("value_error", "set count or percent, not both"),
+        loc=(), input=data)
 
 
 class Selection(StrEnum):
@@ -56,14 +69,23 @@ class PodKillConfig(Section):
         raise ValueError("grace must be \"default\" (the pod's own grace period) or whole "
                          f"seconds from 0 to {MAX_GRACE_S:,} (0 kills at once)")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _one_of(cls, data: Any) -> Any:
-        # Before the fields, so the conflict is reported with any other problem at once.
-        if isinstance(data, dict) and data.get("count") is not None \
-                and data.get("percent") is not None:
-            raise ValueError("set count or percent, not both")
-        return data
+    def _one_of(cls, data: Any, handler: ModelWrapValidatorHandler[PodKillConfig]
+                ) -> PodKillConfig:
+        # Around the fields, so the conflict is reported with their problems at once.
+        conflict = isinstance(data, dict) and data.get("count") is not None \
+            and data.get("percent") is not None
+        try:
+            out = handler(data)
+        except ValidationError as e:
+            if not conflict:
+                raise
+            raise ValidationError.from_exception_data(e.title, [
+                *cast(list[InitErrorDetails], e.errors()), _conflict(data)]) from None
+        if conflict:
+            raise ValidationError.from_exception_data(cls.__name__, [_conflict(data)])
+        return out
 
     @property
     def grace_seconds(self) -> int | None:

@@ -315,7 +315,9 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Posture checks of the target's live objects (docs/posture.md)."""
     from aftershock import kube
     from aftershock.kube.read_objects import run_check
+    from aftershock.results import usable_results_dir
     config = _load_config(ns)  # ConfigError (bad posture settings, unknown waiver id) -> exit 2
+    usable_results_dir(Path(config.results_dir))  # before the cluster, not after the checks
     cluster = kube.connect(config)
     try:
         return run_check(config, cluster.api_client, results_dir=Path(config.results_dir))
@@ -357,7 +359,11 @@ def cmd_job(ns: argparse.Namespace, passthrough: list[str]) -> int:
         return job.suite_main(config, Path(config.results_dir),
                               lambda: cmd_run(ns, passthrough, config),
                               rbac_check=not ns.no_rbac_check)
-    return job.cli(ns, passthrough, _load_config(ns), _overrides(ns))
+    config = _load_config(ns)
+    if ns.job_command == "run":  # the results are fetched into it at the end: check it first
+        from aftershock.results import usable_results_dir
+        usable_results_dir(Path(config.results_dir))
+    return job.cli(ns, passthrough, config, _overrides(ns))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -395,8 +395,11 @@ def merge_section(results_dir: Path, name: str, entry: dict[str, Any]) -> Path:
     doc: dict[str, Any] = {}
     if path.exists():
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_RESULTS_BYTES + 1)
+            loaded = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_RESULTS_BYTES \
+                else None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, absurdly nested
             loaded = None
         doc = loaded if isinstance(loaded, dict) else {}
     doc[name] = entry

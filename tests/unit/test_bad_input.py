@@ -129,6 +129,13 @@ CASES = [
          absent=("config file",), env={"AFTERSHOCK_TARGET__NAMESPACE__X": "1"}),
     Case("set-below-a-leaf", show("--set", "load.rate.x=1"), {"a.yaml": TARGET},
          ("load.rate", "from --set load.rate.x=1"), absent=("config file",)),
+    # ---- results directories that cannot be written, refused before any cluster
+    Case("check-results-under-a-file",
+         ["check", "--config", "{tmp}/a.yaml", "--results", "{tmp}/file/res"],
+         {"a.yaml": TARGET, "file": "x"}, ("cannot be used", "results_dir")),
+    Case("job-run-results-under-a-file",
+         ["job", "run", "--config", "{tmp}/a.yaml", "--results", "{tmp}/file/res"],
+         {"a.yaml": TARGET, "file": "x"}, ("cannot be used", "results_dir")),
     # ---- verdict's timeline
     Case("timeline-directory", ["verdict", "--timeline", "{tmp}"], {}, ("is a directory",)),
     Case("timeline-missing", verdict(), {}, ("does not exist",)),

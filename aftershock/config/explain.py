@@ -51,9 +51,13 @@ def describe(err: Mapping[str, Any], origins: Mapping[str, str],
              root: type[BaseModel]) -> str:
     """One problem: ``path: what is wrong; got value (from source)`` and a ``fix:`` line."""
     loc = tuple(err["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
-    src = origins.get(path) or next(
-        (v for k, v in origins.items() if k.startswith(path + ".")), None)
+    full = ".".join(str(p) for p in loc) or "(top level)"
+    src = origins.get(full) or next(
+        (v for k, v in origins.items() if k.startswith(full + ".")), None)
+    # A key is shown cut too: an unknown key can be as long as the file.
+    path = full if len(full) <= MAX_SHOWN else f"{full[:MAX_SHOWN]}..."
+    if src is not None and len(src) > 2 * MAX_SHOWN:  # "--set <huge value>"
+        src = f"{src[:2 * MAX_SHOWN]}..."
     origin = f" (from {src})" if src else ""
     typ = err["type"]
     if typ == "missing":

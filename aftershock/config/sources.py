@@ -71,8 +71,8 @@ def _scalar(text: str) -> Any:
     """An env or --set value read as YAML: ``0``, ``null``, ``true``, ``[/, /api]``."""
     try:
         return _parse_yaml(text) if text.strip() else text
-    except (yaml.YAMLError, _TooBig, RecursionError):
-        return text
+    except (yaml.YAMLError, _TooBig, RecursionError, ValueError):
+        return text  # ValueError: an integer of more digits than Python converts
 
 
 def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
@@ -110,7 +110,11 @@ MAX_CONFIG_NODES = 100_000
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (YAML says a key is unique; PyYAML keeps the
-    last silently)."""
+    last silently).
+
+    The pure-Python parser on purpose: libyaml's (CSafeLoader) composes recursively in C
+    and crashes the process on a 100k-deep document, where this one raises RecursionError.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -207,6 +211,9 @@ def file_layer(path: Path) -> Layer:
     except RecursionError:
         raise ConfigError(f"config file {path} is refused: it is nested too deeply",
                           "write the configuration out plainly") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"config file {path} holds a value that cannot be read: "
+                          f"{str(e)[:200]}", "write numbers of sane size") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

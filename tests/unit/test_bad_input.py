@@ -382,3 +382,19 @@ def test_a_multibyte_character_across_a_chunk_boundary_is_kept() -> None:
     data = b"x" * ((1 << 20) - 1) + "é".encode() + b"\nnext\n"
     assert _timeline_lines_of(data) == data.decode().splitlines()
 
+
+
+def test_a_huge_unknown_key_and_a_huge_set_value_are_clipped(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(TARGET + "? " + "k" * 200_000 + "\n: 1\n")
+    code, _out, err = _run_in_process(["config", "show", "--config", str(tmp_path / "a.yaml"),
+                                       "--set", "load.rate=" + "9" * 100_000])
+    assert (code, "Traceback" in err) == (2, False), err[:2000]
+    assert "unknown key" in err and "load.rate" in err
+    assert len(err) < 2000, f"{len(err):,} characters"
+
+
+def test_an_integer_of_ten_thousand_digits_in_the_file_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(TARGET + "load:\n  users: " + "9" * 10_000 + "\n")
+    code, _out, err = _run_in_process(["config", "show", "--config", str(tmp_path / "a.yaml")])
+    assert (code, "Traceback" in err) == (2, False), err[:2000]
+    assert "cannot be read" in err and len(err) < 1000

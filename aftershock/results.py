@@ -519,6 +519,9 @@ def load_results(path: Path) -> dict[str, Any]:
             if not isinstance(entry.get(key), str):
                 raise _bad_results(path, f"{where} has no string \"{key}\"")
         _known_verdict(path, where, entry["verdict"])
+        check = entry.get("check")
+        if isinstance(check, dict) and not isinstance(check.get("findings") or [], list):
+            raise _bad_results(path, f"{where}.check.findings is not a list")
     posture = data.get("posture")
     if posture is not None:
         if not isinstance(posture, dict) or not isinstance(posture.get("counts"), dict):

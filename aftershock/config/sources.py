@@ -227,6 +227,10 @@ def file_layer(path: Path) -> Layer:
         raise ConfigError(f"config file {path} must hold a mapping at the top level, "
                           f"not a {type(data).__name__}",
                           "start the file with keys like 'target:' and 'slo:'")
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:  # pydantic-settings takes the top level as keyword arguments: names only
+        raise ConfigError(f"config file {path}: top-level key {clip(odd[0])} is not a name",
+                          "start the file with keys like 'target:' and 'slo:'")
     return tree_layer(data, f"config file {path}")
 
 

@@ -11,6 +11,7 @@ Exit codes (every subcommand):
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -224,17 +225,33 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
     if config is None:
         config = _load_config(ns)  # ConfigError -> exit 2 before anything runs
     results_dir = Path(config.results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
+    from aftershock.results import Results, run_exit_code, usable_results_dir
+    usable_results_dir(results_dir)  # UsageError -> exit 2 before anything runs
     from aftershock.plugin import Loaded
-    from aftershock.results import Results, run_exit_code
     results = Results(results_dir)
-    results.path.unlink(missing_ok=True)  # each run replaces results.json
+    # Each run replaces results.json, but only once it ran: a pytest usage error (an
+    # unknown option) leaves the previous run's results as they were.
+    previous = results.path.with_name(f".{results.path.name}.previous")
+    if results.path.exists():
+        os.replace(results.path, previous)
     import pytest
-    code = int(pytest.main(pytest_args(ns, passthrough, results_dir),
-                           plugins=[Loaded(config, results)]))
+    try:
+        code = int(pytest.main(pytest_args(ns, passthrough, results_dir),
+                               plugins=[Loaded(config, results)]))
+    finally:
+        ran = results.path.exists()
+        if previous.exists():
+            if ran:
+                previous.unlink()
+            else:
+                os.replace(previous, results.path)
     final = run_exit_code(code, results.overall())
-    print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/); "
-          f"exit {final}", file=sys.stderr)
+    if not ran and code in (4, 5):  # pytest's usage error / nothing collected
+        print(f"aftershock: nothing ran; {results_dir}/ left as it was; exit {final}",
+              file=sys.stderr)
+    else:
+        print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/); "
+              f"exit {final}", file=sys.stderr)
     return final
 
 
@@ -250,6 +267,12 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise ConfigError(f"timeline file {path} does not exist",
                           "pass a file from results/timelines/") from None
+    except IsADirectoryError:
+        raise ConfigError(f"timeline {path} is a directory, not a file",
+                          "pass a file from results/timelines/") from None
+    except OSError as e:
+        raise ConfigError(f"timeline file {path} cannot be read: {e.strerror}",
+                          "check the path and its permissions") from None
     except TimelineFormatError as e:
         raise ConfigError(str(e), "pass an aftershock timeline file") from None
     if ns.config:
@@ -292,7 +315,9 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Posture checks of the target's live objects (docs/posture.md)."""
     from aftershock import kube
     from aftershock.kube.read_objects import run_check
+    from aftershock.results import usable_results_dir
     config = _load_config(ns)  # ConfigError (bad posture settings, unknown waiver id) -> exit 2
+    usable_results_dir(Path(config.results_dir))  # before the cluster, not after the checks
     cluster = kube.connect(config)
     try:
         return run_check(config, cluster.api_client, results_dir=Path(config.results_dir))
@@ -307,7 +332,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"no {RESULTS_FILE} in {ns.results_dir}",
                          "give the results directory of a run (default ./results)")
-    data = load_results(path)
+    data = load_results(path)  # UsageError naming what is wrong with it -> exit 2
     verdicts = [e["verdict"] for e in data["experiments"]]
     for e in data["experiments"]:
         print(f"{e['name']}: {e['message']}")
@@ -334,10 +359,46 @@ def cmd_job(ns: argparse.Namespace, passthrough: list[str]) -> int:
         return job.suite_main(config, Path(config.results_dir),
                               lambda: cmd_run(ns, passthrough, config),
                               rbac_check=not ns.no_rbac_check)
-    return job.cli(ns, passthrough, _load_config(ns), _overrides(ns))
+    config = _load_config(ns)
+    if ns.job_command == "run":  # the results are fetched into it at the end: check it first
+        from aftershock.results import usable_results_dir
+        usable_results_dir(Path(config.results_dir))
+    return job.cli(ns, passthrough, config, _overrides(ns))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # The reader went away (`aftershock verdict ... | head -1`): end quietly. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain again.
+        _quiet_stdout()
+        return EXIT_USAGE
+    except OSError as e:
+        if e.filename is not None or e.errno not in _OUTPUT_ERRNOS:
+            raise
+        # stdout itself failed (`config example > /dev/full`): say so, without a traceback.
+        _quiet_stdout()
+        print(f"aftershock: cannot write the output: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+#: Errors of writing to stdout that are the output's fault, not the command's.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT})
+
+
+def _quiet_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = list(sys.argv[1:] if argv is None else argv)
     ns, rest = parser.parse_known_args(args)

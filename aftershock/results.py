@@ -17,14 +17,14 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aftershock.checks import report
 from aftershock.checks.codec import SCHEMA as TIMELINE_SCHEMA
-from aftershock.checks.codec import decode, encode
+from aftershock.checks.codec import TimelineFormatError, decode, encode
 from aftershock.checks.gaps import api_outage_sentence
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Timeline
@@ -36,13 +36,21 @@ from aftershock.checks.verdict import (
     Verdict,
     Violation,
 )
-from aftershock.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_SLO_FAILED, EXIT_USAGE
+from aftershock.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_PASS,
+    EXIT_SLO_FAILED,
+    EXIT_USAGE,
+    UsageError,
+)
 from aftershock.load.driver import LoadResult
 
 #: Version of the results.json format. Additive changes keep it; anything that changes
 #: or removes a documented field bumps it.
 RESULTS_SCHEMA = 1
 RESULTS_FILE = "results.json"
+#: Permissions of results.json, as pytest gives junit.xml under the usual umask 022.
+RESULTS_MODE = 0o644
 TIMELINES_DIR = "timelines"
 
 
@@ -199,6 +207,8 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file 0600; results are as readable as junit.xml beside them.
+        os.chmod(tmp, RESULTS_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -222,11 +232,57 @@ def write_timeline(path: Path, timeline: Timeline, meta: dict[str, Any] | None =
     return path
 
 
+#: The longest line a timeline may have (a request is ~150 bytes; an endpoints record of
+#: a thousand pods some 50 KB). A longer one is refused before it fills memory.
+MAX_TIMELINE_LINE = 8 << 20
+#: The longest results.json ``aftershock report`` reads.
+MAX_RESULTS_BYTES = 256 << 20
+_CHUNK = 1 << 20
+
+
+def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
+    """The lines of a binary file as text, each at most MAX_TIMELINE_LINE bytes of UTF-8;
+    a longer line or bytes that are not UTF-8 raise TimelineFormatError naming the line.
+    Decodes a megabyte at a time (as fast as text-mode iteration, but bounded)."""
+    carry = b""
+    lineno = 0
+    while True:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            break
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            carry += chunk
+            if len(carry) > MAX_TIMELINE_LINE:
+                raise TimelineFormatError(f"{source}:{lineno + 1}: line longer than "
+                                          f"{MAX_TIMELINE_LINE >> 20} MiB")
+            continue
+        block, carry = carry + chunk[:cut], chunk[cut:]
+        lines = _text(block, source, lineno).split("\n")
+        lines.pop()  # block ends with a newline
+        lineno += len(lines)
+        yield from lines
+        if len(carry) > MAX_TIMELINE_LINE:
+            raise TimelineFormatError(f"{source}:{lineno + 1}: line longer than "
+                                      f"{MAX_TIMELINE_LINE >> 20} MiB")
+    if carry:
+        yield _text(carry, source, lineno)
+
+
+def _text(block: bytes, source: str, lineno: int) -> str:
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = lineno + block.count(b"\n", 0, e.start) + 1
+        raise TimelineFormatError(f"{source}:{at}: not UTF-8 text (byte "
+                                  f"{block[e.start:e.start + 1]!r})") from None
+
+
 def read_timeline(path: Path) -> tuple[Timeline, dict[str, Any]]:
     """A timeline file and its header metadata (``{}`` when it has no header)."""
     meta: dict[str, Any] = {}
-    with open(path, encoding="utf-8") as f:
-        tl = decode(f, source=str(path), on_meta=meta.update)
+    with open(path, "rb") as f:
+        tl = decode(timeline_lines(f, str(path)), source=str(path), on_meta=meta.update)
     return tl, meta
 
 
@@ -339,8 +395,11 @@ def merge_section(results_dir: Path, name: str, entry: dict[str, Any]) -> Path:
     doc: dict[str, Any] = {}
     if path.exists():
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_RESULTS_BYTES + 1)
+            loaded = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_RESULTS_BYTES \
+                else None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, absurdly nested
             loaded = None
         doc = loaded if isinstance(loaded, dict) else {}
     doc[name] = entry
@@ -396,7 +455,83 @@ def run_exit_code(pytest_code: int, outcome: Outcome | None) -> int:
     return EXIT_PASS
 
 
+def usable_results_dir(results_dir: Path) -> Path:
+    """``results_dir``, created if need be and writable, or a UsageError saying why not."""
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".aftershock-probe.", dir=results_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"results directory {results_dir} cannot be used: "
+                         f"{e.strerror or e}",
+                         "set results_dir (--results DIR) to a directory you can write"
+                         ) from None
+    return results_dir
+
+
+def _bad_results(path: Path, what: str) -> UsageError:
+    return UsageError(f"{path} is not an aftershock results file: {what}",
+                      "give the results directory of an aftershock run "
+                      f"(results.json schema {RESULTS_SCHEMA})")
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def load_results(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
+    """results.json as ``aftershock report`` reads it: at most MAX_RESULTS_BYTES, schema
+    RESULTS_SCHEMA, every experiment with a name, a known verdict and a message, the
+    ``posture`` entry (if any) with a known verdict and counts. Else a UsageError (exit 2)
+    naming the problem."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RESULTS_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"{path} cannot be read: {e.strerror}",
+                         "check the path and its permissions") from None
+    if len(raw) > MAX_RESULTS_BYTES:
+        raise _bad_results(path, f"larger than {MAX_RESULTS_BYTES >> 20} MiB")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise _bad_results(path, f"not UTF-8 text (byte {e.start + 1})") from None
+    except RecursionError:
+        raise _bad_results(path, "nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError included: a truncated file
+        raise _bad_results(path, f"not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise _bad_results(path, f"a JSON {type(data).__name__}, not an object")
+    if "schema" not in data:
+        raise _bad_results(path, "no \"schema\"")
+    if data["schema"] != RESULTS_SCHEMA or isinstance(data["schema"], bool):
+        raise _bad_results(path, f"schema {str(data['schema'])[:20]!r}; this aftershock reads "
+                                 f"schema {RESULTS_SCHEMA}")
+    experiments = data.get("experiments")
+    if not isinstance(experiments, list):
+        raise _bad_results(path, "\"experiments\" is not a list")
+    for i, entry in enumerate(experiments):
+        where = f"experiments[{i}]"
+        if not isinstance(entry, dict):
+            raise _bad_results(path, f"{where} is not an object")
+        for key in ("name", "verdict", "message"):
+            if not isinstance(entry.get(key), str):
+                raise _bad_results(path, f"{where} has no string \"{key}\"")
+        _known_verdict(path, where, entry["verdict"])
+        check = entry.get("check")
+        if isinstance(check, dict) and not isinstance(check.get("findings") or [], list):
+            raise _bad_results(path, f"{where}.check.findings is not a list")
+    posture = data.get("posture")
+    if posture is not None:
+        if not isinstance(posture, dict) or not isinstance(posture.get("counts"), dict):
+            raise _bad_results(path, "\"posture\" is not an object with \"counts\"")
+        _known_verdict(path, "posture", posture.get("verdict"))
     return data
+
+
+def _known_verdict(path: Path, where: str, verdict: Any) -> None:
+    known = [o.value for o in Outcome]
+    if verdict not in known:
+        raise _bad_results(path, f"{where} has verdict {str(verdict)[:40]!r}, not one of "
+                                 f"{', '.join(known)}")

@@ -14,6 +14,7 @@ fields are ignored. docs/results-format.md documents the format for other tools.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
 from typing import Any
@@ -59,6 +60,20 @@ _ERRORS = {e.value: e for e in ErrorKind}
 
 class TimelineFormatError(ValueError):
     """A line that is not valid JSON or not a valid record; the message names the line."""
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(f"{name} is not a number a timeline may hold")
+
+
+#: json.loads, but NaN and Infinity are refused (the JSON standard has neither; Python
+#: writes them). Called only when such a literal appears, so it costs nothing otherwise.
+_loads = json.JSONDecoder(parse_constant=_no_constant).decode
+_isfinite = math.isfinite
 
 
 def request_line(start: float, latency_ms: float, status: int, error: str,
@@ -123,19 +138,29 @@ def _marker(at: float, kind: MarkerKind, detail: str) -> Marker:
     return Marker(at, kind, detail)
 
 
+def _finite(x: Any) -> float:
+    f = float(x)
+    if not math.isfinite(f):
+        raise _NotFinite("times must be finite")
+    return f
+
+
 def decode(lines: Iterable[str], *, source: str = "timeline",
            on_meta: Callable[[dict[str, Any]], None] | None = None) -> Timeline:
     """A timeline from JSON lines; blank lines are skipped, requests come out sorted.
 
-    A truncated last line (a writer killed mid-write) is skipped, not fatal: the load
-    process can die with a partial line in its buffer. Any other bad line raises
-    :class:`TimelineFormatError` naming ``source`` and the line number.
+    A truncated last line (a writer killed mid-write: it starts like a record, ``{``) is
+    skipped, not fatal: the load process can die with a partial line in its buffer. Any
+    other bad line raises :class:`TimelineFormatError` naming ``source`` and the line
+    number, and so does a time or latency that is not finite (NaN, Infinity, 1e999): it
+    would silently change percentiles or drop a request.
     """
     tl = Timeline()
     req: Requests = tl.requests
     starts, lats, statuses = req.starts, req.latency_ms, req.statuses
     errors, newc, names, pods = req.errors, req.new_connection, req.names, req.pods
-    loads = json.loads
+    loads = _loads
+    isfinite = _isfinite
     pending_error: TimelineFormatError | None = None
     for lineno, line in enumerate(lines, 1):
         if pending_error is not None:
@@ -148,6 +173,8 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
             if kind == "request":
                 s = float(d["start"])
                 lat = float(d["latency_ms"])
+                if not (isfinite(s) and isfinite(lat)):  # 1e999 parses as inf
+                    raise _NotFinite("start and latency_ms must be finite")
                 status = int(d.get("status", 0))
                 err = _ERRORS[d.get("error", "")]
                 nc = d.get("new_connection")
@@ -163,10 +190,12 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
                 names.append(name)
                 pods.append(pod)
             elif kind == "marker":
-                tl.markers.append(_marker(float(d["at"]), MarkerKind(d["kind"]),
+                tl.markers.append(_marker(_finite(d["at"]), MarkerKind(d["kind"]),
                                           d.get("detail", "")))
             elif kind in _OBS_TYPES:
-                tl.observations.append(_observation(_OBS_TYPES[kind], d))
+                obs = _observation(_OBS_TYPES[kind], d)
+                _finite(obs.at)
+                tl.observations.append(obs)
             elif kind == "timeline":
                 if int(d.get("schema", SCHEMA)) > SCHEMA:
                     raise TimelineFormatError(
@@ -176,10 +205,18 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
                     on_meta(d)
         except TimelineFormatError:
             raise
+        except (_NotFinite, RecursionError) as e:
+            # A whole line that says something impossible; never a torn write.
+            msg = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise TimelineFormatError(f"{source}:{lineno}: bad record ({msg}): "
+                                      f"{line[:200]!r}") from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
+            bad = TimelineFormatError(f"{source}:{lineno}: bad record ({e!r}): "
+                                      f"{line[:200]!r}")
+            if not line.lstrip().startswith("{"):
+                raise bad from None  # not even the start of a record: not a torn write
             # Remember it: fatal unless this was the last line (a torn final write).
-            pending_error = TimelineFormatError(f"{source}:{lineno}: bad record ({e!r}): "
-                                                f"{line[:200]!r}")
+            pending_error = bad
     req.sort()
     tl.markers.sort(key=lambda m: m.at)
     return tl

@@ -20,6 +20,18 @@ FLAGS = {
 }
 
 
+#: Problems listed one by one; the rest are counted.
+MAX_PROBLEMS = 50
+#: Characters of a rejected value shown in a message.
+MAX_SHOWN = 80
+
+
+def clip(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a rejected value is named, not dumped."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel]:
     """The model class that owns the field at ``loc`` (for did-you-mean on unknown keys)."""
     model = root
@@ -39,9 +51,13 @@ def describe(err: Mapping[str, Any], origins: Mapping[str, str],
              root: type[BaseModel]) -> str:
     """One problem: ``path: what is wrong; got value (from source)`` and a ``fix:`` line."""
     loc = tuple(err["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
-    src = origins.get(path) or next(
-        (v for k, v in origins.items() if k.startswith(path + ".")), None)
+    full = ".".join(str(p) for p in loc) or "(top level)"
+    src = origins.get(full) or next(
+        (v for k, v in origins.items() if k.startswith(full + ".")), None)
+    # A key is shown cut too: an unknown key can be as long as the file.
+    path = full if len(full) <= MAX_SHOWN else f"{full[:MAX_SHOWN]}..."
+    if src is not None and len(src) > 2 * MAX_SHOWN:  # "--set <huge value>"
+        src = f"{src[:2 * MAX_SHOWN]}..."
     origin = f" (from {src})" if src else ""
     typ = err["type"]
     if typ == "missing":
@@ -61,15 +77,19 @@ def describe(err: Mapping[str, Any], origins: Mapping[str, str],
         return (f"{path}: unknown key{origin}\n"
                 f"    fix: {hint}")
     value = err.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    shown = clip(value) if not isinstance(value, dict) else "{...}"
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if len(msg) > 4 * MAX_SHOWN:  # a validator's message may quote the value itself
+        msg = msg[:4 * MAX_SHOWN] + "..."
     return f"{path}: {msg}; got {shown}{origin}\n    fix: change {path} to a valid value"
 
 
 def config_error(e: ValidationError, origins: Mapping[str, str], root: type[BaseModel],
                  what: str = "configuration") -> ConfigError:
     """A ConfigError listing every problem of ``e`` (``.problems`` holds them one by one)."""
-    problems = [describe(err, origins, root) for err in e.errors()]
-    n = len(problems)
+    errors = e.errors()
+    problems = [describe(err, origins, root) for err in errors[:MAX_PROBLEMS]]
+    n = len(errors)
+    more = [f"... and {n - MAX_PROBLEMS} more"] if n > MAX_PROBLEMS else []
     return ConfigError(f"invalid {what} ({n} problem{'s' if n != 1 else ''}):\n  "
-                       + "\n  ".join(problems), problems=tuple(problems))
+                       + "\n  ".join([*problems, *more]), problems=tuple(problems))

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aftershock.config.base import Section
+
+#: The longest grace period faults.pod_kill.grace takes: a day.
+MAX_GRACE_S = 86_400
+
+
+def _conflict(data: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("value_error", "set count or percent, not both"),
+        loc=(), input=data)
 
 
 class Selection(StrEnum):
@@ -26,15 +42,18 @@ class PodKillConfig(Section):
     """The pod-kill fault."""
 
     count: int | None = Field(
-        default=None, ge=1,
-        description="How many pods to kill. Default None: 1 unless percent is set.")
+        default=None, ge=1, le=10_000,
+        description="How many pods to kill, 1 to 10,000. Default None: 1 unless percent is "
+                    "set.")
     percent: float | None = Field(
         default=None, gt=0, le=100,
-        description="Share of the target's pods to kill, rounded up. Default None.")
+        description="Share of the target's pods to kill, rounded up; above 0, at most 100. "
+                    "Default None.")
     grace: Literal["default"] | int = Field(
         default="default",
         description="Termination grace period: \"default\" (the pod's own "
-                    "terminationGracePeriodSeconds) or seconds; 0 kills at once. Default "
+                    "terminationGracePeriodSeconds) or seconds, 0 to 86,400; 0 kills at once. "
+                    "Default "
                     "\"default\".")
     selection: Selection = Field(default=Selection.RANDOM,
                                  description="Which pods: random or oldest. Default random.")
@@ -44,16 +63,29 @@ class PodKillConfig(Section):
     def _grace(cls, v: Any) -> Any:
         if v == "default":
             return v
-        if isinstance(v, int | str) and not isinstance(v, bool) and str(v).isdigit():
+        if isinstance(v, int | str) and not isinstance(v, bool) and str(v).isdigit() \
+                and len(str(v)) <= 6 and int(v) <= MAX_GRACE_S:
             return int(v)
         raise ValueError("grace must be \"default\" (the pod's own grace period) or whole "
-                         "seconds >= 0 (0 kills at once)")
+                         f"seconds from 0 to {MAX_GRACE_S:,} (0 kills at once)")
 
-    @model_validator(mode="after")
-    def _one_of(self) -> PodKillConfig:
-        if self.count is not None and self.percent is not None:
-            raise ValueError("set count or percent, not both")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data: Any, handler: ModelWrapValidatorHandler[PodKillConfig]
+                ) -> PodKillConfig:
+        # Around the fields, so the conflict is reported with their problems at once.
+        conflict = isinstance(data, dict) and data.get("count") is not None \
+            and data.get("percent") is not None
+        try:
+            out = handler(data)
+        except ValidationError as e:
+            if not conflict:
+                raise
+            raise ValidationError.from_exception_data(e.title, [
+                *cast(list[InitErrorDetails], e.errors()), _conflict(data)]) from None
+        if conflict:
+            raise ValidationError.from_exception_data(cls.__name__, [_conflict(data)])
+        return out
 
     @property
     def grace_seconds(self) -> int | None:
@@ -113,19 +145,21 @@ class DrainConfig(Section):
                     "mirror and unmanaged pods are skipped, as kubectl drain does. Default "
                     "namespaces.")
     timeout_s: float = Field(
-        default=120.0, gt=0,
-        description="Deadline of the drain, from the cordon until every evicted pod is gone "
+        default=120.0, gt=0, le=3600,
+        description="Deadline of the drain in seconds (above 0, at most 3,600), from the "
+                    "cordon until every evicted pod is gone "
                     "(kubectl drain --timeout). PodDisruptionBudget refusals (HTTP 429) are "
                     "retried with backoff until then; pods still not evicted are reported as "
                     "blocked, naming the budget, and the drain fails. Default 120.")
     backoff_initial_s: float = Field(
-        default=1.0, gt=0,
-        description="Wait before retrying a refused eviction; doubles after each refusal up "
+        default=1.0, gt=0, le=300,
+        description="Wait before retrying a refused eviction, in seconds (above 0, at most "
+                    "300); doubles after each refusal up "
                     "to backoff_max_s. Default 1.")
     backoff_max_s: float = Field(
-        default=5.0, gt=0,
-        description="Longest wait between retries of a refused eviction (kubectl drain "
-                    "always waits 5 s). Default 5.")
+        default=5.0, gt=0, le=300,
+        description="Longest wait between retries of a refused eviction, in seconds (above "
+                    "0, at most 300; kubectl drain always waits 5 s). Default 5.")
     min_ready_without_pdb: int = Field(
         default=1, ge=0,
         description="Fewest Ready target pods the drain may leave when no "
@@ -144,9 +178,9 @@ class BudgetConfig(Section):
     """The PodDisruptionBudget experiment: spend the budget, a further eviction must fail."""
 
     hold_s: float = Field(
-        default=3.0, ge=0,
-        description="How long the pod whose eviction was refused is watched afterwards; it "
-                    "must keep running. Default 3.")
+        default=3.0, ge=0, le=3600,
+        description="How long the pod whose eviction was refused is watched afterwards, in "
+                    "seconds (0 to 3,600); it must keep running. Default 3.")
 
 
 class FaultsConfig(Section):
@@ -159,7 +193,8 @@ class FaultsConfig(Section):
     pdb: BudgetConfig = Field(default_factory=BudgetConfig,
                               description="The PodDisruptionBudget experiment.")
     recovery_timeout_s: float = Field(
-        default=180.0, gt=0,
-        description="How long to wait for the Deployment to be ready again after a fault "
-                    "before giving up (the fault then ends inconclusive). Default 180.")
+        default=180.0, gt=0, le=86_400,
+        description="How long to wait for the Deployment to be ready again after a fault, "
+                    "in seconds (above 0, at most 86,400), before giving up (the fault then ends "
+                    "inconclusive). Default 180.")
 

@@ -21,36 +21,43 @@ _STATUS_RE = re.compile(r"^[1-5]xx$|^[1-5][0-9][0-9]$")
 class LoadConfig(Section):
     """The steady load sent during an experiment (locust, as a subprocess)."""
 
-    rate: float = Field(default=200.0, gt=0,
-                        description="Target request rate in req/s across all users, paced. "
+    rate: float = Field(default=200.0, gt=0, le=100_000,
+                        description="Target request rate in req/s across all users, paced; "
+                                    "above 0, at most 100,000. "
                                     "Default 200: one request every 5 ms, the outage "
                                     "resolution.")
     users: int | None = Field(
-        default=None, ge=1,
-        description="Concurrent simulated users. Default None: ceil(rate / 10), so each user "
+        default=None, ge=1, le=100_000,
+        description="Concurrent simulated users, 1 to 100,000. Default None: ceil(rate / 10), so "
+                    "each user "
                     "sends at most 10 req/s and responses up to 100 ms do not lower the rate.")
     locustfile: Path | None = Field(
         default=None,
         description="Your own locustfile. Default None: the shipped loadtests/steady.py. "
                     "Every request it makes is recorded either way.")
     steady_seconds: float = Field(
-        default=10.0, gt=0,
-        description="Load before the fault (the steady-state phase). Default 10.")
+        default=10.0, gt=0, le=86_400,
+        description="Load before the fault (the steady-state phase), in seconds; above 0, "
+                    "at most 86,400 (a day). Default 10.")
     after_seconds: float = Field(
-        default=10.0, ge=0,
-        description="Load kept after the fault ends, to observe recovery. Default 10.")
-    timeout_s: float = Field(default=2.0, gt=0,
-                             description="Per-request timeout in seconds. Default 2.")
+        default=10.0, ge=0, le=86_400,
+        description="Load kept after the fault ends, to observe recovery, in seconds; 0 to "
+                    "86,400. Default 10.")
+    timeout_s: float = Field(default=2.0, gt=0, le=300,
+                             description="Per-request timeout in seconds; above 0, at most "
+                                         "300. Default 2.")
     failure_statuses: list[str] = Field(
         default_factory=lambda: ["5xx"], min_length=0,
         description="HTTP statuses that count as failed: a code (\"429\") or a class "
                     "(\"5xx\"). Default [\"5xx\"]. Transport errors and timeouts always fail.")
-    workers: int = Field(default=1, ge=1,
-                         description="locust worker processes (locust --processes). One "
-                                     "FastHttpUser process reaches ~5k req/s. Default 1.")
+    workers: int = Field(default=1, ge=1, le=256,
+                         description="locust worker processes (locust --processes), 1 to "
+                                     "256. One FastHttpUser process reaches ~5k req/s. "
+                                     "Default 1.")
     worker_pods: int = Field(
-        default=0, ge=0,
-        description="locust worker pods in the target's namespace (locust's master/worker "
+        default=0, ge=0, le=1000,
+        description="locust worker pods in the target's namespace, 0 to 1,000 (locust's "
+                    "master/worker "
                     "mode: this process is the master). They run the suite's image, are "
                     "labelled so no fault or drain touches them, and are deleted when the "
                     "load stops. Needs pod create/delete (the opt-in Role rule in "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aftershock.checks.posture.settings import PostureSettings
 from aftershock.checks.slo import SLO
@@ -25,8 +26,17 @@ class Config(Section):
     load: LoadConfig = Field(default_factory=LoadConfig, description="The steady load.")
     faults: FaultsConfig = Field(default_factory=FaultsConfig, description="Fault settings.")
     results_dir: Path = Field(default=Path("results"),
-                              description="Where results.json, junit.xml and timelines go. "
-                                          "Default ./results.")
+                              description="Where results.json, junit.xml and timelines go; "
+                                          "not empty. Default ./results.")
+    @field_validator("results_dir", mode="before")
+    @classmethod
+    def _results_dir(cls, v: Any) -> Any:
+        # Path("") is ".": an empty value would scatter results into the working directory.
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("results_dir must not be empty (write . for the current "
+                             "directory)")
+        return v
+
     kubeconfig: Path | None = Field(
         default=None,
         description="kubeconfig file. Default None: in-cluster config inside a pod, else "

@@ -23,13 +23,14 @@ class ProbesConfig(Section):
                     "depends on. The dependency experiment scales it to 0 and always restores "
                     "its replicas. Default None: the dependency experiments are skipped.")
     dependency_outage_s: float = Field(
-        default=20.0, gt=0,
-        description="How long the dependency stays at 0 replicas. Default 20: several "
+        default=20.0, gt=0, le=3600,
+        description="How long the dependency stays at 0 replicas, in seconds (above 0, at "
+                    "most 3,600). Default 20: several "
                     "readiness and liveness periods.")
     dependency_recovery_s: float = Field(
-        default=60.0, gt=0,
+        default=60.0, gt=0, le=3600,
         description="Longest time from the dependency's restore until every target pod is "
-                    "Ready again. Default 60.")
+                    "Ready again, in seconds (above 0, at most 3,600). Default 60.")
     max_restarts: int = Field(
         default=0, ge=0,
         description="Container restarts of target pods allowed during a probe experiment "
@@ -41,8 +42,9 @@ class ProbesConfig(Section):
                     "connections opened while it was Ready. Default None: counted, not "
                     "judged; a failed request at a not-Ready pod always fails the check.")
     lag_s: float = Field(
-        default=1.0, ge=0,
-        description="Requests starting within this of an observed pod change (Ready, not "
+        default=1.0, ge=0, le=60,
+        description="Requests starting within this many seconds (0 to 60) of an observed "
+                    "pod change (Ready, not "
                     "Ready) are not held against it: watch delivery lags the change. "
                     "Default 1.")
 

@@ -58,7 +58,7 @@ class ConfigSettings(Layered, Config):
     """The whole configuration, from layers."""
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True,
-                                      coerce_numbers_to_str=True)
+                                      coerce_numbers_to_str=True, allow_inf_nan=False)
 
 
 class SloSettings(Layered):

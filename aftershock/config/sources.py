@@ -15,6 +15,9 @@ becomes a :class:`ConfigError` naming the field, the source of its value and the
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aftershock.checks.slo import SLO
-from aftershock.config.explain import ENV_PREFIX, config_error
+from aftershock.config.explain import ENV_PREFIX, clip, config_error
 from aftershock.config.model import Config
 from aftershock.errors import ConfigError
 
@@ -67,9 +70,9 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 def _scalar(text: str) -> Any:
     """An env or --set value read as YAML: ``0``, ``null``, ``true``, ``[/, /api]``."""
     try:
-        return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        return text
+        return _parse_yaml(text) if text.strip() else text
+    except (yaml.YAMLError, _TooBig, RecursionError, ValueError):
+        return text  # ValueError: an integer of more digits than Python converts
 
 
 def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[str]:
@@ -96,10 +99,92 @@ def find_file(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -
     return Path(DEFAULT_CONFIG_FILE) if Path(DEFAULT_CONFIG_FILE).is_file() else None
 
 
-def file_layer(path: Path) -> Layer:
-    """A YAML config file's values."""
+#: A config file is a few KB; anything near this is a mistake, refused before parsing.
+MAX_CONFIG_BYTES = 1 << 20
+#: Deepest nesting of a config document (the real schema is 4 deep).
+MAX_CONFIG_DEPTH = 32
+#: Most nodes a config document may expand to once its aliases are followed: a "billion
+#: laughs" file is refused on its graph, before anything is expanded.
+MAX_CONFIG_NODES = 100_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML says a key is unique; PyYAML keeps the
+    last silently).
+
+    The pure-Python parser on purpose: libyaml's (CSafeLoader) composes recursively in C
+    and crashes the process on a 100k-deep document, where this one raises RecursionError.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: construct_mapping itself reports it
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {clip(key)}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document once every alias is followed (shared nodes counted each time
+    they are used), computed on the graph without expanding it; raises on depth."""
+    sizes: dict[int, int] = {}
+    # Iterative post-order, so a 100k-deep document cannot overflow the stack.
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > MAX_CONFIG_DEPTH:
+            raise _TooBig(f"it is nested more than {MAX_CONFIG_DEPTH} levels deep")
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            total = 1 + sum(sizes[id(c)] for c in children)
+            sizes[id(node)] = min(total, MAX_CONFIG_NODES + 1)
+            continue
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _parse_yaml(text: str) -> Any:
+    """One YAML document, strictly: no duplicate keys, bounded depth and expansion."""
+    loader = _StrictLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node)
+        if size > MAX_CONFIG_NODES:
+            raise _TooBig(f"it expands to more than {MAX_CONFIG_NODES:,} values (aliases "
+                          f"included)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def file_layer(path: Path) -> Layer:
+    """A YAML config file's values (at most MAX_CONFIG_BYTES of UTF-8)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist",
                           "pass an existing file with --config, or unset AFTERSHOCK_CONFIG"
@@ -107,19 +192,44 @@ def file_layer(path: Path) -> Layer:
     except OSError as e:
         raise ConfigError(f"config file {path} cannot be read: {e.strerror}",
                           "check the path and its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB",
+                          "pass an aftershock YAML config file (a few KB)")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start + 1}, line "
+                          f"{line}: {raw[e.start:e.start + 1]!r})",
+                          "save the file as UTF-8 (a YAML config is text)") from None
+    try:
+        data = _parse_yaml(text)
+    except _TooBig as e:
+        raise ConfigError(f"config file {path} is refused: {e}",
+                          "write the configuration out plainly (aftershock's has a few "
+                          "dozen fields)") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is refused: it is nested too deeply",
+                          "write the configuration out plainly") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"config file {path} holds a value that cannot be read: "
+                          f"{str(e)[:200]}", "write numbers of sane size") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}: "
                           f"{getattr(e, 'problem', e)}",
-                          "fix the YAML syntax (indentation, a missing ':')") from None
+                          "fix the YAML syntax (indentation, a missing ':', a key given "
+                          "twice)") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level, "
                           f"not a {type(data).__name__}",
+                          "start the file with keys like 'target:' and 'slo:'")
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:  # pydantic-settings takes the top level as keyword arguments: names only
+        raise ConfigError(f"config file {path}: top-level key {clip(odd[0])} is not a name",
                           "start the file with keys like 'target:' and 'slo:'")
     return tree_layer(data, f"config file {path}")
 
@@ -189,17 +299,82 @@ def layers(file: Layer | None, environ: Mapping[str, str], *,
 S = TypeVar("S", bound=BaseModel)
 
 
+def _winning_origins(sources: Sequence[Layer]) -> dict[str, str]:
+    """Each leaf's origin in the merged values: a higher layer's leaf hides a lower layer's
+    value at the same path, below it (a mapping it replaced) and above it (a scalar it
+    turned into a mapping), so a bad value is blamed on the source that gave it."""
+    out: dict[str, str] = {}
+    leaves: set[str] = set()  # paths a higher layer set
+    inner: set[str] = set()  # their ancestors
+    for layer in reversed(sources):  # highest precedence first
+        mine: list[str] = []
+        for path, origin in layer.origins.items():
+            parts = path.split(".")
+            prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
+            if path in leaves or path in inner or prefixes & leaves:
+                continue
+            out[path] = origin
+            mine.append(path)
+        for path in mine:
+            leaves.add(path)
+            parts = path.split(".")
+            inner.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return out
+
+
 def _build(cls: type[S], sources: Sequence[Layer], what: str) -> S:
     """``cls`` (a settings model of :mod:`aftershock.config.settings`) from the layers."""
-    origins: dict[str, str] = {}
-    for layer in sources:  # a higher layer's origin replaces a lower one's
-        origins.update(layer.origins)
+    origins = _winning_origins(sources)
+    own = _slo_problems(sources, origins)
     from aftershock.config.settings import given
     with given(sources):
         try:
-            return cls()
+            built = cls()
         except ValidationError as e:
-            raise config_error(e, origins, cls, what) from None
+            err = config_error(e, origins, cls, what)
+            if not own:
+                raise err from None
+            mine = {p.split(":", 1)[0] for p in own}
+            own += [p for p in err.problems if p.split(":", 1)[0] not in mine]
+    if own:
+        n = len(own)
+        raise ConfigError(f"invalid {what} ({n} problem{'s' if n != 1 else ''}):\n  "
+                          + "\n  ".join(own), problems=tuple(own))
+    return built
+
+
+def _value_at(sources: Sequence[Layer], path: str) -> Any:
+    for layer in reversed(sources):
+        node: Any = layer.values
+        for key in path.split("."):
+            if not isinstance(node, Mapping) or key not in node:
+                break
+            node = node[key]
+        else:
+            return node
+    return None
+
+
+def _slo_problems(sources: Sequence[Layer], origins: Mapping[str, str]) -> list[str]:
+    """Every SLO threshold is a finite number: ``.inf`` or ``true`` is never a limit.
+    (The SLO model lives in the pure core, which reads it from trusted results too; the
+    configuration's sources are checked here, naming the source of each bad value.)"""
+    out: list[str] = []
+    for path, origin in origins.items():
+        if not path.startswith("slo."):
+            continue
+        value = _value_at(sources, path)
+        bad = isinstance(value, bool)
+        if isinstance(value, float):
+            bad = not math.isfinite(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not a number: the model says so
+                bad = not math.isfinite(float(value))
+        if bad:
+            out.append(f"{path}: a finite number is needed here; got {clip(value)} "
+                       f"(from {origin})\n    fix: change {path} to a number (null: not "
+                       "judged, where the field allows it)")
+    return out
 
 
 # ---------------------------------------------------------------- the API
@@ -264,11 +439,47 @@ def raw_config(path: str | os.PathLike[str] | None = None, *,
                          set_options=set_options))
 
 
+def _no_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Every ``AFTERSHOCK_*`` variable names a configuration field: a misspelt one is an
+    error even where only the ``slo`` section is read, as in ``config show``."""
+    problems: list[str] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE \
+                or name.startswith(ENV_RESERVED_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        model: type[BaseModel] = Config
+        for i, key in enumerate(path):
+            field = model.model_fields.get(key) if key else None
+            if field is None:
+                where = ".".join(path[:i]) or "the top level"
+                guess = [[g, *path[i + 1:]] for g in difflib.get_close_matches(
+                    key, list(model.model_fields), n=1)]
+                # One underscore where two were meant: SLO_DURING for SLO__DURING.
+                guess += [[k, key[len(k) + 1:], *path[i + 1:]] for k in model.model_fields
+                          if key.startswith(k + "_")]
+                hint = (f"did you mean {ENV_PREFIX}"
+                        f"{'__'.join([*path[:i], *guess[-1]]).upper()}?" if guess
+                        else f"known keys at {where}: {', '.join(sorted(model.model_fields))}")
+                problems.append(f"environment variable {name}: unknown key "
+                                f"{'.'.join(path)!r}\n    fix: {hint}")
+                break
+            ann = field.annotation
+            if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+                break
+            model = ann
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"invalid environment ({n} problem{'s' if n != 1 else ''}):\n  "
+                          + "\n  ".join(problems), problems=tuple(problems))
+
+
 def load_slo(base: Layer, *, environ: Mapping[str, str] | None = None,
              set_options: Sequence[str] = ()) -> SLO:
     """The ``slo`` section alone (``aftershock verdict``): ``base`` (a file's or a
     timeline's SLO) < ``AFTERSHOCK_SLO__*`` < ``--set slo.*``; any other key is an error."""
     env = os.environ if environ is None else environ
+    _no_unknown_variables(env)
     sources = layers(base.only("slo"), env, set_options=set_options,
                      env_prefix=ENV_PREFIX + "SLO__")
     from aftershock.config.settings import SloSettings

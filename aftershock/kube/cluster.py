@@ -69,7 +69,9 @@ def connect_to(kubeconfig: str | None, context: str | None, namespaces: list[str
     except (ConfigException, OSError) as exc:
         source = path or "~/.kube/config (no in-cluster service account either)"
         raise ClusterUnreachable(f"cannot load Kubernetes credentials from {source}: {exc}",
-                                 "pass --kubeconfig or set `kubeconfig:` in the config") from exc
+                                 "set KUBECONFIG, or `kubeconfig:` in the config file "
+                                 "(every command that connects takes --set kubeconfig=FILE)"
+                                 ) from exc
     api_client = client.ApiClient(configuration)
     cluster = Cluster(api_client, frozenset(namespaces), path, context)
     try:

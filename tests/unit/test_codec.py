@@ -93,3 +93,30 @@ def test_recorded_run_against_the_sample_app() -> None:
     assert [x.threshold for x in v.violations] == ["max_outage_ms", "max_error_rate"]
     assert v.phases[Phase.BEFORE].outcome is Outcome.PASS
     assert v.phases[Phase.AFTER].outcome is Outcome.PASS
+
+
+@pytest.mark.parametrize("start,latency", [("NaN", "1.0"), ("1.0", "NaN"), ("Infinity", "1.0"),
+                                           ("1.0", "-Infinity"), ("1e999", "1.0"),
+                                           ("1.0", "1e999")])
+def test_a_time_or_latency_that_is_not_finite_is_an_error_even_on_the_last_line(
+        start: str, latency: str) -> None:
+    """A NaN latency would change the percentiles, an infinite start drop the request."""
+    good = request_line(T0, 1.0, 200, "", None, "/")
+    bad = good.replace(f'"start":{T0!r}', f'"start":{start}').replace(
+        '"latency_ms":1.0', f'"latency_ms":{latency}')
+    assert bad != good
+    with pytest.raises(TimelineFormatError, match=r"t\.jsonl:2: bad record"):
+        decode([good, bad], source="t.jsonl")
+
+
+def test_a_marker_at_nan_is_an_error() -> None:
+    with pytest.raises(TimelineFormatError, match=":1: bad record"):
+        decode(['{"record": "marker", "at": NaN, "kind": "note", "detail": ""}', ""])
+
+
+def test_a_last_line_that_is_not_the_start_of_a_record_is_an_error() -> None:
+    good = request_line(T0, 1.0, 200, "", None, "/")
+    with pytest.raises(TimelineFormatError, match=":2: bad record"):
+        decode([good, "garbage"])
+    with pytest.raises(TimelineFormatError, match="nested too deeply"):
+        decode([good, "[" * 100_000])

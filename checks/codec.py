@@ -3,7 +3,8 @@
 One JSON object per line. The first line is a header ``{"record": "timeline", "schema":
 1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
 ``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``replicaset``,
-``node``, ``event``, ``scaler``, ``eviction``, ``budget``, ``watch_gap`` or ``marker``,
+``node``, ``event``, ``scaler``, ``eviction``, ``budget``, ``watch_gap``,
+``serving_stopped`` or ``marker``,
 and the fields of the matching class in ``aftershock.checks.timeline`` (sets are
 written as sorted lists, enums as their string value). A line without a ``record`` key
 is a request: that is exactly what the load recorder writes, so a records file is a
@@ -34,6 +35,8 @@ from aftershock.checks.timeline import (
     ReplicaSetObserved,
     Requests,
     ScalerObserved,
+    ServingStop,
+    ServingStopped,
     Timeline,
     WatchGap,
     WorkloadObserved,
@@ -52,6 +55,7 @@ _OBS_TYPES: dict[str, type[Any]] = {
     "eviction": EvictionObserved,
     "budget": BudgetObserved,
     "watch_gap": WatchGap,
+    "serving_stopped": ServingStopped,
 }
 _TYPE_OF = {cls: name for name, cls in _OBS_TYPES.items()}
 _FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _OBS_TYPES.values()}
@@ -120,6 +124,8 @@ def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
         kw["serving_pods"] = frozenset(kw.get("serving_pods", ()))
     elif cls is EvictionObserved:
         kw["outcome"] = EvictionOutcome(kw["outcome"])
+    elif cls is ServingStopped:
+        kw["how"] = ServingStop(kw["how"])
     obs: Observation = cls(**kw)
     return obs
 

@@ -137,6 +137,9 @@ class PodObserved:
     restarts: int  # sum of container restartCounts
     node: str = ""
     gone: bool = False  # the watch said DELETED
+    ip: str = ""  # status.podIP; "" unknown (or in timelines recorded before it was kept)
+    # metadata.deletionGracePeriodSeconds once deleting, else the spec's grace period
+    grace_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,46 @@ class EndpointsObserved:
     ready_pods: frozenset[str]  # pods whose endpoint has conditions.ready true
     serving_pods: frozenset[str] = frozenset()  # conditions.serving (terminating pods too)
     gone: bool = False
+    port: int = 0  # the slice's first TCP port: where the pods serve; 0 unknown
+
+
+class ServingStop(StrEnum):
+    """How the suite's prober of a terminating pod ended (see :class:`ServingStopped`)."""
+
+    REFUSED = "refused"  # a connect was refused: the pod answered that nothing listens
+    UNREACHABLE = "unreachable"  # no route or no neighbour for the pod's address any more
+    TIMEOUT = "timeout"  # connects went unanswered (several in a row, none succeeding)
+    GONE = "gone"  # the pod was gone before any connect failed: stopped by then, at latest
+    STILL_SERVING = "still_serving"  # the prober's bound or the recording's end came first
+    ERROR = "error"  # a local failure (no socket, ...): says nothing about the pod
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``at`` is a failed connect: the pod had stopped serving by then."""
+        return self in (ServingStop.REFUSED, ServingStop.UNREACHABLE, ServingStop.TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingStopped:
+    """When a terminating pod stopped accepting connections, measured directly.
+
+    The load reaches pods through the Service, so once a pod leaves the endpoints no load
+    request shows whether it still serves. From the moment the pod watch sees a target pod
+    deleting, the recorder TCP-connects to its IP and serving port every few tens of ms.
+    ``at`` is the start of the first failed connect (for ``how`` refused, unreachable or
+    timeout) or when the prober ended (gone, still_serving, error); ``last_ok`` the start
+    of the last connect that succeeded (None: none did). A timeout or unreachable with no
+    success before it is not evidence of a stop (the pod may never have been reachable),
+    and is recorded as ``error``.
+    """
+
+    at: float
+    pod: str
+    how: ServingStop
+    last_ok: float | None = None
+    ip: str = ""
+    port: int = 0
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +368,7 @@ class Marker:
 
 Observation = (PodObserved | EndpointsObserved | WorkloadObserved | ReplicaSetObserved
                | NodeObserved | EventObserved | ScalerObserved | EvictionObserved
-               | BudgetObserved | WatchGap)
+               | BudgetObserved | WatchGap | ServingStopped)
 
 
 @dataclass

@@ -43,7 +43,27 @@ def pod(at: float, raw: Raw, gone: bool = False) -> PodObserved:
         restarts=restarts,
         node=spec.get("nodeName", "") or "",
         gone=gone,
+        ip=str(status.get("podIP") or ""),
+        grace_s=_grace(meta, spec),
     )
+
+
+def _grace(meta: Raw, spec: Raw) -> float | None:
+    """The grace period the pod has: the deletion's once deleting, else its spec's."""
+    for value in (meta.get("deletionGracePeriodSeconds"),
+                  spec.get("terminationGracePeriodSeconds")):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _serving_port(raw: Raw) -> int:
+    """The slice's first TCP port (a slice's ports are the Service's target ports)."""
+    for p in raw.get("ports") or []:
+        port = p.get("port")
+        if p.get("protocol", "TCP") == "TCP" and isinstance(port, int) and 0 < port < 65536:
+            return port
+    return 0
 
 
 def endpoints(at: float, raw: Raw, gone: bool = False) -> EndpointsObserved:
@@ -59,7 +79,7 @@ def endpoints(at: float, raw: Raw, gone: bool = False) -> EndpointsObserved:
             serving.add(target)
     return EndpointsObserved(at=at, slice_name=raw.get("metadata", {}).get("name", ""),
                              ready_pods=frozenset(ready), serving_pods=frozenset(serving),
-                             gone=gone)
+                             gone=gone, port=0 if gone else _serving_port(raw))
 
 
 def workload(at: float, raw: Raw) -> WorkloadObserved:

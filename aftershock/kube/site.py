@@ -10,6 +10,7 @@ from aftershock.checks.timeline import Timeline
 from aftershock.config import Config, in_cluster
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.load_workers import WorkerPods, worker_pods
+from aftershock.kube.serving import ServingProber
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import Target
@@ -41,7 +42,8 @@ class KubeSite:
     def watch(self, timeline: Timeline, target: Target) -> Recorder:
         return Recorder(timeline, target_streams(self.cluster, target.namespace,
                                                  target.deployment, target.service,
-                                                 target.selector))
+                                                 target.selector),
+                        followers=[ServingProber(timeline)])
 
     def workers(self, spec: LoadSpec, run: str) -> WorkerPods | None:
         return worker_pods(self.cluster, self.config.target.namespace, spec.worker_pods,

@@ -89,6 +89,18 @@ class Stream:
     their own time, not at the moment the list arrived."""
 
 
+class Follower(Protocol):
+    """Something that acts on observations as they are recorded (the serving prober)."""
+
+    def seen(self, obs: Observation) -> None:
+        """Called from a stream's thread right after ``obs`` went on the timeline."""
+        ...
+
+    def stop(self) -> None:
+        """The recording stops: end whatever was started, bounded in time."""
+        ...
+
+
 class Api(Protocol):
     """The two calls a stream makes. :class:`KubeApi` is the real one; tests pass a fake."""
 
@@ -160,15 +172,18 @@ class Recorder:
     are never recorded. It defaults to the moment :meth:`start` is called. ``api``,
     ``clock``, ``wait`` and ``rand`` are seams for tests: ``clock`` stamps (wall clock,
     the load's), ``wait(s)`` pauses and returns True when the recorder is stopping,
-    ``rand`` draws the jitter.
+    ``rand`` draws the jitter. ``followers`` see every observation as it is recorded
+    (:class:`aftershock.kube.serving.ServingProber`) and are stopped with the recorder.
     """
 
     def __init__(self, timeline: Timeline, streams: list[Stream], *,
                  run_start: float | None = None, api: Api | None = None,
                  backoff: Backoff | None = None, clock: Callable[[], float] = time.time,
                  wait: Callable[[float], bool] | None = None,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 followers: list[Follower] | None = None) -> None:
         self.timeline = timeline
+        self.followers = list(followers or [])
         self.streams = streams
         self.run_start = run_start
         self.api: Api = api or KubeApi()
@@ -210,6 +225,8 @@ class Recorder:
 
     def stop(self) -> None:
         self._stop.set()
+        for f in self.followers:
+            f.stop()
         for t in self._threads:
             t.join(timeout=self.join_timeout_s)
         with self._lock:
@@ -221,6 +238,11 @@ class Recorder:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def _record(self, obs: Observation) -> None:
+        self.timeline.observations.append(obs)
+        for f in self.followers:
+            f.seen(obs)
 
     def _note(self, detail: str) -> None:
         self.timeline.markers.append(Marker(self.clock(), MarkerKind.NOTE, detail))
@@ -244,7 +266,7 @@ class Recorder:
         gone = kind == "DELETED"
         obs, keep = self._observe(stream, self.clock(), raw, gone, listed=False)
         if keep and obs is not None:
-            self.timeline.observations.append(obs)
+            self._record(obs)
         key = _key(raw)
         if gone:
             known.pop(key, None)
@@ -267,13 +289,13 @@ class Recorder:
             obs, keep = self._observe(stream, arrived, raw, False, listed=True)
             known[key] = _Known(version, raw)
             if keep and obs is not None:
-                self.timeline.observations.append(obs)
+                self._record(obs)
         if relist:
             for key in [k for k in known if k not in seen]:  # deleted during the gap
                 obs, keep = self._observe(stream, arrived, known.pop(key).raw, True,
                                           listed=True)
                 if keep and obs is not None:
-                    self.timeline.observations.append(obs)
+                    self._record(obs)
 
     def _append_gap(self, stream: str, outage: _Outage, now: float) -> None:
         """Record an outage: ended by its relist, or still open at ``now``."""

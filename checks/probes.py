@@ -26,7 +26,18 @@ termination
     counted: a replacement's errors belong to the new-pod check), it must not be gone
     before it left the endpoints, and its shutdown must end before the grace period (a
     pod still running at the end of its grace period is killed). The gaps are measured
-    against the preStop hook and the grace period.
+    against the preStop hook and the grace period. And each pod's *margin* must reach a
+    limit, whether or not a request happened to fail: the time from leaving every
+    EndpointSlice's ready set (as the watch saw it) until it stopped serving (its first
+    failed connect, recorded by the engine's prober as ``ServingStopped``). kube-proxy,
+    other clients and in-flight requests still need the pod for a while after the slice
+    changed; a pod that stops at once loses requests only when its SIGTERM beats that
+    propagation, a race. The limit
+    (``probes.min_termination_margin_s``) defaults to :data:`MARGIN_FACTOR` times the
+    slowest endpoint removal measured in the same run, at least :data:`MARGIN_FLOOR_S`.
+    Without prober evidence, the pod's last answered request bounds the margin from below
+    and its disappearance from above; a margin that cannot be placed on either side of the
+    limit is unmeasured (inconclusive), never a pass.
 restarts
     Container restarts of target pods between two moments must not exceed a limit
     (liveness probes restarting pods under load).
@@ -67,11 +78,18 @@ from aftershock.checks.timeline import (
     MarkerKind,
     PodObserved,
     Requests,
+    ServingStop,
+    ServingStopped,
     Timeline,
 )
 from aftershock.checks.verdict import Phase, Violation
 
 LAG_S = 1.0
+#: The termination margin's default limit: this many times the slowest endpoint removal
+#: (deletion until the pod left the ready endpoints) of the same run ...
+MARGIN_FACTOR = 3.0
+#: ... and never below this: one kube-proxy sync and a request in flight.
+MARGIN_FLOOR_S = 1.0
 
 
 class ProbeLimit(StrEnum):
@@ -89,6 +107,7 @@ class ProbeLimit(StrEnum):
     NOT_READY_FAILED_REQUESTS = "probes.not_ready_failed_requests"
     PODS_READY_WITHOUT_DEPENDENCY = "probes.pods_ready_without_dependency"
     TERMINATION_FAILED_REQUESTS = "probes.termination_failed_requests"
+    TERMINATION_MARGIN_S = "probes.termination_margin_s"
 
 
 # ---------------------------------------------------------------- shared evidence
@@ -252,6 +271,7 @@ class PodTermination:
     last_served: float | None  # its last successful answer after the deletion
     gone: float | None
     failed: tuple[int, ...]  # requests that failed meanwhile, by it or by no named pod
+    stop: ServingStopped | None = None  # the prober's outcome, when it ran
 
     @property
     def left_ms(self) -> float | None:
@@ -264,7 +284,8 @@ class PodTermination:
 
 def observe_termination(pod: str, history: list[PodObserved], deleted: float,
                         eps: list[tuple[float, frozenset[str]]], req: Requests,
-                        served: list[int], end: float, lag_s: float) -> PodTermination:
+                        served: list[int], end: float, lag_s: float,
+                        stop: ServingStopped | None = None) -> PodTermination:
     """One deleted pod's way out, from its history, the endpoints and the requests."""
     gone = next((p.at for p in history if p.gone), None)
     ok_after = [req.starts[i] for i in served if req.starts[i] >= deleted and not req.errors[i]]
@@ -278,7 +299,101 @@ def observe_termination(pod: str, history: list[PodObserved], deleted: float,
         last_served=max(ok_after) if ok_after else None, gone=gone,
         failed=tuple(i for i in range(len(req))
                      if deleted <= req.starts[i] < window_end and req.errors[i]
-                     and req.pods[i] in ("", pod)))
+                     and req.pods[i] in ("", pod)),
+        stop=stop)
+
+
+@dataclass(frozen=True)
+class Margin:
+    """What is known of one pod's margin (stop - left the endpoints), in seconds."""
+
+    low: float | None  # it still served this long after leaving (None: no such evidence)
+    high: float | None  # it had stopped by this long after leaving (None: unknown)
+    evidence: str  # what ``high`` comes from
+    measured: bool  # ``high`` is the prober's first failed connect, not a later bound
+
+
+def serving_margin(t: PodTermination) -> Margin | None:
+    """The pod's margin as bounds; None when its endpoint removal was not seen.
+
+    A timeout or unreachable connect with no success before it says nothing (the pod may
+    never have been reachable from the suite); a refused one does (a host answered).
+    """
+    if t.left is None:
+        return None
+    s = t.stop
+    served = [x for x in (t.last_served, s.last_ok if s is not None else None)
+              if x is not None]
+    low = max(served) - t.left if served else None
+    if s is not None and s.how.stopped and (s.how is ServingStop.REFUSED
+                                            or s.last_ok is not None):
+        return Margin(low, s.at - t.left, f"first {s.how.value} connect", True)
+    if s is not None and s.how is ServingStop.GONE:
+        at = min(s.at, t.gone) if t.gone is not None else s.at
+        return Margin(low, at - t.left, "gone while connects still succeeded", False)
+    if t.gone is not None:
+        return Margin(low, t.gone - t.left, "gone (no connect evidence: an upper bound)",
+                      False)
+    return Margin(low, None, "no connect evidence", False)
+
+
+def margin_limit(seen: list[PodTermination], explicit: float | None) -> tuple[float, str]:
+    """The margin's limit, and how it was derived (for findings and measurements)."""
+    if explicit is not None:
+        return explicit, f"limit {explicit:.1f} s: probes.min_termination_margin_s"
+    removals = [max(0.0, t.left - t.deleted) for t in seen if t.left is not None]
+    if not removals:
+        return MARGIN_FLOOR_S, (f"limit {MARGIN_FLOOR_S:.1f} s: the floor (no endpoint "
+                                f"removal was observed this run)")
+    slowest = max(removals)
+    derived = MARGIN_FACTOR * slowest
+    limit = max(MARGIN_FLOOR_S, derived)
+    floored = f", floored at {MARGIN_FLOOR_S:.0f} s" if derived < MARGIN_FLOOR_S else ""
+    return limit, (f"limit {limit:.1f} s: {MARGIN_FACTOR:.0f} x the slowest endpoint removal "
+                   f"this run, {slowest * 1000:.0f} ms{floored}")
+
+
+def _whole_s(x: float) -> int:
+    return max(0, math.ceil(round(x, 3)))
+
+
+def margin_fix(timing: PodSpecTiming, margin_s: float, limit_s: float) -> str:
+    """What to change so the pod keeps serving ``limit_s`` after leaving the endpoints: a
+    preStop hook delays SIGTERM by its length, so it adds to the margin one for one."""
+    short = limit_s - margin_s
+    if timing.pre_stop_unknown:
+        return f"make the preStop hook last at least {_whole_s(short)} s longer"
+    if not timing.pre_stop_s:
+        return f"add a preStop sleep of at least {max(1, _whole_s(short))} s"
+    return (f"lengthen the preStop sleep from {timing.pre_stop_s:.0f} s to at least "
+            f"{_whole_s(timing.pre_stop_s + short)} s")
+
+
+def margin_verdict(t: PodTermination, timing: PodSpecTiming, limit_s: float,
+                   limit_how: str) -> tuple[list[Violation], list[str], str | None]:
+    """The pod's margin against the limit: a violation, a reason it is unmeasured, and a
+    finding line (None when its endpoint removal was not seen: already a reason)."""
+    m = serving_margin(t)
+    if m is None:
+        return [], [], None
+    low = f"served at least {m.low * 1000:.0f} ms after leaving" if m.low is not None else ""
+    if m.high is not None and m.high < limit_s:
+        bound = "" if m.measured else "at most "
+        what = (f"pod {t.pod} stopped serving {bound}{m.high * 1000:.0f} ms after it left the "
+                f"Service's endpoints ({m.evidence}), below the {limit_how}")
+        fix = margin_fix(timing, m.high, limit_s)
+        return ([Violation(Phase.DURING, ProbeLimit.TERMINATION_MARGIN_S, round(m.high, 3),
+                           round(limit_s, 3), f"{what}: {fix}")],
+                [], f"  margin: {what}: {fix}")
+    if m.low is not None and m.low >= limit_s:
+        high = f", stopped {m.high:.1f} s after ({m.evidence})" if m.high is not None else ""
+        return [], [], f"  margin: {low}{high}; {limit_how}"
+    known = ", ".join(x for x in (low, f"stopped at most {m.high * 1000:.0f} ms after"
+                                  if m.high is not None else "") if x)
+    why = (f"pod {t.pod}: how long it served after leaving the endpoints is not measured "
+           f"({m.evidence}{'; ' + known if known else ''}), so its margin cannot be judged "
+           f"against the {limit_how}")
+    return [], [why], f"  margin: {why}"
 
 
 def termination_violations(t: PodTermination, timing: PodSpecTiming) -> list[Violation]:
@@ -359,6 +474,9 @@ def terminations(timeline: Timeline, since: float, lag_s: float) -> list[PodTerm
     req = timeline.requests
     req.sort()
     eps = endpoint_states(timeline)
+    stops: dict[str, ServingStopped] = {}
+    for s in timeline.of_type(ServingStopped):
+        stops.setdefault(s.pod, s)
     served_by = by_pod(req)
     le = timeline.marker(MarkerKind.LOAD_END)
     end = le.at if le else math.inf
@@ -366,23 +484,42 @@ def terminations(timeline: Timeline, since: float, lag_s: float) -> list[PodTerm
     for pod, history in sorted(pod_histories(timeline).items()):
         deleted = next((p for p in history if p.deleting or p.gone), None)
         if deleted is not None and deleted.at >= since:
+            stop = stops.get(pod)
             out.append(observe_termination(pod, history, deleted.at, eps, req,
-                                           served_by.get(pod, []), end, lag_s))
+                                           served_by.get(pod, []), end, lag_s,
+                                           stop if stop is not None and stop.at >= deleted.at
+                                           - lag_s else None))
     return out
 
 
 def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
-                      lag_s: float = LAG_S) -> CheckResult:
+                      lag_s: float = LAG_S, min_margin_s: float | None = None) -> CheckResult:
+    """``min_margin_s``: the margin's limit; None derives it from the run (see above)."""
     name = "probes-termination"
     fs = timeline.marker(MarkerKind.FAULT_START)
     origin = _origin(timeline)
     req = timeline.requests
     seen = terminations(timeline, fs.at if fs else -math.inf, lag_s)
-    findings = [line for t in seen for line in termination_findings(t, timing, req, origin)]
-    violations = [v for t in seen for v in termination_violations(t, timing)]
-    reasons = [r for t in seen for r in termination_unobserved(t)]
+    limit_s, limit_how = margin_limit(seen, min_margin_s)
+    findings: list[str] = []
+    violations: list[Violation] = []
+    reasons: list[str] = []
+    margins: list[float] = []
+    for t in seen:
+        findings += termination_findings(t, timing, req, origin)
+        mv, mr, line = margin_verdict(t, timing, limit_s, limit_how)
+        violations += termination_violations(t, timing) + mv
+        reasons += termination_unobserved(t) + mr
+        if line is not None:
+            findings.append(line)
+        sm = serving_margin(t)
+        if sm is not None and sm.measured and sm.high is not None:
+            margins.append(sm.high)
     m: dict[str, Measurement] = {"grace_s": timing.grace_s, "pre_stop_s": "not a sleep"
-                                 if timing.pre_stop_unknown else timing.pre_stop_s}
+                                 if timing.pre_stop_unknown else timing.pre_stop_s,
+                                 "min_margin_s": round(limit_s, 3), "min_margin_from": limit_how,
+                                 "margin_s": round(min(margins), 3) if margins else None,
+                                 "margins_measured": len(margins)}
     if not seen:
         why = "no target pod was deleted after the fault started: no termination to judge"
         return result(name, [], [why], why, findings, m)
@@ -404,7 +541,9 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
     summary = (f"{pods} pod(s) terminated: left the endpoints within "
                f"{worst.get('left_endpoints_ms', math.nan):.0f} ms of deletion, exited "
                f"{worst.get('exit_after_left_ms', math.nan) / 1000:.1f} s after leaving them "
-               f"(shortest), {total_failed} request(s) failed")
+               f"(shortest), {total_failed} request(s) failed; margin "
+               + (f"{min(margins):.2f} s" if margins else "unmeasured")
+               + f" ({limit_how})")
     return result(name, violations, reasons, summary, findings, m)
 
 

@@ -3,7 +3,8 @@
 Two experiments, several checks each (every check is its own test and results entry):
 
 termination run (one target pod deleted with its own grace period, under steady load)
-    - probes-termination: the pod leaves the endpoints before it stops serving; no request
+    - probes-termination: the pod leaves the endpoints before it stops serving, by at least
+      ``probes.min_termination_margin_s`` (measured by connecting to the pod); no request
       fails while it terminates; measured against its preStop hook and grace period;
     - probes-liveness-restarts: no container restarts under steady load;
     - probes-new-pods: its replacement answers nothing before it is Ready, and no request
@@ -64,7 +65,9 @@ def termination_run(runner: Runner, aftershock_config: Config, cluster: Cluster)
                                                          target.deployment))
     return _runner(runner, aftershock_config).conclude(PodKill(cluster), checks=[
         Check("probes-termination",
-              lambda timeline: check_termination(timeline, timing, lag_s=probes.lag_s)),
+              lambda timeline: check_termination(
+                  timeline, timing, lag_s=probes.lag_s,
+                  min_margin_s=probes.min_termination_margin_s)),
         Check("probes-liveness-restarts",
               lambda timeline: check_restarts(timeline, max_restarts=probes.max_restarts),
               judged=STEADY_ONLY),

@@ -72,5 +72,6 @@ probes:
   dependency_recovery_s: 60
   max_restarts: 0
   max_not_ready_requests: null
+  min_termination_margin_s: null  # null: 3 x this run's slowest endpoint removal, >= 1 s
   lag_s: 1
 """

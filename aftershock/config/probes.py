@@ -41,6 +41,16 @@ class ProbesConfig(Section):
         description="Successful requests a not-Ready (running) pod may still answer over "
                     "connections opened while it was Ready. Default None: counted, not "
                     "judged; a failed request at a not-Ready pod always fails the check.")
+    min_termination_margin_s: float | None = Field(
+        default=None, ge=0, le=60,
+        description="Shortest time, in seconds (0 to 60), a terminating pod must keep "
+                    "serving after it left the Service's endpoints (its first refused "
+                    "connect, measured by the suite's prober). kube-proxy and other clients "
+                    "still send to it for a while after the EndpointSlice changed; a pod "
+                    "that stops sooner fails probes-termination whether or not a request "
+                    "happened to fail. Default None: derived from the same run, 3 times "
+                    "the slowest endpoint removal measured (deletion until the pod left "
+                    "the endpoints), at least 1 s; the check says how it was derived.")
     lag_s: float = Field(
         default=1.0, ge=0, le=60,
         description="Requests starting within this many seconds (0 to 60) of an observed "

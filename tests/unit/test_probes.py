@@ -31,6 +31,8 @@ from aftershock.checks.timeline import (
     PodObserved,
     Request,
     Requests,
+    ServingStop,
+    ServingStopped,
     Timeline,
 )
 from aftershock.checks.verdict import Outcome, Phase, evaluate
@@ -121,7 +123,9 @@ def test_exit_before_leaving_the_endpoints_and_a_grace_period_kill_fail() -> Non
                   eps(21.0, "b", "c"))
     r = check_termination(tl, PodSpecTiming(grace_s=10.0, pre_stop_s=5.0))
     names = {v.threshold for v in r.violations}
-    assert names == {"probes.exit_before_endpoint_removal_ms", "probes.grace_period_s"}
+    # Gone before it left: its margin is negative too, known from its disappearance alone.
+    assert names == {"probes.exit_before_endpoint_removal_ms", "probes.grace_period_s",
+                     "probes.termination_margin_s"}
 
 
 def test_no_termination_is_inconclusive() -> None:
@@ -165,7 +169,9 @@ def test_unattributed_requests_make_attribution_checks_inconclusive() -> None:
     tl.requests.pods = [""] * len(tl.requests)
     assert check_new_pods(tl).outcome is Outcome.INCONCLUSIVE
     assert "load.pod_header" in check_not_ready_traffic(tl).reasons[0]
-    # Termination still works, attributing by time.
+    # Termination still works, attributing by time, given the prober's evidence of when the
+    # pod stopped serving (no answered request shows it any more).
+    tl.observations.append(ServingStopped(T0 + 20.3, "a", ServingStop.REFUSED, T0 + 20.28))
     assert check_termination(tl, GRACEFUL).outcome is Outcome.PASS
 
 
@@ -356,3 +362,127 @@ def test_termination_timing_reads_the_pre_stop_hook_as_the_posture_checks_do(
     timing = termination_timing(_template(45, app, sidecar).pod)
     assert timing == PodSpecTiming(45.0, seconds, pre_stop_unknown=unknown)
     assert termination_timing(_template(45, app, sidecar).pod, "sidecar").pre_stop_s == 99.0
+
+
+# ---------------------------------------------------------------- termination margin
+
+
+def always_ready(*, stopped: ServingStopped | None, gone: float = 11.0) -> Timeline:
+    """No preStop, the listener closes at SIGTERM: pod a deleted at +10 s, refused from
+    +10.005 s, left the endpoints at +10.022 s (kube-proxy won the race: no request
+    failed), gone at ``gone``."""
+    req = load(0, 35, {(10.0, 99): ("b", "c", "d")})
+    tl = timeline(req, pod(10.0, "a", deleting=True), eps(10.022, "b", "c"),
+                  pod(gone, "a", False, True, gone=True), pod(11.0, "d"),
+                  eps(12.0, "b", "c", "d"))
+    if stopped is not None:
+        tl.observations.append(stopped)
+    return tl
+
+
+NO_PRESTOP = PodSpecTiming(grace_s=30.0, pre_stop_s=None)
+
+
+def test_always_ready_fails_on_its_margin_without_a_failed_request() -> None:
+    tl = always_ready(stopped=ServingStopped(T0 + 10.005, "a", ServingStop.REFUSED))
+    r = check_termination(tl, NO_PRESTOP)
+    assert r.outcome is Outcome.FAIL
+    assert r.measurements["failed_requests"] == 0
+    (v,) = r.violations
+    assert v.threshold == "probes.termination_margin_s"
+    assert round(v.measured, 3) == -0.017 and v.limit == 1.0
+    assert "add a preStop sleep of at least 2 s" in v.detail
+    assert ("limit 1.0 s: 3 x the slowest endpoint removal this run, 22 ms, floored at 1 s"
+            in v.detail)
+    assert r.measurements["min_margin_from"] == ("limit 1.0 s: 3 x the slowest endpoint "
+                                                 "removal this run, 22 ms, floored at 1 s")
+    assert r.measurements["margin_s"] == -0.017
+
+
+def web(stop_at: float = 20.0) -> Timeline:
+    """web: preStop 5 s, then 5 s of drain: left at +10.02 s, refused from ``stop_at``."""
+    req = load(0, 35, {(10.0, 99): ("b", "c", "d")})
+    tl = timeline(req, pod(10.0, "a", deleting=True), eps(10.02, "b", "c"),
+                  pod(stop_at + 0.5, "a", False, True, gone=True), pod(11.0, "d"),
+                  eps(13.0, "b", "c", "d"))
+    tl.observations.append(ServingStopped(T0 + stop_at, "a", ServingStop.REFUSED,
+                                          T0 + stop_at - 0.02))
+    return tl
+
+
+WEB = PodSpecTiming(grace_s=30.0, pre_stop_s=5.0)
+
+
+def test_web_keeps_serving_ten_seconds_after_leaving_and_passes() -> None:
+    r = check_termination(web(), WEB)
+    assert r.outcome is Outcome.PASS, r.explain()
+    assert r.measurements["margin_s"] == 9.98 and r.measurements["min_margin_s"] == 1.0
+    assert any("margin: served at least 9960 ms after leaving" in f for f in r.findings)
+
+
+def test_the_derived_limit_grows_with_the_slowest_endpoint_removal() -> None:
+    # Endpoint removal took 500 ms: the limit is 1.5 s; a pod stopping 1.2 s after
+    # leaving fails, and passes an explicit limit of 1 s.
+    req = load(0, 35, {(10.0, 99): ("b", "c")})
+    tl = timeline(req, pod(10.0, "a", deleting=True), eps(10.5, "b", "c"),
+                  pod(12.5, "a", False, True, gone=True),
+                  ServingStopped(T0 + 11.7, "a", ServingStop.REFUSED, T0 + 11.68))
+    r = check_termination(tl, NO_PRESTOP)
+    assert [(v.threshold, v.limit) for v in r.violations] == [
+        ("probes.termination_margin_s", 1.5)]
+    assert r.measurements["min_margin_from"] == ("limit 1.5 s: 3 x the slowest endpoint "
+                                                 "removal this run, 500 ms")
+    assert "add a preStop sleep of at least 1 s" in r.violations[0].detail
+    explicit = check_termination(tl, NO_PRESTOP, min_margin_s=1.0)
+    assert explicit.outcome is Outcome.PASS, explicit.explain()
+    assert explicit.measurements["min_margin_from"] == (
+        "limit 1.0 s: probes.min_termination_margin_s")
+
+
+def test_an_explicit_limit_above_webs_margin_names_the_longer_prestop() -> None:
+    r = check_termination(web(), WEB, min_margin_s=12.0)
+    (v,) = r.violations
+    assert v.threshold == "probes.termination_margin_s" and v.limit == 12.0
+    assert "lengthen the preStop sleep from 5 s to at least 8 s" in v.detail
+
+
+def test_without_prober_evidence_the_margin_is_unmeasured_not_passed() -> None:
+    # Gone 10.48 s after leaving: an upper bound only, above the limit; nothing shows
+    # when it stopped serving in between.
+    r = check_termination(always_ready(stopped=None, gone=20.5), NO_PRESTOP)
+    assert r.outcome is Outcome.INCONCLUSIVE, r.explain()
+    assert any("not measured" in why for why in r.reasons)
+    assert r.measurements["margin_s"] is None
+    # A connect that timed out with none succeeding before: no evidence either.
+    unanswered = ServingStopped(T0 + 10.005, "a", ServingStop.TIMEOUT)
+    assert check_termination(always_ready(stopped=unanswered, gone=20.5),
+                             NO_PRESTOP).outcome is Outcome.INCONCLUSIVE
+
+
+def test_without_prober_evidence_an_upper_bound_below_the_limit_still_fails() -> None:
+    r = check_termination(always_ready(stopped=None, gone=10.5), NO_PRESTOP)
+    assert r.outcome is Outcome.FAIL
+    (v,) = r.violations
+    assert v.threshold == "probes.termination_margin_s"
+    assert "stopped serving at most 478 ms after" in v.detail
+
+
+def test_serving_evidence_round_trips_and_old_timelines_decode() -> None:
+    tl = web()
+    tl.observations.append(PodObserved(T0 + 1, "a", "Running", True, False, 0, "n1",
+                                       ip="198.18.1.7", grace_s=30.0))
+    tl.observations.append(EndpointsObserved(T0 + 1, "web-x", frozenset("a"), port=8080))
+    back = decode(encode(tl))
+    assert back.of_type(ServingStopped) == tl.of_type(ServingStopped)
+    assert PodObserved(T0 + 1, "a", "Running", True, False, 0, "n1", ip="198.18.1.7",
+                       grace_s=30.0) in back.observations
+    assert back.of_type(EndpointsObserved)[1].port == 8080
+    old = [json.dumps({"record": "timeline", "schema": 1}),
+           json.dumps({"record": "pod", "at": T0, "name": "a", "phase": "Running",
+                       "ready": True, "deleting": False, "restarts": 0}),
+           json.dumps({"record": "endpoints", "at": T0, "slice_name": "s",
+                       "ready_pods": ["a"]})]
+    old_tl = decode(old)
+    assert old_tl.of_type(PodObserved)[0].ip == "" and old_tl.of_type(PodObserved)[0].grace_s \
+        is None
+    assert old_tl.of_type(EndpointsObserved)[0].port == 0

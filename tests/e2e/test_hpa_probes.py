@@ -84,7 +84,9 @@ def test_well_behaved_app_passes_every_probe_check_and_dep_is_restored(
     term = _experiment(results, "probes-termination")["check"]["measurements"]
     dep = _experiment(results, "probes-dependency-outage")["check"]["measurements"]
     nr = _experiment(results, "probes-not-ready-traffic")["check"]["measurements"]
-    print(f"\nprobes web: endpoints dropped the pod {term['left_endpoints_ms']} ms after "
+    assert term["margins_measured"] >= 1 and term["margin_s"] >= term["min_margin_s"], term
+    print(f"\nprobes web: margin {term['margin_s']} s ({term['min_margin_from']}); "
+          f"endpoints dropped the pod {term['left_endpoints_ms']} ms after "
           f"deletion, it answered until {term['served_after_left_ms']} ms after that and "
           f"exited {term['exit_after_left_ms']} ms after leaving (preStop {term['pre_stop_s']} "
           f"s, grace {term['grace_s']} s, shutdown {term['shutdown_s']} s); dependency down "
@@ -97,8 +99,10 @@ def test_well_behaved_app_passes_every_probe_check_and_dep_is_restored(
 def test_always_ready_without_prestop_fails_termination_and_new_pods(
         apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
     # Without a preStop hook, errors need the kubelet's SIGTERM to beat kube-proxy's removal
-    # of the endpoint: a race, which kube-proxy won in 1 of 8 CI runs here with one pod
-    # killed (0 failed, endpoints dropped in 22 ms). Two pods on two nodes are two draws.
+    # of the endpoint: a race kube-proxy sometimes wins (0 failed). So the check is held to
+    # the margin the suite measures by connecting to each pod: the app stops serving about
+    # when it leaves the endpoints, far below the 1 s floor, in every run. The failed
+    # requests are printed, not required. Two pods on two nodes: two margins.
     cfg = write_config(tmp_path / "always-ready.yaml", apps.name, "web-always-ready", load=LOAD,
                        faults={"pod_kill": {"count": 2}})
     proc = run_aftershock("run", "--config", str(cfg), *TERMINATION, timeout=400)
@@ -106,16 +110,24 @@ def test_always_ready_without_prestop_fails_termination_and_new_pods(
     results = results_of(cfg)
     term = _experiment(results, "probes-termination")
     assert term["verdict"] == "fail", term["message"]
-    assert "probes.termination_failed_requests" in {v["threshold"] for v in term["violations"]}
+    margins = [v for v in term["violations"]
+               if v["threshold"] == "probes.termination_margin_s"]
+    assert margins, json.dumps(term, indent=2)[:4000]
+    assert all("add a preStop sleep of at least" in v["detail"] for v in margins), margins
     new = _experiment(results, "probes-new-pods")
     assert new["verdict"] == "fail", new["message"]
     assert {v["threshold"] for v in new["violations"]} & {
         "probes.new_pod_failed_requests", "probes.new_pod_requests_before_ready"}
     assert _experiment(results, "probes-liveness-restarts")["verdict"] == "pass"
     tm, nm = term["check"]["measurements"], new["check"]["measurements"]
-    print(f"\nalways-ready: {tm['failed_requests']} requests failed during termination "
-          f"(endpoints dropped the pod {tm.get('left_endpoints_ms')} ms after deletion, it "
-          f"exited {tm.get('exit_after_left_ms')} ms after leaving); replacement: "
+    assert tm["margins_measured"] == 2, tm  # both pods' stops measured, not bounded
+    print(f"\nalways-ready: margin {tm['margin_s']} s (smallest of {tm['margins_measured']}; "
+          f"{tm['min_margin_from']}); {tm['failed_requests']} requests failed during "
+          f"termination (termination_failed_requests "
+          f"{'reported' if tm['failed_requests'] else 'not reported'}; endpoints dropped the "
+          f"pod {tm.get('left_endpoints_ms')} ms after deletion, it exited "
+          f"{tm.get('exit_after_left_ms')} ms after leaving); fix: {margins[0]['detail']}; "
+          f"replacement: "
           f"{nm['failed_while_joining']} failed while joining, {nm['requests_before_ready']} "
           f"before Ready")
 

@@ -357,10 +357,13 @@ def _whole_s(x: float) -> int:
     return max(0, math.ceil(round(x, 3)))
 
 
-def margin_fix(timing: PodSpecTiming, margin_s: float, limit_s: float) -> str:
+def margin_fix(timing: PodSpecTiming, margin_s: float, limit_s: float,
+               headroom_s: float = 0.0) -> str:
     """What to change so the pod keeps serving ``limit_s`` after leaving the endpoints: a
-    preStop hook delays SIGTERM by its length, so it adds to the margin one for one."""
-    short = limit_s - margin_s
+    preStop hook delays SIGTERM by its length, so it adds to the margin one for one.
+    ``headroom_s`` (the run's slowest endpoint removal) is added because the margin moves
+    with the endpoint removal from one termination to the next."""
+    short = limit_s - margin_s + headroom_s
     if timing.pre_stop_unknown:
         return f"make the preStop hook last at least {_whole_s(short)} s longer"
     if not timing.pre_stop_s:
@@ -370,7 +373,8 @@ def margin_fix(timing: PodSpecTiming, margin_s: float, limit_s: float) -> str:
 
 
 def margin_verdict(t: PodTermination, timing: PodSpecTiming, limit_s: float,
-                   limit_how: str) -> tuple[list[Violation], list[str], str | None]:
+                   limit_how: str, headroom_s: float = 0.0
+                   ) -> tuple[list[Violation], list[str], str | None]:
     """The pod's margin against the limit: a violation, a reason it is unmeasured, and a
     finding line (None when its endpoint removal was not seen: already a reason)."""
     m = serving_margin(t)
@@ -381,7 +385,7 @@ def margin_verdict(t: PodTermination, timing: PodSpecTiming, limit_s: float,
         bound = "" if m.measured else "at most "
         what = (f"pod {t.pod} stopped serving {bound}{m.high * 1000:.0f} ms after it left the "
                 f"Service's endpoints ({m.evidence}), below the {limit_how}")
-        fix = margin_fix(timing, m.high, limit_s)
+        fix = margin_fix(timing, m.high, limit_s, headroom_s)
         return ([Violation(Phase.DURING, ProbeLimit.TERMINATION_MARGIN_S, round(m.high, 3),
                            round(limit_s, 3), f"{what}: {fix}")],
                 [], f"  margin: {what}: {fix}")
@@ -501,13 +505,15 @@ def check_termination(timeline: Timeline, timing: PodSpecTiming, *,
     req = timeline.requests
     seen = terminations(timeline, fs.at if fs else -math.inf, lag_s)
     limit_s, limit_how = margin_limit(seen, min_margin_s)
+    slowest = max((max(0.0, t.left - t.deleted) for t in seen if t.left is not None),
+                  default=0.0)
     findings: list[str] = []
     violations: list[Violation] = []
     reasons: list[str] = []
     margins: list[float] = []
     for t in seen:
         findings += termination_findings(t, timing, req, origin)
-        mv, mr, line = margin_verdict(t, timing, limit_s, limit_how)
+        mv, mr, line = margin_verdict(t, timing, limit_s, limit_how, slowest)
         violations += termination_violations(t, timing) + mv
         reasons += termination_unobserved(t) + mr
         if line is not None:

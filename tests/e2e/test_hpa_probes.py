@@ -102,7 +102,8 @@ def test_always_ready_without_prestop_fails_termination_and_new_pods(
     # of the endpoint: a race kube-proxy sometimes wins (0 failed). So the check is held to
     # the margin the suite measures by connecting to each pod: the app stops serving about
     # when it leaves the endpoints, far below the 1 s floor, in every run. The failed
-    # requests are printed, not required. Two pods on two nodes: two margins.
+    # requests are printed, not required. Every terminated pod's stop must be measured
+    # by the prober (a first refused connect), not merely bounded by its disappearance.
     cfg = write_config(tmp_path / "always-ready.yaml", apps.name, "web-always-ready", load=LOAD,
                        faults={"pod_kill": {"count": 2}})
     proc = run_aftershock("run", "--config", str(cfg), *TERMINATION, timeout=400)
@@ -120,7 +121,7 @@ def test_always_ready_without_prestop_fails_termination_and_new_pods(
         "probes.new_pod_failed_requests", "probes.new_pod_requests_before_ready"}
     assert _experiment(results, "probes-liveness-restarts")["verdict"] == "pass"
     tm, nm = term["check"]["measurements"], new["check"]["measurements"]
-    assert tm["margins_measured"] == 2, tm  # both pods' stops measured, not bounded
+    assert tm["margins_measured"] == tm["terminated_pods"] >= 1, tm
     print(f"\nalways-ready: margin {tm['margin_s']} s (smallest of {tm['margins_measured']}; "
           f"{tm['min_margin_from']}); {tm['failed_requests']} requests failed during "
           f"termination (termination_failed_requests "

@@ -180,8 +180,8 @@ class ServingStopped:
     ``at`` is the start of the first failed connect (for ``how`` refused, unreachable or
     timeout) or when the prober ended (gone, still_serving, error); ``last_ok`` the start
     of the last connect that succeeded (None: none did). A timeout or unreachable with no
-    success before it is not evidence of a stop (the pod may never have been reachable),
-    and is recorded as ``error``.
+    success before it is recorded as such, but the termination check does not take it as
+    a stop: the pod may never have been reachable from the suite.
     """
 
     at: float

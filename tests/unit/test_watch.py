@@ -18,6 +18,7 @@ from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 from aftershock.checks.timeline import (
     EventObserved,
     MarkerKind,
+    Observation,
     PodObserved,
     Timeline,
     WatchGap,
@@ -312,3 +313,33 @@ def test_the_real_api_lists_raw_with_a_client_side_timeout() -> None:
     assert asked["namespace"] == "shop" and asked["_preload_content"] is False
     connect, read = asked["_request_timeout"]
     assert connect > 0 and read > 0  # a dead API server cannot hold a relist forever
+
+
+@dataclass
+class Collector:
+    """A recorder follower that keeps what it is shown and whether it was stopped."""
+
+    seen_: list[Observation] = field(default_factory=list)
+    stopped: int = 0
+
+    def seen(self, obs: Observation) -> None:
+        self.seen_.append(obs)
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+def test_followers_see_every_recorded_observation_and_are_stopped_with_the_recorder() -> None:
+    clock = FakeClock()
+    api = FakeApi(clock, [([pod("a", "1")], "10"), ([pod("a", "1")], "20")],
+                  [[("MODIFIED", pod("a", "2")), ("DELETED", pod("a", "3")),
+                    ProtocolError("Connection aborted.")], []])
+    tl = Timeline()
+    follower = Collector()
+    rec = Recorder(tl, [PODS], run_start=T0 - 100, api=api, clock=clock.now,
+                   wait=clock.wait, rand=lambda: 0.0, followers=[follower])
+    api.recorder = rec
+    rec.run_stream(PODS)
+    recorded = [o for o in tl.observations if not isinstance(o, WatchGap)]
+    assert follower.seen_ == recorded and len(recorded) == 4  # list, 2 watched, relist
+    assert follower.stopped == 1

@@ -7,13 +7,36 @@ default and what ``None`` means (not judged).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import contextlib
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class PhaseSLO(BaseModel):
-    """Thresholds for one phase (before, during or after the fault)."""
+class _Thresholds(BaseModel):
+    """Limits are finite numbers, whoever builds them (config, overrides, a recorded SLO)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _finite_number(cls, v: Any) -> Any:
+        # pydantic reads `true` as 1 and `.inf` as a float: neither is ever a limit.
+        bad = isinstance(v, bool)
+        if isinstance(v, float):
+            bad = not math.isfinite(v)
+        elif isinstance(v, str):
+            with contextlib.suppress(ValueError):  # not a number: the field's type says so
+                bad = not math.isfinite(float(v))
+        if bad:
+            raise ValueError("a finite number is needed here (null: not judged, where the "
+                             "field allows it)")
+        return v
+
+
+class PhaseSLO(_Thresholds):
+    """Thresholds for one phase (before, during or after the fault)."""
 
     max_error_rate: float = Field(
         default=0.0, ge=0.0, le=1.0,
@@ -46,10 +69,8 @@ def _after_default() -> PhaseSLO:
     return PhaseSLO()
 
 
-class SLO(BaseModel):
+class SLO(_Thresholds):
     """Thresholds per phase, plus the limits that are not tied to one phase."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     before: PhaseSLO = Field(
         default_factory=PhaseSLO,

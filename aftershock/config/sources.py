@@ -15,9 +15,7 @@ becomes a :class:`ConfigError` naming the field, the source of its value and the
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -325,56 +323,12 @@ def _winning_origins(sources: Sequence[Layer]) -> dict[str, str]:
 def _build(cls: type[S], sources: Sequence[Layer], what: str) -> S:
     """``cls`` (a settings model of :mod:`aftershock.config.settings`) from the layers."""
     origins = _winning_origins(sources)
-    own = _slo_problems(sources, origins)
     from aftershock.config.settings import given
     with given(sources):
         try:
-            built = cls()
+            return cls()
         except ValidationError as e:
-            err = config_error(e, origins, cls, what)
-            if not own:
-                raise err from None
-            mine = {p.split(":", 1)[0] for p in own}
-            own += [p for p in err.problems if p.split(":", 1)[0] not in mine]
-    if own:
-        n = len(own)
-        raise ConfigError(f"invalid {what} ({n} problem{'s' if n != 1 else ''}):\n  "
-                          + "\n  ".join(own), problems=tuple(own))
-    return built
-
-
-def _value_at(sources: Sequence[Layer], path: str) -> Any:
-    for layer in reversed(sources):
-        node: Any = layer.values
-        for key in path.split("."):
-            if not isinstance(node, Mapping) or key not in node:
-                break
-            node = node[key]
-        else:
-            return node
-    return None
-
-
-def _slo_problems(sources: Sequence[Layer], origins: Mapping[str, str]) -> list[str]:
-    """Every SLO threshold is a finite number: ``.inf`` or ``true`` is never a limit.
-    (The SLO model lives in the pure core, which reads it from trusted results too; the
-    configuration's sources are checked here, naming the source of each bad value.)"""
-    out: list[str] = []
-    for path, origin in origins.items():
-        if not path.startswith("slo."):
-            continue
-        value = _value_at(sources, path)
-        bad = isinstance(value, bool)
-        if isinstance(value, float):
-            bad = not math.isfinite(value)
-        elif isinstance(value, str):
-            with contextlib.suppress(ValueError):  # not a number: the model says so
-                bad = not math.isfinite(float(value))
-        if bad:
-            out.append(f"{path}: a finite number is needed here; got {clip(value)} "
-                       f"(from {origin})\n    fix: change {path} to a number (null: not "
-                       "judged, where the field allows it)")
-    return out
+            raise config_error(e, origins, cls, what) from None
 
 
 # ---------------------------------------------------------------- the API

@@ -38,11 +38,6 @@ class InCluster(BaseSettings):
         return cls.model_validate({name: environ[name.upper()] for name in cls.model_fields
                                    if environ.get(name.upper())})
 
-    @staticmethod
-    def variable(field: str) -> str:
-        """The environment variable of a field: ``variable("suite_image") == "SUITE_IMAGE"``."""
-        return field.upper()
-
     @property
     def own_pod(self) -> tuple[str, str] | None:
         """(namespace, name) of the suite's pod inside the Job, else None."""

@@ -189,13 +189,14 @@ def test_slo_only_sources_name_where_a_bad_value_came_from(tmp_path: Path) -> No
 
 def test_in_cluster_settings_come_from_the_pods_environment(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from aftershock.config import InCluster
+    from aftershock.config import SUITE_IMAGE_ENV, InCluster
     outside = InCluster.from_environ({})
     assert outside.pod_ip is None and outside.own_pod is None
     pod = InCluster.from_environ({"POD_IP": "10.1.2.3", "POD_NAME": "suite-x",
-                                  "POD_NAMESPACE": "shop", "SUITE_IMAGE": "reg/a:1"})
+                                  "POD_NAMESPACE": "shop", SUITE_IMAGE_ENV: "reg/a:1"})
     assert pod.pod_ip == "10.1.2.3" and pod.own_pod == ("shop", "suite-x")
-    assert pod.suite_image == "reg/a:1" and InCluster.variable("suite_image") == "SUITE_IMAGE"
+    # The Job's renderer sets SUITE_IMAGE_ENV; InCluster must read the same variable.
+    assert pod.suite_image == "reg/a:1" and SUITE_IMAGE_ENV == "SUITE_IMAGE"
     monkeypatch.setenv("POD_IP", "10.9.9.9")
     monkeypatch.setenv("NODE_NAME", "node-1")
     assert InCluster().pod_ip == "10.9.9.9" and InCluster().node_name == "node-1"

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aftershock.checks.answers import misconfigured
 from aftershock.checks.report import steady_state_message
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Marker, MarkerKind, Requests, Timeline, WorkloadObserved
@@ -214,8 +216,14 @@ class Runner:
         run.steady = evaluate_steady_state(timeline, config.slo, until=gate_at)
         workload = latest(timeline, WorkloadObserved, deployment)
         refusal = "steady state not met, no fault injected: "
+        answers = misconfigured(timeline.requests, 0,
+                                bisect_left(timeline.requests.starts, gate_at))
         if run.steady.outcome is not Outcome.PASS:
             self._inconclusive(run, refusal + steady_state_message(run.steady))
+        elif answers is not None:
+            self._inconclusive(run, f"{refusal}{answers.describe()}: the load does not reach "
+                                    "what it should test (check target.paths and "
+                                    "target.url)")
         elif workload is None or workload.ready < workload.desired:
             seen = f"{workload.ready}/{workload.desired} ready" if workload else "never observed"
             self._inconclusive(run, f"{refusal}deployment {deployment} is {seen}")

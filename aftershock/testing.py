@@ -109,6 +109,7 @@ class FakeLoad:
     workdir: Path
     fails: Callable[[float], bool] = lambda t: False
     dies_at: float | None = None  # wall time the process exits by itself
+    answers: int = 200  # the status every request that does not fail gets
     started_at: float | None = None
     stopped_at: float | None = None
 
@@ -135,7 +136,7 @@ class FakeLoad:
         for i in range(n):
             t = self.started_at + i / self.spec.rate
             bad = self.fails(t)
-            out.append(Request(t, 0.4 if bad else 5.0, 0 if bad else 200,
+            out.append(Request(t, 0.4 if bad else 5.0, 0 if bad else self.answers,
                                ErrorKind.CONNECT if bad else ErrorKind.NONE, None,
                                self.spec.paths[0]))
         return Requests.of(out)
@@ -158,13 +159,14 @@ class FakeLoads:
     clock: FakeClock
     fails: Callable[[float], bool] = lambda t: False
     dies_at: float | None = None
+    answers: int = 200  # the status of every request that does not fail, in every load
     made: list[FakeLoad] = field(default_factory=list)
 
     def __call__(self, spec: LoadSpec, workdir: Path,
                  remote: RemoteWorkers | None = None) -> FakeLoad:
         first = not self.made
         load = FakeLoad(self.clock, spec, workdir, self.fails if first else (lambda t: False),
-                        self.dies_at if first else None)
+                        self.dies_at if first else None, self.answers)
         self.made.append(load)
         return load
 

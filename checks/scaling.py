@@ -46,6 +46,9 @@ class ScalingLimit(StrEnum):
     """The limits of this check, by their config field (results.json's ``threshold``)."""
 
     SCALE_UP_DEADLINE_S = "hpa.scale_up_deadline_s"
+    #: The HPA's own ceiling against the replicas the ramp should bring (a floor: the
+    #: measured maxReplicas must be at least the expected replicas).
+    EXPECTED_REPLICAS = "hpa.expected_replicas"
     MAX_CHANGES_IN_WINDOW = "hpa.max_changes_in_window"
 
 
@@ -137,6 +140,13 @@ def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
     reached = up.reached
     if reached is not None and reached.at - ramp.start <= limits.scale_up_deadline_s:
         return [], [], []
+    ceiling = _ceiling_at_start(ramp, scalers)
+    if reached is None and ceiling is not None and ceiling.max_replicas < ramp.expected:
+        return [Violation(
+            Phase.DURING, ScalingLimit.EXPECTED_REPLICAS, ceiling.max_replicas, ramp.expected,
+            f"HPA {ceiling.name} can never scale to the expected {ramp.expected} replicas: "
+            f"its maxReplicas is {ceiling.max_replicas} (raise maxReplicas, or set "
+            f"hpa.expected_replicas to at most {ceiling.max_replicas})")], [], []
     if reached is None and last_status is not None and last_status.metric_available is False:
         return [], [f"HPA {last_status.name} could not compute its metric, so it "
                     f"cannot scale: {last_status.message or 'ScalingActive is False'}"], []
@@ -156,6 +166,12 @@ def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
     findings = ([f"expected {ramp.expected} replicas but maxReplicas is {hpa.max_replicas}"]
                 if hpa is not None and ramp.expected > hpa.max_replicas else [])
     return [violation], [], findings
+
+
+def _ceiling_at_start(ramp: Ramp, scalers: list[ScalerObserved]) -> ScalerObserved | None:
+    """The HPA's status as the ramp began (its spec's maxReplicas then)."""
+    before = [s for s in scalers if s.at <= ramp.start]
+    return before[-1] if before else next(iter(scalers), None)
 
 
 def judge_flapping(ramp: Ramp, changes: list[tuple[float, int, int]],

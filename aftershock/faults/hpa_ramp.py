@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aftershock.checks.answers import client_errors
 from aftershock.checks.timeline import ScalerObserved
 from aftershock.config import Config, HpaConfig
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
@@ -51,6 +52,8 @@ class HpaRamp:
     _reached_at: float | None = field(default=None, init=False)
     _ramp_over: bool = field(default=False, init=False)
     _scale_down_began: float | None = field(default=None, init=False)
+    _ended: bool = field(default=False, init=False)
+    _unanswered: str = field(default="", init=False)  # every CPU request answered 4xx
 
     @classmethod
     def from_config(cls, config: Config, cluster: Cluster) -> HpaRamp:
@@ -84,11 +87,19 @@ class HpaRamp:
     def inject(self, scene: Scene) -> str:
         hc = self.settings
         self._scene = scene
+        assert self.hpa is not None, "inject() before prepare()"
+        self._began, self._began_at = scene.clock.monotonic(), scene.clock.time()
+        if self._expected > self.hpa.max_replicas:
+            # Judged at once (checks.scaling fails on the HPA's maxReplicas): no load can
+            # bring replicas the HPA may never ask for, so the deadline is not waited out.
+            self._ramp_over = True
+            return (f"no CPU load: HPA {self.hpa.name} allows at most "
+                    f"{self.hpa.max_replicas} replicas (maxReplicas), fewer than the "
+                    f"expected {self._expected}")
         # The CPU ramp runs locally (worker pods, if any, serve the steady load).
         self._cpu = dataclasses.replace(
             scene.spec, paths=(hc.work_path,), users=None, worker_pods=0,
             max_duration_s=hc.scale_up_deadline_s + hc.step_seconds + 60.0)
-        self._began, self._began_at = scene.clock.monotonic(), scene.clock.time()
         return self._raise_load(self._began)
 
     def _raise_load(self, now: float) -> str:
@@ -105,13 +116,26 @@ class HpaRamp:
     def _stop_load(self) -> None:
         for load in self._current:
             load.stop()
+            self._unanswered = self._unanswered or self._client_errors(load)
         self._current.clear()
+
+    def _client_errors(self, load: LoadSource) -> str:
+        """Why the CPU load measured nothing, when every request of it answered 4xx."""
+        found = client_errors(load.requests(), name=self.settings.work_path)
+        if found is None or found.client_errors < found.total:
+            return ""
+        return (f"{found.describe()}: the HPA's metric cannot rise on answers the app "
+                "refuses; set hpa.work_path to a CPU-heavy path of your app")
 
     def step(self, now: float) -> Step:
         scene, hc = self._scene, self.settings
         assert scene is not None and self.hpa is not None, "step() before inject()"
+        if self._ramp_over and self._step == 0 and not self._ended:
+            return self._end()  # the precheck in inject(): nothing to ramp
         if self._ramp_over:
             return self._settle(scene, now)
+        if self._unanswered:
+            return self._end(self._unanswered)
         if not self._passed and self._step < hc.ramp_steps and now >= self._next_step:
             did = self._raise_load(now)
             scene.act(did)
@@ -145,7 +169,7 @@ class HpaRamp:
         return Step(Stage.RUNNING, state=f"ramp {now - self._began:.0f} s: {state}{want}")
 
     def _end(self, unmeasurable: str = "") -> Step:
-        self._ramp_over = True
+        self._ramp_over = self._ended = True
         stage = Stage.ENDED if self.settings.scale_down_wait_s > 0 else Stage.SETTLED
         return Step(stage, unmeasurable)
 

@@ -141,3 +141,31 @@ def test_no_hpa_or_enough_replicas_already_is_refused() -> None:
     assert r.fault.prepare(r.scene.target) is None
     refusal = r.fault.refuse(r.scene)
     assert refusal is not None and "already runs 3 replicas" in refusal
+
+
+def test_an_hpa_whose_max_replicas_is_below_the_expected_ends_at_once_with_no_load() -> None:
+    r = Ramp(SETTINGS.model_copy(update={"expected_replicas": 8}))
+    assert r.fault.prepare(r.scene.target) is None
+    assert r.fault.refuse(r.scene) is None
+    did = r.fault.inject(r.scene)
+    assert did == ("no CPU load: HPA web allows at most 6 replicas (maxReplicas), fewer than "
+                   "the expected 8")
+    assert r.loads.made == []
+    step = r.fault.step(r.at(0.1))
+    assert step.stage is Stage.SETTLED and step.unmeasurable == ""
+    assert r.fault.rollback() == "nothing to restore: no CPU load runs"
+
+
+def test_every_cpu_request_answering_404_makes_the_ramp_unmeasurable_after_one_step() -> None:
+    r = Ramp()
+    r.loads.answers = 404
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    assert r.fault.step(r.at(5)).stage is Stage.RUNNING
+    r.fault.step(r.at(10))  # the next step stops the first one's load and reads its answers
+    step = r.fault.step(r.at(10.5))
+    assert step.stage is Stage.SETTLED
+    assert step.unmeasurable == (
+        "every request to /work?ms=10 answered 404: the HPA's metric cannot rise on answers "
+        "the app refuses; set hpa.work_path to a CPU-heavy path of your app")

@@ -310,3 +310,16 @@ def test_the_fault_ends_when_the_watch_shows_the_deployment_whole_again(
     fault_end = conclusion.run.timeline.marker(MarkerKind.FAULT_END)
     assert fault_end is not None
     assert fault_end.at == pytest.approx(T0 + after + 4.0, abs=0.15)
+
+
+def test_a_target_answering_mostly_4xx_gets_no_fault_and_says_path_and_status(
+        config: Config) -> None:
+    loads = FakeLoads(FakeClock(), answers=404)
+    bench = Bench(config, clock=loads.clock, loads=loads)
+    fault = FakeFault()
+    bench.runner.run(fault, [Check("pod-kill")])
+    assert fault.calls == ["prepare"]
+    reason = str(bench.entries()["pod-kill"]["reason"])
+    assert reason.startswith("steady state not met, no fault injected: every request to / "
+                             "answered 404"), reason
+    assert bench.all_loads_stopped()

@@ -131,3 +131,13 @@ def test_errors_while_pods_join_fail_the_combined_verdict() -> None:
     assert {x.phase for x in v.violations} == {Phase.DURING}
     # Not judging the during phase's requests leaves only the check.
     assert combine(evaluate(tl, SLO()), r, judged=(Phase.BEFORE,)).outcome is Outcome.PASS
+
+
+def test_an_hpa_that_can_never_reach_the_expected_replicas_fails_naming_max_replicas() -> None:
+    tl = scaled(w(0, 3, 3), hpa(1, 3), hpa(12, 6), w(12, 6, 6))
+    r = check_scaling(tl, ScalingLimits(expected_replicas=8, scale_up_deadline_s=60))
+    assert r.outcome is Outcome.FAIL
+    [v] = r.violations
+    assert v.threshold == "hpa.expected_replicas" and (v.measured, v.limit) == (6, 8)
+    assert str(v) == ("HPA web can never scale to the expected 8 replicas: its maxReplicas is "
+                      "6 (raise maxReplicas, or set hpa.expected_replicas to at most 6)")

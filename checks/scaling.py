@@ -35,8 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from aftershock.checks.answers import client_errors
 from aftershock.checks.check import CheckResult, Measurement, result
-from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline, WorkloadObserved
+from aftershock.checks.timeline import (
+    MarkerKind,
+    Requests,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
 from aftershock.checks.verdict import Phase, Violation
 
 NAME = "hpa-scaling"
@@ -59,6 +66,7 @@ class ScalingLimits:
     flap_window_s: float = 60.0
     max_changes_in_window: int = 3
     scale_down_wait_s: float = 0.0  # 0: scale-down was not waited for
+    work_path: str | None = None  # the CPU load's request name, when a path drives it
 
 
 def replica_changes(timeline: Timeline, deployment: str = "") -> list[tuple[float, int, int]]:
@@ -133,13 +141,18 @@ def observe_scale_up(ramp: Ramp, work: list[WorkloadObserved],
 
 
 def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
-                   scalers: list[ScalerObserved], last_status: ScalerObserved | None
-                   ) -> tuple[list[Violation], list[str], list[str]]:
+                   scalers: list[ScalerObserved], last_status: ScalerObserved | None,
+                   requests: Requests) -> tuple[list[Violation], list[str], list[str]]:
     """Expected replicas ready within the deadline: violations, reasons (the HPA could not
-    compute its metric, or there was none), findings."""
+    compute its metric, there was none, or the app refused every CPU request), findings."""
     reached = up.reached
     if reached is not None and reached.at - ramp.start <= limits.scale_up_deadline_s:
         return [], [], []
+    refused = (client_errors(requests, name=limits.work_path)
+               if limits.work_path is not None else None)
+    if reached is None and refused is not None and refused.client_errors == refused.total:
+        return [], [f"{refused.describe()}: the CPU load measured nothing; set "
+                    "hpa.work_path to a CPU-heavy path of your app"], []
     ceiling = _ceiling_at_start(ramp, scalers)
     if reached is None and ceiling is not None and ceiling.max_replicas < ramp.expected:
         return [Violation(
@@ -241,7 +254,8 @@ def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
     if last_status is not None and last_status.message:
         m["metric_message"] = last_status.message
 
-    violations, reasons, findings = judge_scale_up(ramp, up, limits, scalers, last_status)
+    violations, reasons, findings = judge_scale_up(ramp, up, limits, scalers, last_status,
+                                                 timeline.requests)
     changes = [c for c in replica_changes(timeline, first.name) if c[0] <= ramp.load_end]
     most, flapped = judge_flapping(ramp, changes, limits)
     m |= {"replica_changes": len(changes), "max_changes_in_window": most}

@@ -30,7 +30,7 @@ def test_hpa_scales_up_without_errors(run: RunExperiment, aftershock_config: Con
     limits = ScalingLimits(
         expected_replicas=hc.expected_replicas, scale_up_deadline_s=hc.scale_up_deadline_s,
         flap_window_s=hc.flap_window_s, max_changes_in_window=hc.max_changes_in_window,
-        scale_down_wait_s=hc.scale_down_wait_s)
+        scale_down_wait_s=hc.scale_down_wait_s, work_path=hc.work_path)
 
     run(HpaRamp.from_config(aftershock_config, cluster),
         [Check("hpa-scaling", lambda timeline: check_scaling(timeline, limits))])

@@ -15,7 +15,13 @@ from aftershock.checks.scaling import (
     replica_changes,
 )
 from aftershock.checks.slo import SLO
-from aftershock.checks.timeline import ErrorKind, ScalerObserved, Timeline, WorkloadObserved
+from aftershock.checks.timeline import (
+    ErrorKind,
+    Request,
+    ScalerObserved,
+    Timeline,
+    WorkloadObserved,
+)
 from aftershock.checks.verdict import Outcome, Phase, evaluate
 
 RAMP = T0 + 10.0  # experiment(): fault (the ramp) from +10 s to +20 s, load until +30 s
@@ -141,3 +147,14 @@ def test_an_hpa_that_can_never_reach_the_expected_replicas_fails_naming_max_repl
     assert v.threshold == "hpa.expected_replicas" and (v.measured, v.limit) == (6, 8)
     assert str(v) == ("HPA web can never scale to the expected 8 replicas: its maxReplicas is "
                       "6 (raise maxReplicas, or set hpa.expected_replicas to at most 6)")
+
+
+def test_a_cpu_path_the_app_refuses_is_inconclusive_not_a_missed_deadline() -> None:
+    tl = scaled(w(0, 3, 3), hpa(1, 3), hpa(12, 3))
+    for i in range(20):
+        tl.requests.append(Request(RAMP + i * 0.1, 1.0, 404, ErrorKind.NONE, None, "/cpu"))
+    tl.requests.sort()
+    r = check_scaling(tl, ScalingLimits(expected_replicas=5, work_path="/cpu"))
+    assert r.outcome is Outcome.INCONCLUSIVE and not r.violations
+    assert r.reasons == ("every request to /cpu answered 404: the CPU load measured nothing; "
+                         "set hpa.work_path to a CPU-heavy path of your app",)

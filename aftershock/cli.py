@@ -152,6 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
                             help="a results directory (default: ./results)")
 
+    init = sub.add_parser(
+        "init", help="write a commented aftershock.yaml for a target from its live objects",
+        description="Read the Deployment, the Services, pods, PodDisruptionBudgets and "
+                    "HorizontalPodAutoscalers of its namespace, send a few GET requests to its "
+                    "Service (the paths tried: / and the probes' paths; a response header "
+                    "naming the answering pod is detected), and write a config that "
+                    "`aftershock run` accepts, each guess named as one in a comment. "
+                    "Changes nothing in the cluster.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    init.add_argument("--namespace", required=True, help="the target's namespace")
+    init.add_argument("--deployment", required=True, help="the target Deployment")
+    init.add_argument("--service", help="the Service in front of it (default: the one that "
+                                        "selects its pods)")
+    init.add_argument("--kubeconfig", metavar="FILE",
+                      help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster); "
+                           "written into the config when given")
+    init.add_argument("--context", help="kubeconfig context (written into the config when "
+                                        "given)")
+    init.add_argument("-o", "--output", default="aftershock.yaml", metavar="FILE",
+                      help="where to write it (default ./aftershock.yaml; - for stdout)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+
     _job_parsers(sub)
     return parser
 
@@ -325,6 +347,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
         cluster.close()
 
 
+def cmd_init(ns: argparse.Namespace) -> int:
+    """Write a commented config for a target from its live objects."""
+    from aftershock.init import InitRequest, run_init
+    return run_init(InitRequest(ns.namespace, ns.deployment, ns.service, ns.kubeconfig,
+                                ns.context, ns.output, ns.force))
+
+
 def cmd_report(ns: argparse.Namespace) -> int:
     """Print the human report of a results directory; exit with its overall verdict."""
     from aftershock.results import RESULTS_FILE, exit_code, load_results, overall
@@ -417,6 +446,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(ns)
         if ns.command == "job":
             return cmd_job(ns, rest)
+        if ns.command == "init":
+            return cmd_init(ns)
         parser.print_help()
         return EXIT_USAGE
     except AftershockError as e:

@@ -12,7 +12,7 @@ help:
 	@echo "make demo            testbed up, sample app deployed, suite run, report shown"
 	@echo "make test            every test tier: lint, unit, e2e (brings the testbed up)"
 	@echo "make unit | lint | e2e"
-	@echo "make testbed-up | testbed-down | testbed-status"
+	@echo "make testbed-up | testbed-down | testbed-status | testbed-import IMAGE=app.tar"
 	@echo "make image           build the suite's image (Dockerfile) and import it into the testbed"
 
 # The venv is rebuilt when the dependency pins change.

@@ -3,7 +3,7 @@
 TESTBED_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 TESTBED_CLI := cd testbed && $(TESTBED_PYTHON) -m tb
 
-.PHONY: testbed-up testbed-down testbed-status
+.PHONY: testbed-up testbed-down testbed-status testbed-import
 
 testbed-up:
 	@$(TESTBED_CLI) up
@@ -13,3 +13,9 @@ testbed-down:
 
 testbed-status:
 	@$(TESTBED_CLI) status
+
+# Your own image: an OCI or docker-archive tarball, imported into every node and remembered
+# (in /var/cache/aftershock/user-images), so testbed-up imports it again after a down.
+testbed-import:
+	@test -n "$(IMAGE)" || { echo "usage: make testbed-import IMAGE=path/to/image.tar" >&2; exit 2; }
+	@$(TESTBED_CLI) import-image "$(abspath $(IMAGE))"

@@ -1,5 +1,8 @@
-"""python3 -m tb {up|down|status|leftovers|restart COMPONENT [--no-wait]}: the testbed's
-command line (run as root).
+"""python3 -m tb {up|down|status|leftovers|restart COMPONENT [--no-wait]|import-image PATH}:
+the testbed's command line (run as root).
+
+import-image imports an OCI or docker-archive tarball into every node and remembers it, so
+`up` imports it again (`make testbed-import IMAGE=path`).
 
 restart stops one component (e.g. kube-apiserver) and starts it again, waiting until it
 is healthy unless --no-wait is given.
@@ -13,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import cluster, host
+from . import cluster, host, user_images
 from . import config as c
 from .util import TestbedError, die, say
 
@@ -55,6 +58,14 @@ def main(argv: list[str]) -> int:
             host.require_root()
             with exclusive():
                 cluster.restart(name, wait)
+        elif cmd == "import-image":
+            if len(argv) != 2:
+                print("usage: python3 -m tb import-image PATH (make testbed-import IMAGE=PATH)",
+                      file=sys.stderr)
+                return 2
+            host.require_root()
+            with exclusive():
+                user_images.import_image(argv[1])
         elif cmd == "leftovers":
             left = cluster.leftovers()
             print(json.dumps(left, indent=2))

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
-from . import build, host, pki, procs, render
+from . import build, host, pki, procs, render, user_images
 from . import config as c
 from .components import Component, all_components
 from .util import TestbedError, fail, run, say, step, wait_for, write
@@ -93,6 +93,7 @@ def _import_images() -> None:
                 fail(f"importing images into {node.name}'s containerd failed:\n"
                      f"{proc.stderr.strip()[-1500:]}",
                      f"read {c.LOGS / f'containerd-{node.name}.log'}; {DOWN_HINT}")
+        user_images.import_into_nodes(user_images.remembered())
 
 
 def _apply_addons() -> None:

@@ -71,6 +71,10 @@ TOOLBOX_VERSION = _version(HERE / "TOOLBOX_VERSION")
 PAUSE_REF = "registry.k8s.io/pause:3.10"
 SAMPLEAPP_REF = f"aftershock.local/sampleapp:{SAMPLEAPP_VERSION}"
 TOOLBOX_REF = f"aftershock.local/toolbox:{TOOLBOX_VERSION}"
+HTTPBIN_DIR = TESTBED / "thirdparty" / "httpbin"
+HTTPBIN_PACKAGE = "github.com/mccutchen/go-httpbin/v2/cmd/go-httpbin"
+HTTPBIN_VERSION = "2.26.0"  # the version testbed/thirdparty/httpbin/go.mod requires
+HTTPBIN_REF = f"aftershock.local/httpbin:{HTTPBIN_VERSION}"
 
 
 def log(msg: str) -> None:
@@ -113,11 +117,12 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def go_build(module_dir: Path, out: Path, *, version: str) -> Path:
-    """Build a static, stripped, reproducible binary from a stdlib-only Go module."""
+def go_build(module_dir: Path, out: Path, *, version: str, package: str = ".") -> Path:
+    """Build a static, stripped, reproducible binary from a Go module (``package``: one of
+    its own, or a tool its go.mod names, fetched through the Go module proxy)."""
     go = go_binary()
     cmd = [go, "build", "-trimpath", "-buildvcs=false",
-           "-ldflags", f"-s -w -buildid= -X main.version={version}", "-o", str(out), "."]
+           "-ldflags", f"-s -w -buildid= -X main.version={version}", "-o", str(out), package]
     t0 = time.monotonic()
     res = subprocess.run(cmd, cwd=module_dir, env=_go_env(), capture_output=True, text=True,
                          check=False)
@@ -270,10 +275,31 @@ def _build_toolbox(out: Path, tmp: Path) -> BuiltImage:
     return write_image_archive(TOOLBOX_REF, [layer], cfg, out)
 
 
+def _httpbin_inputs(h: hashlib._Hash) -> None:
+    h.update(go_version(go_binary()).encode())
+    _hash_tree(h, HTTPBIN_DIR, ("go.mod", "go.sum"))
+
+
+def _build_httpbin(out: Path, tmp: Path) -> BuiltImage:
+    binary = go_build(HTTPBIN_DIR, tmp / "go-httpbin", version=HTTPBIN_VERSION,
+                      package=HTTPBIN_PACKAGE)
+    layer = _base_layer("passwd, group, tmp")
+    app = Layer("go-httpbin binary")
+    app.add_file("bin/go-httpbin", source=binary, mode=0o755)
+    cfg = ImageConfig(
+        entrypoint=["/bin/go-httpbin"], user=f"{NONROOT}:{NONROOT}", workdir="/",
+        exposed_ports=["8080/tcp"], stop_signal="SIGTERM",
+        labels={"org.opencontainers.image.title": "go-httpbin (third-party test target)",
+                "org.opencontainers.image.version": HTTPBIN_VERSION},
+    )
+    return write_image_archive(HTTPBIN_REF, [layer, app], cfg, out)
+
+
 IMAGES: dict[str, ImageSpec] = {
     "pause": ImageSpec("pause", PAUSE_REF, _pause_inputs, _build_pause),
     "sampleapp": ImageSpec("sampleapp", SAMPLEAPP_REF, _sampleapp_inputs, _build_sampleapp),
     "toolbox": ImageSpec("toolbox", TOOLBOX_REF, _toolbox_inputs, _build_toolbox),
+    "httpbin": ImageSpec("httpbin", HTTPBIN_REF, _httpbin_inputs, _build_httpbin),
 }
 
 

@@ -174,7 +174,9 @@ def _progress(config: pytest.Config) -> Progress:
     if _PROGRESS_KEY not in config.stash:
         from aftershock.progress import Progress
         stream = _terminal(config)
-        config.stash[_PROGRESS_KEY] = Progress(stream, close_stream=stream is not sys.stdout)
+        config.stash[_PROGRESS_KEY] = progress = Progress(stream,
+                                                          close_stream=stream is not sys.stdout)
+        progress.begin_line()  # made in a test's setup: pytest's "file.py " is on the line
     return config.stash[_PROGRESS_KEY]
 
 
@@ -316,6 +318,14 @@ def assert_verdict(verdict: Verdict) -> None:
 
 
 # ---------------------------------------------------------------- hooks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # pytest's "experiments/test_x.py " is on the line: progress starts on its own line (a
+    # shared run progresses in its fixture's setup).
+    if _PROGRESS_KEY in item.config.stash:
+        item.config.stash[_PROGRESS_KEY].begin_line()
 
 
 @pytest.hookimpl(tryfirst=True)

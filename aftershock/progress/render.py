@@ -38,6 +38,7 @@ class Progress:
         self._console = Console(file=stream, highlight=False, markup=False) if self.live \
             else None
         self._shown: Live | None = None
+        self._mid_line = False
         self._lock = threading.Lock()  # a fault may say things from its own thread
 
     def update(self, experiment: str, **fields: Any) -> None:
@@ -48,13 +49,13 @@ class Progress:
                 if update.changed:
                     self._write(update.status.line())
                 return
+            self._fresh_line()
             if "fault" in update.changed and update.status.fault:
                 # What the fault did stays readable above the line that moves on.
                 self._console.print(f"[aftershock] {experiment}: {update.status.fault}")
             if self._shown is None:
                 self._shown = Live(self._render(), console=self._console, auto_refresh=False,
                                    redirect_stdout=False, redirect_stderr=False)
-                self._console.print()  # off the end of pytest's "file.py " line
                 self._shown.start()
             self._shown.update(self._render(), refresh=True)
             if update.status.stage is Stage.DONE:
@@ -68,7 +69,19 @@ class Progress:
             if self._console is None:
                 self._write(text)
             else:
+                self._fresh_line()
                 self._console.print(f"[aftershock] {text}")
+
+    def begin_line(self) -> None:
+        """Someone else (pytest: ``experiments/test_x.py ``) may have left the cursor
+        mid-line: the next output starts on a line of its own."""
+        with self._lock:
+            self._mid_line = True
+
+    def _fresh_line(self) -> None:
+        if self._mid_line:
+            self._mid_line = False
+            self.stream.write("\n")
 
     def close(self) -> None:
         with self._lock:
@@ -85,5 +98,6 @@ class Progress:
                             overflow="ellipsis") for s in self.board.statuses.values()))
 
     def _write(self, text: str) -> None:
+        self._fresh_line()
         self.stream.write(plain_line(text, self.clock()) + "\n")
         self.stream.flush()

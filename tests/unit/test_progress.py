@@ -135,3 +135,16 @@ def test_a_run_reports_each_stage_once_and_its_verdict_without_the_periodic_sayi
     assert len(lines) == 6, lines  # changes, not the ~60 ticks of the run
     # The 10 s "steady state: 10/12 s" sayings are the live line's now.
     assert not any("steady state:" in s for s in said), said
+
+
+def test_after_someone_elses_partial_line_the_next_output_starts_a_line_once() -> None:
+    out = io.StringIO()
+    out.write("experiments/test_pod_kill.py ")  # pytest, mid-line
+    p = Progress(out, clock=lambda: T0)
+    p.begin_line()
+    p.note("e: watching demo/web")
+    p.update("e", stage=Stage.STEADY)
+    assert out.getvalue().splitlines() == [
+        "experiments/test_pod_kill.py ",
+        plain_line("e: watching demo/web", T0),
+        plain_line("e: steady state 0 s", T0)]

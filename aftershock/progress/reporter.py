@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from aftershock.progress.model import Stage, load_so_far
 from aftershock.progress.render import Progress
 from aftershock.seams import Clock, LoadSource, SystemClock
 
 #: How often the recorded requests are counted for the progress line. Counting rereads the
-#: load's records, so it is not done on every tick of the runner.
+#: load's records (about 0.3 s for 15,000 requests on a busy 2-core machine), so it is not
+#: done on every tick, and never more than :data:`COUNT_SHARE` of the time.
 COUNT_EVERY_S = 2.0
+COUNT_SHARE = 0.1
 
 
 class Reporter:
@@ -20,7 +24,7 @@ class Reporter:
         self.progress, self.experiment, self.clock = progress, experiment, clock
         self.count_every_s = count_every_s
         self._since = clock.monotonic()
-        self._counted_at: float | None = None
+        self._next_count: float | None = None
 
     def stage(self, stage: Stage, planned_s: float | None = None) -> None:
         self._since = self.clock.monotonic()
@@ -35,10 +39,11 @@ class Reporter:
         fields: dict[str, object] = {"elapsed_s": now - self._since}
         if fault:
             fields["fault"] = fault
-        if load is not None and (self._counted_at is None
-                                 or now - self._counted_at >= self.count_every_s):
-            self._counted_at = now
+        if load is not None and (self._next_count is None or now >= self._next_count):
+            began = time.perf_counter()
             fields["load"] = load_so_far(load.requests())
+            took = time.perf_counter() - began
+            self._next_count = now + max(self.count_every_s, took / COUNT_SHARE)
         self._report(**fields)
 
     def fault(self, text: str) -> None:

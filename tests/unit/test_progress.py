@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from aftershock.config import Config, FaultsConfig, LoadConfig, TargetConfig
 from aftershock.experiment import Runner
 from aftershock.progress import Board, LoadSoFar, Progress, Stage, Status, load_so_far
 from aftershock.progress.model import gist, noticed, plain_line
+from aftershock.progress.reporter import Reporter
 from aftershock.results import Results
 from aftershock.testing import T0, FakeClock, FakeFault, FakeLoads, FakeSite
 
@@ -148,3 +150,28 @@ def test_after_someone_elses_partial_line_the_next_output_starts_a_line_once() -
         "experiments/test_pod_kill.py ",
         plain_line("e: watching demo/web", T0),
         plain_line("e: steady state 0 s", T0)]
+
+
+class _SlowLoad:
+    """A load whose records take 50 ms to read, and which counts the reads."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def requests(self) -> Requests:
+        self.reads += 1
+        time.sleep(0.05)
+        return _requests("...")
+
+
+def test_counting_the_records_takes_at_most_a_tenth_of_the_time() -> None:
+    clock = FakeClock()
+    reporter = Reporter(Progress(io.StringIO()), "e", clock, count_every_s=0.1)
+    load = _SlowLoad()
+    reads = []
+    for t in (0.0, 0.2, 0.4, 5.0):
+        clock.elapsed = t
+        reporter.tick(load)
+        reads.append(load.reads)
+    # A 50 ms read is not repeated for 0.5 s, though the plan asked every 0.1 s.
+    assert reads == [1, 1, 1, 2]

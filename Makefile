@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 venv: $(VENV)/.installed
 
-unit: venv
+unit: venv pushgateway
 	$(PY) tests/run_tier.py unit -- tests/unit
 
 lint: venv
@@ -44,3 +44,4 @@ clean:
 include testbed/testbed.mk
 include demo.mk
 include image.mk
+include pushgateway.mk

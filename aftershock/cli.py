@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiments", metavar="PATH", action="append",
                      help=f"experiment modules or directories (default: {EXPERIMENTS_DIR}; "
                           "repeatable)")
+    run.add_argument("--push-gateway", metavar="URL",
+                     help="push the run's metrics (those of results/metrics.prom) to this "
+                          "Prometheus Pushgateway, e.g. http://pushgateway:9091")
 
     verdict = sub.add_parser(
         "verdict", help="recompute a verdict offline from a recorded timeline",
@@ -268,13 +271,27 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
             else:
                 os.replace(previous, results.path)
     final = run_exit_code(code, results.overall())
+    if ran and getattr(ns, "push_gateway", None):
+        _push(ns.push_gateway, results, config)
     if not ran and code in (4, 5):  # pytest's usage error / nothing collected
         print(f"aftershock: nothing ran; {results_dir}/ left as it was; exit {final}",
               file=sys.stderr)
     else:
-        print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/); "
-              f"exit {final}", file=sys.stderr)
+        print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/, "
+              f"metrics.prom, annotations.json); exit {final}", file=sys.stderr)
     return final
+
+
+def _push(url: str, results: Any, config: Config) -> None:
+    """A failed push is said, and leaves the run's verdict and exit code as they are."""
+    from aftershock.dashboards.write import push
+    try:
+        push(url, results.to_json(), config.target.namespace, config.target.deployment)
+        print(f"aftershock: pushed the metrics to {url}", file=sys.stderr)
+    except (OSError, ValueError) as e:  # urllib: unreachable, refused, HTTP error, bad URL
+        print(f"aftershock: could not push the metrics to {url}: {e}\n  fix: check the "
+              "Pushgateway's URL and that it is reachable; results/metrics.prom has them",
+              file=sys.stderr)
 
 
 def cmd_verdict(ns: argparse.Namespace) -> int:

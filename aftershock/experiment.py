@@ -42,6 +42,9 @@ from aftershock.conclusion import Check, Conclusion
 from aftershock.config import Config
 from aftershock.faults.base import Fault, RecordsEvidence, Scene, Stage, Step, latest
 from aftershock.load.driver import LoadResult, LoadSpec
+from aftershock.progress import Progress
+from aftershock.progress import Stage as Showing
+from aftershock.progress.reporter import Reporter
 from aftershock.results import Results, safe_name
 from aftershock.safety import install_signal_handlers, rolled_back
 from aftershock.seams import Clock, Loads, LoadSource, Site, SystemClock, local_load
@@ -70,6 +73,8 @@ class Run:
     inconclusive_reason: str = ""
     actions: list[str] = field(default_factory=list)  # what the fault did and undid
     load: LoadResult | None = None
+    #: Its progress line (silent unless the runner has a Progress).
+    progress: Reporter = field(default_factory=Reporter, repr=False, compare=False)
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Runner:
     loads: Loads = local_load
     clock: Clock = field(default_factory=SystemClock)
     say: Callable[[str], None] = say
+    progress: Progress | None = None  # a live line per experiment (aftershock.progress)
 
     def with_config(self, config: Config) -> Runner:
         return dataclasses.replace(self, config=config)
@@ -99,16 +105,21 @@ class Runner:
             raise ValueError("an experiment needs at least one check (Check(name): the "
                              "request SLO alone)")
         run = Run(name or checks[0].name, Timeline())
+        run.progress = Reporter(self.progress, run.name, self.clock)
         try:
             self.execute(run, fault)
         except Exception as exc:
+            run.progress.done("errored")
             return Conclusion.unfinished(run, checks, self.config.slo, self.results,
                                          f"errored before a verdict: {_described(exc)}", exc)
         except BaseException as exc:
+            run.progress.done("interrupted")
             Conclusion.unfinished(run, checks, self.config.slo, self.results,
                                   f"interrupted before a verdict: {_described(exc)}",
                                   exc).record_all()
             raise
+        run.progress.done(run.verdict.outcome.value if run.verdict is not None
+                          else Outcome.INCONCLUSIVE.value)
         return Conclusion.of(run, checks, self.config.slo, self.results)
 
     def run(self, fault: Fault, checks: Sequence[Check], name: str | None = None
@@ -133,6 +144,7 @@ class Runner:
         """
         install_signal_handlers()
         config, timeline = self.config, run.timeline
+        progress = run.progress
         target = self.site.resolve()
         absent = fault.prepare(target)
         if absent is not None:
@@ -161,15 +173,16 @@ class Runner:
                 if start is not None:
                     scene = Scene(target, timeline, start, spec, self.clock,
                                   config.faults.recovery_timeout_s,
-                                  lambda text: self.say(f"{run.name}: {text}"), start_load,
+                                  lambda text: self._fault_says(run, text), start_load,
                                   run.actions)
                     refusal = fault.refuse(scene)
                     if refusal is not None:
                         self._inconclusive(run, refusal)
                     else:
                         self._inject_and_follow(run, fault, scene, main)
+                        progress.stage(Showing.AFTER, config.load.after_seconds)
                         self._wait(config.load.after_seconds, f"{run.name}: after the fault",
-                                   main)
+                                   main, progress)
                 self._mark(timeline, MarkerKind.LOAD_END)
             finally:
                 for load in (*extra, main):
@@ -188,7 +201,15 @@ class Runner:
         self._mark(run.timeline, MarkerKind.NOTE, reason)
         self.say(reason)
 
-    def _wait(self, seconds: float, what: str, load: LoadSource) -> None:
+    def _fault_says(self, run: Run, text: str) -> None:
+        """What the fault does: its progress line has it, else a line of its own."""
+        if self.progress is not None:
+            run.progress.fault(text)
+        else:
+            self.say(f"{run.name}: {text}")
+
+    def _wait(self, seconds: float, what: str, load: LoadSource, progress: Reporter
+              ) -> None:
         """Wait while load runs, saying how it goes; stop early if the load died."""
         deadline = self.clock.monotonic() + seconds
         next_report = self.clock.monotonic() + _PROGRESS_EVERY_S
@@ -196,7 +217,8 @@ class Runner:
             if not load.running:
                 return
             self.clock.sleep(min(_TICK_S * 5, left))
-            if self.clock.monotonic() >= next_report:
+            progress.tick(load)
+            if self.clock.monotonic() >= next_report and self.progress is None:
                 next_report += _PROGRESS_EVERY_S
                 self.say(f"{what}: {seconds - left:.0f}/{seconds:.0f} s")
 
@@ -209,7 +231,8 @@ class Runner:
         """
         config, timeline = self.config, run.timeline
         deployment = config.target.deployment
-        self._wait(config.load.steady_seconds, f"{run.name}: steady state", load)
+        run.progress.stage(Showing.STEADY, config.load.steady_seconds)
+        self._wait(config.load.steady_seconds, f"{run.name}: steady state", load, run.progress)
         gate_at = self.clock.time()
         self.clock.sleep(_RECORDS_FLUSH_S)
         timeline.requests = load.requests()
@@ -245,15 +268,17 @@ class Runner:
             self._mark(timeline, MarkerKind.ROLLBACK_END, done)
 
         self._mark(timeline, MarkerKind.FAULT_START, fault.kind.value)
+        run.progress.stage(Showing.FAULT, fault.longest_s(self.config.faults.recovery_timeout_s))
         with rolled_back(rollback):
             run.injected = True
             did = fault.inject(scene)
             run.actions.append(did)
             self._mark(timeline, MarkerKind.NOTE, did)
-            self.say(f"{run.name}: {did}")
+            self._fault_says(run, did)
             step = self._follow(run, fault, load, Stage.ENDED)
             self._mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)
         if step.stage is Stage.ENDED and load.running:
+            run.progress.stage(Showing.RECOVERY)
             self._follow(run, fault, load, Stage.SETTLED)
 
     def _follow(self, run: Run, fault: Fault, load: LoadSource, until: Stage) -> Step:
@@ -271,9 +296,10 @@ class Runner:
                     self._inconclusive(run, "the load stopped during the fault:\n"
                                        + load.log_tail())
                 return step
-            if now >= next_report:
+            if now >= next_report and self.progress is None:
                 next_report += _PROGRESS_EVERY_S
                 self.say(f"{run.name}: {step.state}")
+            run.progress.tick(load, step.state)
             self.clock.sleep(_TICK_S)
 
 

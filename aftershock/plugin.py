@@ -31,9 +31,11 @@ reason, so a broken experiment never reads as a pass.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import pytest
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from aftershock.experiment import Runner
     from aftershock.faults.base import Fault
     from aftershock.load import LoadDriver
+    from aftershock.progress import Progress
     from aftershock.results import Results
 
 
@@ -61,6 +64,7 @@ Record = Callable[["Conclusion"], None]
 _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _SKIPPED_KEY = pytest.StashKey[bool]()
+_PROGRESS_KEY = pytest.StashKey["Progress"]()
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -150,6 +154,32 @@ def _results(config: pytest.Config) -> Results:
     return config.stash[_RESULTS_KEY]
 
 
+def _terminal(config: pytest.Config) -> TextIO:
+    """The session's real stdout, past pytest's capture: progress is for the person watching
+    the run (or the Job's log), not for a failed test's report."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    try:
+        if capman is None:
+            fd = os.dup(sys.stdout.fileno())
+        else:
+            with capman.global_and_fixture_disabled():
+                sys.stdout.flush()
+                fd = os.dup(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout with no file (an embedding host)
+        return sys.stdout
+    return open(fd, "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def _progress(config: pytest.Config) -> Progress:
+    if _PROGRESS_KEY not in config.stash:
+        from aftershock.progress import Progress
+        stream = _terminal(config)
+        config.stash[_PROGRESS_KEY] = progress = Progress(stream,
+                                                          close_stream=stream is not sys.stdout)
+        progress.begin_line()  # made in a test's setup: pytest's "file.py " is on the line
+    return config.stash[_PROGRESS_KEY]
+
+
 # ---------------------------------------------------------------- fixtures
 
 
@@ -207,9 +237,9 @@ def load(aftershock_config: Config, request: pytest.FixtureRequest
                    / f"{safe_name(request.node.nodeid)}-{len(made) + 1}")
         remote = None
         if spec.worker_pods:  # locust worker pods in the target's namespace
-            from aftershock.experiment import say
             from aftershock.kube.site import KubeSite
-            site = KubeSite(request.getfixturevalue("cluster"), aftershock_config, say)
+            site = KubeSite(request.getfixturevalue("cluster"), aftershock_config,
+                            _progress(request.config).note)
             remote = site.workers(spec, safe_name(request.node.name))
         driver = LoadDriver(spec, workdir, remote_workers=remote)
         made.append(driver)
@@ -229,15 +259,20 @@ def results(pytestconfig: pytest.Config) -> Results:
 
 
 @pytest.fixture(scope="session")
-def runner(aftershock_config: Config, cluster: Any, results: Results) -> Runner:
+def runner(aftershock_config: Config, cluster: Any, results: Results,
+           pytestconfig: pytest.Config) -> Runner:
     """The experiment runner against ``target`` in ``cluster``, recording into ``results``.
 
     ``runner.conclude(fault, checks)`` runs one experiment and judges each check without
-    recording; for a run whose checks are several tests (see :func:`record`).
+    recording; for a run whose checks are several tests (see :func:`record`). Its progress
+    goes past pytest's capture: a live line per experiment at a terminal, else a timestamped
+    line per change (:mod:`aftershock.progress`).
     """
-    from aftershock.experiment import Runner, say
+    from aftershock.experiment import Runner
     from aftershock.kube.site import KubeSite
-    return Runner(aftershock_config, KubeSite(cluster, aftershock_config, say), results)
+    progress = _progress(pytestconfig)
+    return Runner(aftershock_config, KubeSite(cluster, aftershock_config, progress.note),
+                  results, say=progress.note, progress=progress)
 
 
 @pytest.fixture
@@ -283,6 +318,14 @@ def assert_verdict(verdict: Verdict) -> None:
 
 
 # ---------------------------------------------------------------- hooks
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # pytest's "experiments/test_x.py " is on the line: progress starts on its own line (a
+    # shared run progresses in its fixture's setup).
+    if _PROGRESS_KEY in item.config.stash:
+        item.config.stash[_PROGRESS_KEY].begin_line()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -347,10 +390,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return rep
 
 
+def _write_dashboards(config: pytest.Config) -> None:
+    """results/metrics.prom and results/annotations.json, labelled with the target."""
+    from aftershock.dashboards.write import write
+    res = config.stash[_RESULTS_KEY]
+    target = config.stash[_CONFIG_KEY].target if _CONFIG_KEY in config.stash else None
+    write(res.dir, res.to_json(), target.namespace if target else "",
+          target.deployment if target else "")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if _PROGRESS_KEY in config.stash:
+        config.stash[_PROGRESS_KEY].close()
     if _RESULTS_KEY in config.stash:
         config.stash[_RESULTS_KEY].write()
+        _write_dashboards(config)
     elif config.getoption("--aftershock-results", default=None):
         from aftershock.results import Results
         Results(Path(config.getoption("--aftershock-results"))).write()

@@ -8,6 +8,7 @@ cluster and brings the results back.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -102,6 +103,12 @@ def test_job_run_against_the_well_behaved_app_passes_and_brings_the_results_back
     assert {c.get("name") for c in cases} == {"test_pod_kill", "test_rolling_update"}
     assert "suite running" in proc.stderr  # progress was streamed ...
     assert "2 passed" in proc.stderr  # ... and so was the suite's log
+    # ... with the run's progress, one timestamped line per change (the pod is no terminal)
+    assert re.search(r"\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[aftershock\] pod-kill: done \(pass\)",
+                     proc.stderr), _show(proc)
+    assert "\x1b[" not in proc.stderr
+    assert (out / "metrics.prom").read_text().endswith("# EOF\n")
+    assert json.loads((out / "annotations.json").read_text())
     assert _leftovers(apps.name) == []
 
 

@@ -350,7 +350,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _RESULTS_KEY in config.stash:
-        config.stash[_RESULTS_KEY].write()
+        written = config.stash[_RESULTS_KEY].write()
     elif config.getoption("--aftershock-results", default=None):
         from aftershock.results import Results
-        Results(Path(config.getoption("--aftershock-results"))).write()
+        written = Results(Path(config.getoption("--aftershock-results"))).write()
+    else:
+        return
+    from aftershock.html_report import write_session_report
+    write_session_report(written.parent)

@@ -153,7 +153,9 @@ def figure(v: tv.View) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": total + 80, "margin": {"l": 190, "r": 20, "t": 20, "b": 50},
         "hovermode": "closest", "dragmode": "zoom", "showlegend": True,
-        "legend": {"orientation": "v", "x": 1.0, "xanchor": "left", "font": {"size": 10}},
+        # Traces in the order of the panels (stacked traces would reverse it by default).
+        "legend": {"orientation": "v", "x": 1.0, "xanchor": "left", "font": {"size": 10},
+                   "traceorder": "normal"},
         "xaxis": {"title": {"text": "seconds since the load started"}, "anchor": "y7",
                   "range": [v.start, v.end], "showspikes": True, "spikemode": "across",
                   "zeroline": False},

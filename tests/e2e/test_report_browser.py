@@ -46,8 +46,8 @@ def run(scratch: Scratch, tmp_path_factory: pytest.TempPathFactory) -> Path:
                        load=LOAD, probes={"dependency": "dep"})
     proc = subprocess.run([AFTERSHOCK, "run", "--config", str(cfg), *RUN],
                           capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
-    results = results_of(cfg)
     assert proc.returncode in (0, 1), _show(proc)  # a verdict, whichever: not a broken run
+    results = results_of(cfg)
     names = [e["name"] for e in results["experiments"]]
     assert names == ["pod-kill", "probes-dependency-outage"], _show(proc)
     assert "[aftershock] report: " in proc.stderr, _show(proc)

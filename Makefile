@@ -14,6 +14,7 @@ help:
 	@echo "make unit | lint | e2e"
 	@echo "make testbed-up | testbed-down | testbed-status | testbed-import IMAGE=app.tar"
 	@echo "make image           build the suite's image (Dockerfile) and import it into the testbed"
+	@echo "make browser         Debian's chromium, for the HTML report's browser test"
 
 # The venv is rebuilt when the dependency pins change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -45,3 +46,4 @@ include testbed/testbed.mk
 include demo.mk
 include image.mk
 include pushgateway.mk
+include browser.mk

@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     report_cmd.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
                             help="a results directory (default: ./results)")
+    report_cmd.add_argument("--html", action="store_true",
+                            help="also (re)write RESULTS_DIR/report.html: every experiment's "
+                                 "timeline on one page that works offline (docs/report.md)")
 
     init = sub.add_parser(
         "init", help="write a commented aftershock.yaml for a target from its live objects",
@@ -394,6 +397,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
         print(f"posture: {posture['verdict']} ({counts or 'no findings'})")
     outcome = overall(verdicts)
     print(f"overall: {outcome.value if outcome else 'nothing ran'}")
+    if ns.html:
+        from aftershock.html_report import write_report
+        html, took = write_report(Path(ns.results_dir))
+        print(f"report: {html} ({html.stat().st_size / 1e6:.1f} MB, {took:.1f} s)")
     return exit_code(outcome)
 
 

@@ -404,8 +404,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _PROGRESS_KEY in config.stash:
         config.stash[_PROGRESS_KEY].close()
     if _RESULTS_KEY in config.stash:
-        config.stash[_RESULTS_KEY].write()
+        written = config.stash[_RESULTS_KEY].write()
         _write_dashboards(config)
     elif config.getoption("--aftershock-results", default=None):
         from aftershock.results import Results
-        Results(Path(config.getoption("--aftershock-results"))).write()
+        written = Results(Path(config.getoption("--aftershock-results"))).write()
+    else:
+        return
+    from aftershock.html_report import write_session_report
+    write_session_report(written.parent)

@@ -130,6 +130,9 @@ def test_experiments_record_verdicts_and_errors_become_inconclusive(
     nodeids = {e["name"]: e["nodeid"] for e in data["experiments"]}
     assert nodeids["breaks"].endswith("::test_fail")
     assert (pytester.path / "res" / "timelines" / "breaks.jsonl").is_file()
+    # The session ends with the HTML report of the same results.
+    page = (pytester.path / "res" / "report.html").read_text()
+    assert 'data-name="breaks" data-outages="1"' in page
 
 
 def test_an_experiment_skipped_by_its_fixture_is_not_recorded(pytester: pytest.Pytester) -> None:

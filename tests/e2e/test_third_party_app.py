@@ -1,5 +1,5 @@
 """A third-party app, not ours: go-httpbin built from its Go module and deployed from its own
-manifest (testbed/manifests/httpbin). It sends no pod header, has no /work path, listens on
+manifest (testbed/thirdparty/httpbin/deploy). It sends no pod header, has no /work path, listens on
 8080 and probes /status/200. `aftershock init` writes the config; `aftershock run` takes it
 unchanged, and the pod kill, rollout, drain and PDB experiments pass against it. The probe
 checks that need to know which pod answered are inconclusive and say how to add a source.
@@ -14,17 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import KUBECONFIG, RunAftershock, Scratch
+from tests.e2e.conftest import AFTERSHOCK, KUBECONFIG, ROOT, RunAftershock, Scratch, kubectl
 
 pytestmark = pytest.mark.e2e
 
+DEPLOY = ROOT / "testbed" / "thirdparty" / "httpbin" / "deploy"
 DISRUPTIONS = ["experiments/test_pod_kill.py", "experiments/test_rolling_update.py",
                "experiments/test_node_drain.py", "experiments/test_pdb.py"]
 
 
 @pytest.fixture(scope="module")
 def httpbin(scratch: Scratch) -> Scratch:
-    scratch.apply("httpbin")
+    kubectl("apply", "-n", scratch.name, "-k", str(DEPLOY))
+    scratch.wait_rollouts()
     return scratch
 
 
@@ -32,7 +34,7 @@ def httpbin(scratch: Scratch) -> Scratch:
 def config(httpbin: Scratch, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("httpbin") / "aftershock.yaml"
     proc = subprocess.run(
-        [str(Path(__import__("sys").executable).with_name("aftershock")), "init",
+        [AFTERSHOCK, "init",
          "--namespace", httpbin.name, "--deployment", "httpbin", "--kubeconfig",
          str(KUBECONFIG), "-o", str(out)], capture_output=True, text=True, timeout=120,
         check=False)

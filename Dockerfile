@@ -39,7 +39,8 @@ RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.tom
 # nothing could be cached later and every locust process would recompile what it imports.
 # The experiments link is resolved from /, not from /app: there `import aftershock` would find
 # the source tree, and the link would point into the builder (the smoke test below checks it).
-COPY README.md k8s-job.yaml ./
+# conftest.py: the shared experiment fixtures, which the package links as aftershock/fixtures.py.
+COPY README.md k8s-job.yaml conftest.py ./
 COPY aftershock ./aftershock
 COPY checks ./checks
 COPY experiments ./experiments
@@ -77,6 +78,7 @@ WORKDIR /results
 # Smoke test: every native extension loads against this base's libraries (a manylinux wheel
 # can need a system library the base lacks, e.g. libstdc++ for greenlet).
 RUN python3 -c "import greenlet, gevent, zmq, msgpack, psutil, pydantic_core, yaml, kubernetes" \
+ && python3 -c "import pytest_asyncio, httpx, aftershock.fixtures" \
  && aftershock --help >/dev/null \
  && test -f /srv/aftershock/experiments/test_pod_kill.py
 ENTRYPOINT ["/opt/venv/bin/aftershock"]

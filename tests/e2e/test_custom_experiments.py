@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 EXAMPLES = ROOT / "examples" / "experiments"
 OUTAGE_MS = 300
+WEB = "app.kubernetes.io/name=web"
 TOLERANCE_MS = 10
 
 
@@ -57,7 +58,7 @@ def test_experiments_dir_runs_with_the_shipped_ones_and_deletes_the_oldest_pod(
         apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
     # The shipped pod kill takes the oldest pod first (faults.pod_kill.selection); the
     # example then deletes the oldest that is left: the second oldest of the pods now.
-    before = _by_age(apps.pods("app=web"))
+    before = _by_age(apps.pods(WEB))
     assert len(before) >= 2, before
     cfg = write_config(tmp_path / "web.yaml", apps.name, "web",
                        load={"rate": 200, "steady_seconds": 8, "after_seconds": 8},
@@ -76,7 +77,7 @@ def test_experiments_dir_runs_with_the_shipped_ones_and_deletes_the_oldest_pod(
     assert before[0] in " ".join(shipped["actions"]), shipped["actions"]
     assert mine["phases"]["during"]["requests"] > 0
     assert all(mine["phases"][p]["errors"] == 0 for p in ("before", "during", "after"))
-    left = {p["metadata"]["name"] for p in apps.pods("app=web")}
+    left = {p["metadata"]["name"] for p in apps.pods(WEB)}
     assert not left & set(before[:2]), left
     apps.wait_rollouts()
 
@@ -95,7 +96,7 @@ def test_async_admin_outage_on_every_pod_is_measured_to_within_10_ms(
     spans = [(int(a), int(b)) for a, b in
              (re.search(r"outage from (\d+) to (\d+)", x).groups()  # type: ignore[union-attr]
               for x in exp["actions"] if "outage from" in x)]
-    pods = len(apps.pods("app=web"))
+    pods = len(_by_age(apps.pods(WEB)))
     assert len(spans) == pods, exp["actions"]
     skew_ms = (max(s for s, _ in spans) - min(s for s, _ in spans)) / 1e6
     windows = exp["outages"]

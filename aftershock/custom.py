@@ -236,6 +236,8 @@ async def run_on_loop(runner: Runner, fault: Any, checks: Sequence[Check],
         except asyncio.CancelledError:
             clock.signalled.append(signal.SIGINT)
             await asyncio.wait([outcome])  # the rollback, then the record
+            if not outcome.cancelled():
+                outcome.exception()  # seen: the cancellation is what propagates
             raise
     finally:
         _give_back(loop, taken)

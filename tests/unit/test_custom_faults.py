@@ -189,6 +189,30 @@ async def test_sigterm_during_an_async_action_cancels_it_undoes_it_records_and_r
     assert signal.getsignal(signal.SIGTERM) == before  # the loop's handler is given back
 
 
+@pytest.mark.asyncio
+async def test_a_cancelled_caller_interrupts_the_run_which_still_undoes_and_records(
+        config: Config) -> None:
+    events: list[str] = []
+    started = asyncio.Event()
+
+    async def hang(scene: Scene) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    def undo() -> str:
+        events.append("undone")
+        return "restored"
+
+    task = asyncio.ensure_future(run_on_loop(runner(config, PacedClock()),
+                                             CustomFault(hang, undo), [Check("hang")]))
+    await started.wait()
+    task.cancel()  # a timeout around the test, say
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert events == ["undone"]  # the run was unwound through its rollback before returning
+    assert str(entry(config, "hang")["reason"]).startswith("interrupted before a verdict")
+
+
 def test_serving_pods_are_the_running_pods_the_watch_sees_with_the_services_port() -> None:
     timeline = Timeline()
     timeline.observations += [

@@ -259,7 +259,8 @@ def test_the_shared_experiment_fixtures_reach_a_directory_of_its_own_once(
         assert listed.count(f"\n{name}") == 1, listed
 
 
-def test_in_a_checkout_the_root_conftest_is_the_one_registered() -> None:
+def test_in_a_checkout_the_root_conftest_is_the_one_registered(
+        pytestconfig: pytest.Config) -> None:
     # This session runs in the repository: pytest read conftest.py itself, and the plugin
     # did not register the same file again as aftershock.fixtures.
     from pathlib import Path
@@ -267,3 +268,6 @@ def test_in_a_checkout_the_root_conftest_is_the_one_registered() -> None:
     from aftershock import fixtures
     root = Path(__file__).resolve().parents[2] / "conftest.py"
     assert Path(fixtures.__file__).resolve() == root
+    same = [p for p in pytestconfig.pluginmanager.get_plugins()
+            if getattr(p, "__file__", None) and Path(p.__file__).resolve() == root]
+    assert len(same) == 1 and same[0] is not fixtures, same

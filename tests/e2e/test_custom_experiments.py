@@ -2,6 +2,8 @@
 
 - The sync example deletes the oldest pod with the Kubernetes client; run with
   ``--experiments DIR`` next to the shipped pod kill, in one session, both are judged.
+- A SIGTERM while an async fault holds a pod not Ready (a deleted Job) cancels the
+  coroutine, runs its undo (the pod is Ready again) and records the run as interrupted.
 - The async example calls ``POST /admin/outage?ms=300`` on every pod with httpx from the
   test's event loop: the outage window measured from the load must be the app's 300 ms,
   within 10 ms, and start when the app says it started.
@@ -11,14 +13,25 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
+import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, RunAftershock, Scratch, results_of, write_config
+from tests.e2e.conftest import (
+    AFTERSHOCK,
+    ROOT,
+    RunAftershock,
+    Scratch,
+    kubectl_json,
+    results_of,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -109,3 +122,76 @@ def test_async_admin_outage_on_every_pod_is_measured_to_within_10_ms(
     # and it is the app's outage: it starts when the first pod's began
     assert abs(window["start"] - min(s for s, _ in spans) / 1e9) * 1000 <= TOLERANCE_MS, \
         (window, spans)
+
+
+# A fault that holds one pod not Ready until it is undone, and says when it holds.
+HOLD = textwrap.dedent("""
+    import asyncio
+    from pathlib import Path
+
+    import pytest
+
+    from aftershock.custom import CustomFault, serving_pods
+
+    @pytest.mark.asyncio
+    @pytest.mark.experiment("unready")
+    async def test_unready(arun, http_client):
+        held = []
+
+        async def unready(scene):
+            held.append(serving_pods(scene)[0])
+            answer = await http_client.post(f"{held[0].url}/admin/readiness",
+                                             params={"ready": "false"})
+            answer.raise_for_status()
+            Path(__file__).with_name("holding").write_text(held[0].name)
+            await asyncio.sleep(600)
+
+        async def ready_again():
+            answer = await http_client.post(f"{held[0].url}/admin/readiness",
+                                             params={"ready": "true"})
+            answer.raise_for_status()
+            return f"{held[0].name}: ready again"
+
+        await arun(CustomFault(unready, ready_again))
+""")
+
+
+def _ready(namespace: str, pod: str) -> bool:
+    conditions = kubectl_json("get", "pod", pod, "-n", namespace)["status"]["conditions"]
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_sigterm_during_an_async_fault_cancels_it_and_runs_its_undo(
+        apps: Scratch, tmp_path: Path) -> None:
+    experiment = tmp_path / "mine" / "test_unready.py"
+    experiment.parent.mkdir()
+    experiment.write_text(HOLD)
+    cfg = write_config(tmp_path / "unready.yaml", apps.name, "web",
+                       load={"rate": 100, "steady_seconds": 5, "after_seconds": 3})
+    proc = subprocess.Popen([AFTERSHOCK, "run", "--config", str(cfg), str(experiment)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    holding = experiment.with_name("holding")
+    try:
+        deadline = time.monotonic() + 120
+        while not holding.exists():
+            assert proc.poll() is None, proc.communicate()[0][-4000:]
+            assert time.monotonic() < deadline, "the fault was never injected"
+            time.sleep(0.2)
+        pod = holding.read_text()
+        deadline = time.monotonic() + 30
+        while _ready(apps.name, pod):  # the kubelet's probe sees it
+            assert time.monotonic() < deadline, f"{pod} never turned not Ready"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out[-4000:]  # interrupted: inconclusive
+    exp = _experiment(results_of(cfg), "unready")
+    assert exp["verdict"] == "inconclusive", exp
+    assert str(exp["reason"]).startswith("interrupted before a verdict: Terminated"), exp
+    deadline = time.monotonic() + 60
+    while not _ready(apps.name, pod):  # undone: the probe passes again
+        assert time.monotonic() < deadline, f"{pod} stayed not Ready: the undo did not run"
+        time.sleep(0.5)

@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _config_options(run)
     run.add_argument("--experiments", metavar="PATH", action="append",
-                     help=f"experiment modules or directories (default: {EXPERIMENTS_DIR}; "
-                          "repeatable)")
+                     help="your own experiment modules or directories, run after the shipped "
+                          f"ones ({EXPERIMENTS_DIR}); repeatable. A path given the way "
+                          "pytest takes one (without --experiments) replaces the shipped "
+                          "ones, e.g. experiments/test_pod_kill.py")
     run.add_argument("--push-gateway", metavar="URL",
                      help="push the run's metrics (those of results/metrics.prom) to this "
                           "Prometheus Pushgateway, e.g. http://pushgateway:9091")
@@ -240,10 +242,9 @@ def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str], results_dir:
     session gets the loaded Config itself (:class:`aftershock.plugin.Loaded`)."""
     args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}"]
     args += list(passthrough)
-    if ns.experiments:
-        args += ns.experiments
-    elif not _has_path_arg(passthrough):
-        args.append(str(EXPERIMENTS_DIR))
+    if not _has_path_arg(passthrough):
+        args.append(str(EXPERIMENTS_DIR))  # the built-ins, then the team's own
+    args += ns.experiments or []
     return args
 
 

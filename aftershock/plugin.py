@@ -71,7 +71,7 @@ EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdi
                      "without a recorded verdict it is recorded as inconclusive.")
 FAULT_MARKER = ("fault(kind): the fault family the experiment injects, one of "
                 "aftershock.faults.base.FaultKind (pod_kill, rollout, drain, pdb, "
-                "dependency_outage, hpa_ramp); sessions run them in that order.")
+                "dependency_outage, custom, hpa_ramp); sessions run them in that order.")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -97,6 +97,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", EXPERIMENT_MARKER)
     config.addinivalue_line("markers", FAULT_MARKER)
+    _share_fixtures(config)
+
+
+def _share_fixtures(config: pytest.Config) -> None:
+    """Register the experiment fixtures of the repository's conftest.py, which the package
+    ships as aftershock.fixtures, unless pytest already read that file as a conftest (a
+    session in a checkout): a team's own experiment directory gets them either way."""
+    from aftershock import fixtures
+    shipped = Path(str(fixtures.__file__)).resolve()
+    for plugin in config.pluginmanager.get_plugins():
+        where = getattr(plugin, "__file__", None)
+        if where and plugin is not fixtures and Path(where).resolve() == shipped:
+            return
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "aftershock.fixtures")
 
 
 #: This plugin's options; ``aftershock run`` has its own for each (--config, ...).
@@ -360,6 +375,11 @@ def _experiment_name(item: pytest.Item) -> str:
         if name:
             return str(name)
     return item.nodeid
+
+
+#: The name a test's verdict is recorded under (its ``experiment`` marker's, else its node
+#: id), for the shared fixtures (conftest.py) too.
+experiment_name = _experiment_name
 
 
 @pytest.hookimpl(wrapper=True)

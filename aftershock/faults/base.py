@@ -47,6 +47,7 @@ class FaultKind(StrEnum):
     DRAIN = "drain"
     PDB = "pdb"
     DEPENDENCY_OUTAGE = "dependency_outage"
+    CUSTOM = "custom"  # a team's own (aftershock.custom): unknown cost, before the HPA ramp
     HPA_RAMP = "hpa_ramp"
 
     @property

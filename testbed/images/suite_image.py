@@ -56,7 +56,7 @@ SUITE = "bookworm"
 
 #: What the Dockerfile copies (keep in step with it and .dockerignore): the image key.
 CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "requirements.lock",
-                 "README.md", "k8s-job.yaml")
+                 "README.md", "k8s-job.yaml", "conftest.py")
 CONTEXT_DIRS = ("aftershock", "checks", "experiments", "loadtests")
 
 # Documentation, man pages, locales and glibc's iconv modules are not needed to run Python.

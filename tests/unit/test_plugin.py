@@ -236,3 +236,41 @@ def test_the_run_and_record_fixtures_record_every_check_on_every_exit_path(
     [down] = [e for e in data["experiments"] if e["name"] == "api-down"]
     assert down["reason"] == "errored before a verdict: RuntimeError: the API went away"
     assert "the API went away" in result.stdout.str()  # the exception still propagated
+
+
+def test_the_shared_experiment_fixtures_reach_a_directory_of_its_own_once(
+        pytester: pytest.Pytester) -> None:
+    # A team's experiment directory, outside this repository: the fixtures of the top-level
+    # conftest.py come from the plugin (aftershock.fixtures), registered once.
+    pytester.makefile(".yaml", aftershock=CONFIG + "load:\n  timeout_s: 3\n")
+    pytester.makepyfile("""
+        import httpx
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_shared(http_client, http_timeout, request):
+            assert isinstance(http_client, httpx.AsyncClient) and http_timeout == 3
+            assert http_client.timeout.read == 3
+            where = [p for p in request.config.pluginmanager.get_plugins()
+                     if getattr(p, "__name__", "") == "aftershock.fixtures"]
+            assert len(where) == 1
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    listed = pytester.runpytest("--fixtures", "-p", "no:cacheprovider").stdout.str()
+    for name in ("arun --", "http_client --", "http_timeout [session scope] --"):
+        assert listed.count(f"\n{name}") == 1, listed
+
+
+def test_in_a_checkout_the_root_conftest_is_the_one_registered(
+        pytestconfig: pytest.Config) -> None:
+    # This session runs in the repository: pytest read conftest.py itself, and the plugin
+    # did not register the same file again as aftershock.fixtures.
+    from pathlib import Path
+
+    from aftershock import fixtures
+    root = Path(__file__).resolve().parents[2] / "conftest.py"
+    assert Path(fixtures.__file__).resolve() == root
+    same = [p for p in pytestconfig.pluginmanager.get_plugins()
+            if getattr(p, "__file__", None) and Path(p.__file__).resolve() == root]
+    assert len(same) == 1 and same[0] is not fixtures, same

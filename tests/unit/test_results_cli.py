@@ -151,6 +151,13 @@ def test_pytest_args_carry_no_config_and_exit_code_mapping(tmp_path: Path) -> No
     # the session is handed the loaded Config itself, not its options to load again
     assert not [a for a in args if a.startswith("--aftershock-")]
     assert args[3:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
+    # --experiments adds a team's own directory to the shipped experiments; a path given
+    # the way pytest takes one replaces them, and --experiments still adds to it
+    ns = cli.build_parser().parse_known_args(["run", "--experiments", "mine", "-q"])
+    assert cli.pytest_args(ns[0], ns[1], tmp_path)[3:] == ["-q", str(cli.EXPERIMENTS_DIR),
+                                                           "mine"]
+    ns = cli.build_parser().parse_known_args(["run", str(tmp_path), "--experiments", "mine"])
+    assert cli.pytest_args(ns[0], ns[1], tmp_path)[3:] == [str(tmp_path), "mine"]
     # pytest's --co must not be read as --config (no abbreviations)
     ns = cli.build_parser().parse_known_args(["run", "--co"])
     assert ns[0].config is None and ns[1] == ["--co"]
@@ -195,7 +202,7 @@ def test_run_hands_the_loaded_config_to_the_session_and_exits_from_its_verdicts(
     cfg = tmp_path / "c.yaml"
     cfg.write_text(TARGET)
     run = ["run", "--config", str(cfg), "--namespace", "from-cli", "--results", "out",
-           "--experiments", str(tmp_path / "test_exp.py"), "-p", "no:cacheprovider", "-q"]
+           str(tmp_path / "test_exp.py"), "-p", "no:cacheprovider", "-q"]
     assert cli.main(run) == 1  # the fail wins over the inconclusive
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [e["verdict"] for e in data["experiments"]] == ["fail", "inconclusive"]

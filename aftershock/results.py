@@ -296,6 +296,8 @@ class Results:
         self.current_nodeid: str | None = None  # set by the pytest plugin around each test
         # Top-level entries beside "experiments", e.g. "posture"; each has a "verdict".
         self.sections: dict[str, dict[str, Any]] = {}
+        # Tests that recorded a section: their verdict is there, not in "experiments".
+        self._section_nodeids: set[str] = set()
         # The verdicts as values, so the run's exit code never reads them back from JSON.
         self._outcomes: list[Outcome] = []
         self._section_outcomes: dict[str, Outcome] = {}
@@ -350,11 +352,14 @@ class Results:
         return entry
 
     def has(self, nodeid: str) -> bool:
-        return any(e.get("nodeid") == nodeid for e in self.experiments)
+        return (nodeid in self._section_nodeids
+                or any(e.get("nodeid") == nodeid for e in self.experiments))
 
     def set_section(self, name: str, entry: dict[str, Any]) -> None:
         """Add or replace a top-level entry (e.g. ``posture``); its verdict counts overall."""
         self.sections[name] = entry
+        if self.current_nodeid is not None:
+            self._section_nodeids.add(self.current_nodeid)
         self._section_outcomes.pop(name, None)
         if "verdict" in entry:
             self._section_outcomes[name] = _outcome(entry["verdict"])

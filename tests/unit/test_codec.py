@@ -206,3 +206,19 @@ def test_blocks_of_requests_take_the_typed_path(monkeypatch: pytest.MonkeyPatch)
     tl = codec.decode_blocks(_blocks(text, 1 << 20), source="t")
     assert len(tl.requests) == 900
     assert 1 in read_by_line and len(read_by_line) < 200  # the header's few lines only
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1e5, "b": -0.0, "c": 5e-324, "d": 0.1, "e": 123456789012345678901234567890}',
+    '{"s": "\\u00e9\\ud83d\\ude00", "t": "\\ud800", "n": null, "l": [true, false, {}]}',
+    '{"x": 1e400}', '{"x": NaN}', '{"x": Infinity}', '{"a": 1, "a": 2}', '"\\u0000"',
+    "[" * 100_000, "[1] [2]", "{'a': 1}", " {} ",
+])
+def test_the_fast_line_parser_agrees_with_json_or_defers_to_it(text: str) -> None:
+    from aftershock.checks import codec
+    try:
+        fast = codec._fast_loads(text)
+    except Exception:
+        return  # refused: the standard parser decides (and words the error)
+    assert fast == json.loads(text)
+    assert json.dumps(fast) == json.dumps(json.loads(text))  # also -0.0 and key order

@@ -121,11 +121,22 @@ def encode(timeline: Timeline, meta: dict[str, object] | None = None) -> Iterato
                f'"error":"{e.value}","new_connection":{ncs},"name":{jn}{jp}}}')
 
 
-def _observation(cls: type[Any], d: dict[str, Any]) -> Observation:
-    kw = {k: v for k, v in d.items() if k in _FIELDS[cls]}
+def _observation(cls: type[Any], d: dict[str, Any],
+                 shared: dict[Any, Any] | None = None) -> Observation:
+    """``shared``: one object per distinct string or pod set across observations (a long
+    run repeats the same few names, phases and sets hundreds of thousands of times)."""
+    names = _FIELDS[cls]
+    if shared is None:
+        kw = {k: v for k, v in d.items() if k in names}
+    else:
+        one = shared.setdefault
+        kw = {k: one(v, v) if type(v) is str else v for k, v in d.items() if k in names}
     if cls is EndpointsObserved:
-        kw["ready_pods"] = frozenset(kw.get("ready_pods", ()))
-        kw["serving_pods"] = frozenset(kw.get("serving_pods", ()))
+        ready = frozenset(kw.get("ready_pods", ()))
+        serving = frozenset(kw.get("serving_pods", ()))
+        if shared is not None:
+            ready, serving = shared.setdefault(ready, ready), shared.setdefault(serving, serving)
+        kw["ready_pods"], kw["serving_pods"] = ready, serving
     elif cls is EvictionObserved:
         kw["outcome"] = EvictionOutcome(kw["outcome"])
     elif cls is ServingStopped:
@@ -207,7 +218,7 @@ class _Decoder:
                 tl.markers.append(_marker(_finite(d["at"]), MarkerKind(d["kind"]),
                                           d.get("detail", "")))
             elif kind in _OBS_TYPES:
-                obs = _observation(_OBS_TYPES[kind], d)
+                obs = _observation(_OBS_TYPES[kind], d, self.names)
                 _finite(obs.at)
                 tl.observations.append(obs)
             elif kind == "timeline":

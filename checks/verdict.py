@@ -282,7 +282,7 @@ def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
     # A blind stretch before request i is at most starts[i] - starts[i-1]: only those
     # candidates need the (slower) running maximum of request ends.
     diffs = map(sub, starts[1:], starts[:-1])
-    candidates = list(compress(range(1, n), map(gt, diffs, [thr] * (n - 1))))
+    candidates = list(compress(range(1, n), map(gt, diffs, repeat(thr))))
     max_end = 0.0
     done = 0
     for i in candidates:

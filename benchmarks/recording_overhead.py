@@ -9,8 +9,10 @@ start-up does not swamp short rounds) and achieved request rates.
 One measure cannot resolve 5 % on a shared 2-core machine: single rounds of 8 s moved
 from -14 % to +22 %. So:
 
-* many short rounds, in pairs whose order alternates (bare-recording, recording-bare, ...),
-  so a load drift hits both sides alike; each pair gives one ratio;
+* many short rounds, each a pair of locust runs at the same time, bare and recording,
+  against the same app, so whatever else the machine does hits both alike (one core
+  each on 2 cores; ``--sequential`` runs them one after the other); each pair gives one
+  ratio;
 * the median ratio with a 95 % bootstrap confidence interval over the pairs: the budget
   is MET when the whole interval is below +5 %, NOT MET when it is above, and UNRESOLVED
   (run more rounds) when it straddles 5 %;
@@ -43,24 +45,43 @@ from aftershock.load.driver import ENV_RECORDS, RECORDER
 PROFILE = Path(__file__).resolve().parent / "max_rate_locustfile.py"
 
 
-def run(url: str, seconds: int, users: int, record: bool) -> tuple[float, int, float]:
-    """One locust run; (achieved req/s, recorded lines, CPU microseconds per request while
-    the load ran: locust's start-up is not counted)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        files = f"{RECORDER},{PROFILE}" if record else str(PROFILE)
-        cpu_file = Path(tmp) / "cpu.json"
-        subprocess.run(
-            [sys.executable, "-m", "locust", "--headless", "-f", files, "--host", url,
-             "-u", str(users), "-r", str(users * 10), "--run-time", f"{seconds}s",
-             "--exit-code-on-error", "0", "--loglevel", "ERROR"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True,
-            env={**os.environ, ENV_RECORDS: tmp, "AFTERSHOCK_BENCH_CPU_FILE": str(cpu_file)})
-        w = json.loads(cpu_file.read_text())
-        lines = 0
-        for p in Path(tmp).glob("requests-*.jsonl"):
-            with open(p) as f:
-                lines += sum(1 for _ in f)
+def _locust(url: str, seconds: int, users: int, record: bool, tmp: str) -> subprocess.Popen[str]:
+    files = f"{RECORDER},{PROFILE}" if record else str(PROFILE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "locust", "--headless", "-f", files, "--host", url,
+         "-u", str(users), "-r", str(users * 10), "--run-time", f"{seconds}s",
+         "--exit-code-on-error", "0", "--loglevel", "ERROR"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, ENV_RECORDS: tmp,
+             "AFTERSHOCK_BENCH_CPU_FILE": str(Path(tmp) / "cpu.json")})
+
+
+def _result(proc: subprocess.Popen[str], tmp: str, seconds: int) -> tuple[float, int, float]:
+    _, err = proc.communicate(timeout=seconds + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"locust exited {proc.returncode}: {err[-2000:]}")
+    w = json.loads((Path(tmp) / "cpu.json").read_text())
+    lines = 0
+    for p in Path(tmp).glob("requests-*.jsonl"):
+        with open(p) as f:
+            lines += sum(1 for _ in f)
     return w["requests"] / w["seconds"], lines, w["cpu_s"] / w["requests"] * 1e6
+
+
+def run_pair(url: str, seconds: int, users: int, together: bool
+             ) -> dict[bool, tuple[float, int, float]]:
+    """Bare and recording locust runs: {record: (achieved req/s, recorded lines, CPU
+    microseconds per request while the load ran)}. ``together``: both at once, so
+    whatever else the machine does hits both alike; else one after the other."""
+    with tempfile.TemporaryDirectory() as t0, tempfile.TemporaryDirectory() as t1:
+        dirs = {False: t0, True: t1}
+        if together:
+            procs = {rec: _locust(url, seconds, users, rec, dirs[rec]) for rec in (False, True)}
+            return {rec: _result(p, dirs[rec], seconds) for rec, p in procs.items()}
+        out = {}
+        for rec in (False, True):
+            out[rec] = _result(_locust(url, seconds, users, rec, dirs[rec]), dirs[rec], seconds)
+        return out
 
 
 BUDGET_PCT = 5.0
@@ -109,14 +130,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=12, help="pairs of runs (bare, recording)")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--sequential", action="store_true",
+                    help="run each pair one after the other, not at the same time")
     a = ap.parse_args()
     cpu_ratio: list[float] = []
     rate_ratio: list[float] = []
     cpu_bare: list[float] = []
     with SampleApp() as app:
         for i in range(a.rounds):
-            order = (False, True) if i % 2 == 0 else (True, False)
-            got = {rec: run(app.url, a.seconds, a.users, record=rec) for rec in order}
+            got = run_pair(app.url, a.seconds, a.users, together=not a.sequential)
             (b, _, cb), (r, lines, cr) = got[False], got[True]
             cpu_ratio.append(100 * (cr - cb) / cb)
             rate_ratio.append(100 * (r - b) / b)

@@ -222,3 +222,13 @@ def test_the_fast_line_parser_agrees_with_json_or_defers_to_it(text: str) -> Non
         return  # refused: the standard parser decides (and words the error)
     assert fast == json.loads(text)
     assert json.dumps(fast) == json.dumps(json.loads(text))  # also -0.0 and key order
+
+
+@pytest.mark.parametrize("depth", [10, 500, 990, 995, 996, 997, 1000, 100_000])
+def test_deep_unknown_fields_get_the_same_verdict_either_way(depth: int) -> None:
+    # Near Python's recursion limit json gives up a few levels before msgspec: the fast
+    # paths must defer to it there, not accept what the line-by-line reader refuses.
+    deep = GOOD_REQ.replace("{", '{"x":' + "[" * depth + "]" * depth + ",", 1)
+    first, *others = _both(MANY + deep + "\n" + MANY)
+    for other in others:
+        assert other == first

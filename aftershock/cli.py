@@ -336,7 +336,8 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
         entry = experiment_json(name, v, slo, timeline_file=str(path))
         if skipped:
             entry["not_recomputed"] = skipped
-        print(json.dumps(entry, indent=2))
+        json.dump(entry, sys.stdout, indent=2)  # streamed: no second copy as one string
+        print()
     else:
         print(report.explain(v))
         if skipped:

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from aftershock.checks import report
 from aftershock.checks.codec import SCHEMA as TIMELINE_SCHEMA
-from aftershock.checks.codec import TimelineFormatError, decode, encode
+from aftershock.checks.codec import TimelineFormatError, decode_blocks, encode, text_of
 from aftershock.checks.gaps import api_outage_sentence
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Timeline
@@ -240,10 +240,10 @@ MAX_RESULTS_BYTES = 256 << 20
 _CHUNK = 1 << 20
 
 
-def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
-    """The lines of a binary file as text, each at most MAX_TIMELINE_LINE bytes of UTF-8;
-    a longer line or bytes that are not UTF-8 raise TimelineFormatError naming the line.
-    Decodes a megabyte at a time (as fast as text-mode iteration, but bounded)."""
+def timeline_blocks(f: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
+    """A binary file as blocks of whole lines, about a megabyte each, with the number of
+    lines before each block; a line longer than MAX_TIMELINE_LINE raises
+    TimelineFormatError naming it. The last block is what follows the last newline."""
     carry = b""
     lineno = 0
     while True:
@@ -258,31 +258,32 @@ def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
                                           f"{MAX_TIMELINE_LINE >> 20} MiB")
             continue
         block, carry = carry + chunk[:cut], chunk[cut:]
-        lines = _text(block, source, lineno).split("\n")
-        lines.pop()  # block ends with a newline
-        lineno += len(lines)
-        yield from lines
+        yield lineno, block
+        lineno += block.count(b"\n")
         if len(carry) > MAX_TIMELINE_LINE:
             raise TimelineFormatError(f"{source}:{lineno + 1}: line longer than "
                                       f"{MAX_TIMELINE_LINE >> 20} MiB")
     if carry:
-        yield _text(carry, source, lineno)
+        yield lineno, carry
 
 
-def _text(block: bytes, source: str, lineno: int) -> str:
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError as e:
-        at = lineno + block.count(b"\n", 0, e.start) + 1
-        raise TimelineFormatError(f"{source}:{at}: not UTF-8 text (byte "
-                                  f"{block[e.start:e.start + 1]!r})") from None
+def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
+    """The lines of a binary file as text, each at most MAX_TIMELINE_LINE bytes of UTF-8;
+    a longer line or bytes that are not UTF-8 raise TimelineFormatError naming the line.
+    Decodes a megabyte at a time (as fast as text-mode iteration, but bounded)."""
+    for lineno, block in timeline_blocks(f, source):
+        lines = text_of(block, source, lineno).split("\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        yield from lines
 
 
 def read_timeline(path: Path) -> tuple[Timeline, dict[str, Any]]:
     """A timeline file and its header metadata (``{}`` when it has no header)."""
     meta: dict[str, Any] = {}
     with open(path, "rb") as f:
-        tl = decode(timeline_lines(f, str(path)), source=str(path), on_meta=meta.update)
+        tl = decode_blocks(timeline_blocks(f, str(path)), source=str(path),
+                           on_meta=meta.update)
     return tl, meta
 
 
@@ -296,6 +297,8 @@ class Results:
         self.current_nodeid: str | None = None  # set by the pytest plugin around each test
         # Top-level entries beside "experiments", e.g. "posture"; each has a "verdict".
         self.sections: dict[str, dict[str, Any]] = {}
+        # Tests that recorded a section: their verdict is there, not in "experiments".
+        self._section_nodeids: set[str] = set()
         # The verdicts as values, so the run's exit code never reads them back from JSON.
         self._outcomes: list[Outcome] = []
         self._section_outcomes: dict[str, Outcome] = {}
@@ -350,11 +353,14 @@ class Results:
         return entry
 
     def has(self, nodeid: str) -> bool:
-        return any(e.get("nodeid") == nodeid for e in self.experiments)
+        return (nodeid in self._section_nodeids
+                or any(e.get("nodeid") == nodeid for e in self.experiments))
 
     def set_section(self, name: str, entry: dict[str, Any]) -> None:
         """Add or replace a top-level entry (e.g. ``posture``); its verdict counts overall."""
         self.sections[name] = entry
+        if self.current_nodeid is not None:
+            self._section_nodeids.add(self.current_nodeid)
         self._section_outcomes.pop(name, None)
         if "verdict" in entry:
             self._section_outcomes[name] = _outcome(entry["verdict"])

@@ -63,8 +63,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import compress
-from operator import gt, sub
+from itertools import compress, repeat
+from operator import add, gt, sub, truediv
 
 from aftershock.checks.explain import Explainer, Explanation, changes
 from aftershock.checks.gaps import ApiOutage, api_outages
@@ -257,6 +257,18 @@ def outage_windows(requests: Requests, phase_of: PhaseOf | None = None) -> list[
     return out
 
 
+def _max_end(starts: Sequence[float], lat: Sequence[float], lo: int, hi: int,
+             current: float) -> float:
+    """The latest end (start + latency) of requests ``lo:hi``, or ``current`` if later; the
+    same arithmetic as a loop, at C speed (the tail after the last candidate is often all
+    of a run's requests)."""
+    if hi <= lo:
+        return current
+    latest: float = max(map(add, starts[lo:hi],
+                            map(truediv, lat[lo:hi], repeat(1000.0, hi - lo))))
+    return latest if latest > current else current
+
+
 def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
                   phase_of: PhaseOf) -> list[Gap]:
     """Stretches longer than ``max_gap_ms`` with no request in flight."""
@@ -270,22 +282,16 @@ def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
     # A blind stretch before request i is at most starts[i] - starts[i-1]: only those
     # candidates need the (slower) running maximum of request ends.
     diffs = map(sub, starts[1:], starts[:-1])
-    candidates = list(compress(range(1, n), map(gt, diffs, [thr] * (n - 1))))
+    candidates = list(compress(range(1, n), map(gt, diffs, repeat(thr))))
     max_end = 0.0
     done = 0
     for i in candidates:
-        for k in range(done, i):
-            e = starts[k] + lat[k] / 1000.0
-            if e > max_end:
-                max_end = e
+        max_end = _max_end(starts, lat, done, i, max_end)
         done = i
         if starts[i] - max_end > thr:
             out.append(Gap(max_end, starts[i], phase_of(max_end)))
     if load_end is not None:
-        for k in range(done, n):
-            e = starts[k] + lat[k] / 1000.0
-            if e > max_end:
-                max_end = e
+        max_end = _max_end(starts, lat, done, n, max_end)
         if load_end - max_end > thr:
             out.append(Gap(max_end, load_end, phase_of(max_end)))
     return out

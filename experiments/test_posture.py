@@ -18,6 +18,9 @@ from aftershock.kube.read_objects import check_live
 from aftershock.results import Results
 
 
+# An experiment like the others: a setup error (no cluster, a bad config) still leaves an
+# inconclusive entry in results.json; its verdict otherwise goes to the "posture" section.
+@pytest.mark.experiment("posture")
 def test_posture(aftershock_config: Config, cluster: Cluster, results: Results) -> None:
     target = aftershock_config.target
     report = check_live(cluster.api_client, target.namespace, target.deployment, target.service,

@@ -27,8 +27,9 @@ response>, "error": "" | "http" | "connect" | "unreachable" | "reset" |
 when the pod header is set and the response carried it. ``new_connection`` is null:
 neither locust client exposes whether a pooled connection was reused.
 
-Lines are buffered and flushed every 200 ms, on the first request, and when locust
-quits (SIGTERM from the driver included), so a reader sees the records within 200 ms.
+Lines are batched in memory and written (one write per batch) every 200 ms, every
+4,096 lines, on the first request, and when locust quits (SIGTERM from the driver
+included), so a reader sees the records within 200 ms.
 
 Master/worker mode (``--processes N``, and worker pods: ``locust --worker``): a worker
 does not write files. It batches its lines and sends them to the master every 200 ms
@@ -62,6 +63,8 @@ ENV_FAILURE_STATUSES = "AFTERSHOCK_LOCUST_FAILURE_STATUSES"
 ENV_PARENT_PID = "AFTERSHOCK_LOCUST_PARENT_PID"
 ENV_POD_HEADER = "AFTERSHOCK_LOCUST_POD_HEADER"
 FLUSH_EVERY_S = 0.2
+#: Lines batched before a write even between flushes (bounds the batch at high rates).
+BATCH_LINES = 4096
 MESSAGE = "aftershock_records"
 
 _records_dir = os.environ.get(ENV_RECORDS, "")
@@ -73,24 +76,48 @@ _first = True
 _runner: Any = None  # a WorkerRunner: records go to the master, not to a file
 _batch: list[str] = []
 _per_worker: dict[str, IO[str]] = {}  # on a master: one file per worker
+_pending: list[str] = []  # lines not yet written to this process's file
 
 
 def _file() -> IO[str]:
     """This process's records file, opened on first use (after any fork)."""
-    global _out, _out_pid, _first
+    global _out, _out_pid
     pid = os.getpid()
     if _out is None or _out_pid != pid:
         path = os.path.join(_records_dir or ".", f"requests-{pid}.jsonl")
         _out = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
         _out_pid = pid
-        _first = True
     return _out
+
+
+def _after_fork_in_child() -> None:
+    """Lines batched before a fork are the parent's to write; the child's first request
+    is written at once, like any process's."""
+    global _pending, _first
+    _pending = []
+    _first = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _write_pending() -> None:
+    """Write this process's batched lines to its file and flush it."""
+    global _pending
+    if not _pending:
+        return
+    lines, _pending = _pending, []
+    f = _file()
+    with contextlib.suppress(OSError, ValueError):
+        f.write("".join(lines))
+        f.flush()
 
 
 def _flush() -> None:
     if _runner is not None:
         _send()
         return
+    _write_pending()
     if _out is not None and _out_pid == os.getpid():
         with contextlib.suppress(OSError, ValueError):
             _out.flush()
@@ -131,11 +158,12 @@ def _on_request(request_type: str = "", name: str = "", response_time: float | N
             _first = False
             _send()
         return
-    f = _file()
-    f.write(line)
-    if _first:
+    # Batched: a list append per request, one write per batch (a text file's write per
+    # line encodes and buffers each line: the costliest part of recording).
+    _pending.append(line)
+    if _first or len(_pending) >= BATCH_LINES:
         _first = False
-        f.flush()
+        _write_pending()
 
 
 def _send() -> None:

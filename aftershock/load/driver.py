@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from aftershock.checks.codec import TimelineFormatError, decode
+from aftershock.checks.codec import TimelineFormatError, decode_blocks
 from aftershock.checks.timeline import Requests
 from aftershock.config import MAX_USER_RATE, Config, in_cluster
 from aftershock.errors import CannotMeasure, UsageError
@@ -412,11 +412,15 @@ def read_records(records_dir: Path) -> Requests:
 def read_sources(records_dir: Path) -> dict[str, Requests]:
     """Each records file's requests, by source: ``<pid>`` for a local locust process,
     ``w-<worker id>`` for what a worker sent the master (see the recorder)."""
+    from aftershock.results import timeline_blocks  # results imports this module
+
     parts: dict[str, Requests] = {}
     for path in sorted(Path(records_dir).glob("requests-*.jsonl")):
-        with open(path, encoding="utf-8") as f:
+        # As `aftershock verdict` reads a timeline: bounded lines, typed blocks.
+        with open(path, "rb") as f:
             try:
-                parts[path.stem.removeprefix("requests-")] = decode(f, source=str(path)).requests
+                parts[path.stem.removeprefix("requests-")] = decode_blocks(
+                    timeline_blocks(f, str(path)), source=str(path)).requests
             except TimelineFormatError as e:
                 raise LoadError(str(e), "the records file is corrupt; rerun the load") from None
     return parts

@@ -155,6 +155,10 @@ CASES = [
     Case("timeline-nested-100k", verdict(),
          {"t.jsonl": GOOD + "\n" + "[" * 100_000 + "]" * 100_000 + "\n"},
          ("t.jsonl:2", "nested too deeply")),
+    Case("timeline-request-with-a-100k-deep-field", verdict(),
+         {"t.jsonl": "\n".join([GOOD, GOOD.replace("{", '{"x":' + "[" * 100_000
+                                                    + "]" * 100_000 + ",", 1), GOOD]) + "\n"},
+         ("t.jsonl:2", "nested too deeply")),
     Case("timeline-long-line", verdict(), {"t.jsonl": "0" * (9 << 20)},
          ("t.jsonl:1", "longer than 8 MiB")),
     Case("timeline-nan-latency", verdict(),

@@ -120,3 +120,115 @@ def test_a_last_line_that_is_not_the_start_of_a_record_is_an_error() -> None:
         decode([good, "garbage"])
     with pytest.raises(TimelineFormatError, match="nested too deeply"):
         decode([good, "[" * 100_000])
+
+
+# ---- decode_blocks: the file path (aftershock verdict) reads blocks of whole lines; its
+# typed fast path must accept, convert and refuse exactly what decode() does, line by line.
+
+def _blocks(text: str, size: int) -> list[tuple[int, bytes]]:
+    data = text.encode()
+    out: list[tuple[int, bytes]] = []
+    lineno = 0
+    while data:
+        cut = data.rfind(b"\n", 0, size) + 1 or len(data)
+        out.append((lineno, data[:cut]))
+        lineno += data[:cut].count(b"\n")
+        data = data[cut:]
+    return out
+
+
+def _both(text: str) -> list[object]:
+    """decode() of the lines and decode_blocks() at several block sizes, each as the
+    requests, markers and observations it gave or the error it raised."""
+    from aftershock.checks.codec import decode_blocks
+
+    def shape(f: object) -> object:
+        try:
+            tl = f()  # type: ignore[operator]
+        except TimelineFormatError as e:
+            return ("error", str(e))
+        return ([tl.requests[i] for i in range(len(tl.requests))],
+                tl.markers, tl.observations, tl.requests._sorted)
+
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    shapes = [shape(lambda: decode(lines, source="t"))]
+    for size in (40, 200, 1 << 20):
+        shapes.append(shape(lambda size=size: decode_blocks(_blocks(text, size), source="t")))
+    return shapes
+
+
+GOOD_REQ = request_line(T0, 1.5, 200, "", None, "/")
+MANY = "\n".join(request_line(T0 + i / 10, 1.0 + i, 200 if i % 7 else 503,
+                              "" if i % 7 else "http", None, f"/p{i % 3}")
+                 for i in range(300)) + "\n"
+
+
+@pytest.mark.parametrize("text", [
+    MANY,
+    '{"record": "timeline", "schema": 1}\n' + MANY,
+    MANY + '{"record": "marker", "at": 5, "kind": "note", "detail": "x"}\n' + MANY,
+    MANY + "\n\n" + MANY,  # blank lines
+    MANY + GOOD_REQ[:30],  # a torn last line: skipped
+    MANY + GOOD_REQ[:30] + "\n" + MANY,  # torn in the middle: an error
+    MANY + GOOD_REQ.replace('"latency_ms":1.5', '"latency_ms":NaN') + "\n" + MANY,
+    MANY + GOOD_REQ.replace('"latency_ms":1.5', '"latency_ms":1e999') + "\n",
+    MANY + GOOD_REQ.replace('"start":', '"start":-') + "\n",  # out of order: sorted
+    MANY + GOOD_REQ.replace('"status":200', '"status":"200"') + "\n",  # converted
+    MANY + GOOD_REQ.replace('"status":200', '"status":true') + "\n",
+    MANY + GOOD_REQ.replace('"new_connection":null', '"new_connection":1') + "\n",
+    MANY + GOOD_REQ.replace('"name":"/"', '"name":5') + "\n",
+    MANY + GOOD_REQ.replace('"name":"/"', '"name":"/","pod":null') + "\n",
+    MANY + GOOD_REQ.replace('"name":"/"', '"name":"/","pod":"web-1"') + "\n",
+    MANY + GOOD_REQ.replace('"error":""', '"error":"maybe"') + "\n" + MANY,
+    MANY + GOOD_REQ.replace("{", '{"record": "future",', 1) + "\n",
+    MANY + GOOD_REQ.replace("{", '{"record": null,', 1) + "\n",
+    MANY + GOOD_REQ + " " + GOOD_REQ + "\n",  # two records on one line
+    MANY + GOOD_REQ.replace(",", ",\n", 1) + "\n",  # one record over two lines
+    MANY + GOOD_REQ.replace('"start"', '"start":1,"start"') + "\n",  # a key twice
+    MANY + "[1, 2]\n" + MANY,
+])
+def test_blocks_decode_exactly_as_lines(text: str) -> None:
+    first, *others = _both(text)
+    for other in others:
+        assert other == first
+
+
+def test_blocks_of_requests_take_the_typed_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aftershock.checks import codec
+
+    read_by_line: list[int] = []
+    line = codec._Decoder.line
+    monkeypatch.setattr(codec._Decoder, "line",
+                        lambda self, n, text: (read_by_line.append(n), line(self, n, text)))
+    text = '{"record": "timeline", "schema": 1}\n' + MANY * 3
+    tl = codec.decode_blocks(_blocks(text, 1 << 20), source="t")
+    assert len(tl.requests) == 900
+    assert 1 in read_by_line and len(read_by_line) < 200  # the header's few lines only
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1e5, "b": -0.0, "c": 5e-324, "d": 0.1, "e": 123456789012345678901234567890}',
+    '{"s": "\\u00e9\\ud83d\\ude00", "t": "\\ud800", "n": null, "l": [true, false, {}]}',
+    '{"x": 1e400}', '{"x": NaN}', '{"x": Infinity}', '{"a": 1, "a": 2}', '"\\u0000"',
+    "[" * 100_000, "[1] [2]", "{'a': 1}", " {} ",
+])
+def test_the_fast_line_parser_agrees_with_json_or_defers_to_it(text: str) -> None:
+    from aftershock.checks import codec
+    try:
+        fast = codec._fast_loads(text)
+    except Exception:
+        return  # refused: the standard parser decides (and words the error)
+    assert fast == json.loads(text)
+    assert json.dumps(fast) == json.dumps(json.loads(text))  # also -0.0 and key order
+
+
+@pytest.mark.parametrize("depth", [10, 500, 990, 995, 996, 997, 1000, 100_000])
+def test_deep_unknown_fields_get_the_same_verdict_either_way(depth: int) -> None:
+    # Near Python's recursion limit json gives up a few levels before msgspec: the fast
+    # paths must defer to it there, not accept what the line-by-line reader refuses.
+    deep = GOOD_REQ.replace("{", '{"x":' + "[" * depth + "]" * depth + ",", 1)
+    first, *others = _both(MANY + deep + "\n" + MANY)
+    for other in others:
+        assert other == first

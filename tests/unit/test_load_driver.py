@@ -256,3 +256,42 @@ def test_a_relative_workdir_is_resolved_before_locust_changes_directory(
             time.sleep(0.5)
         assert len(load.requests()) > 5
     assert load.workdir == tmp_path / "results/load/x"
+
+
+def test_the_recorder_writes_in_batches_the_first_request_at_once(tmp_path: Path) -> None:
+    # In a child: importing locust monkey-patches the process.
+    script = textwrap.dedent("""
+        import os, sys, time
+        from aftershock.load import aftershock_recorder as rec
+
+        class Response:
+            status_code = 200
+            headers = None
+
+        def lines():
+            path = os.path.join(sys.argv[1], f"requests-{os.getpid()}.jsonl")
+            with open(path) as f:
+                return sum(1 for _ in f)
+
+        def request():
+            rec._on_request(name="/", response_time=1.5, response=Response(),
+                            start_time=time.time())
+
+        request()
+        counts = [lines()]
+        for _ in range(rec.BATCH_LINES):
+            request()
+        counts.append(lines())
+        for _ in range(10):
+            request()
+        counts.append(lines())
+        rec._flush()
+        counts.append(lines())
+        print(counts)
+    """)
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, timeout=60,
+                         env={**os.environ, "AFTERSHOCK_LOCUST_RECORDS": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    batch = 4096
+    assert out.stdout.split() == ["[1,", f"{1 + batch},", f"{1 + batch},", f"{11 + batch}]"]

@@ -154,6 +154,37 @@ def test_an_experiment_skipped_by_its_fixture_is_not_recorded(pytester: pytest.P
     assert data["experiments"] == []
 
 
+def test_a_setup_error_leaves_an_entry_and_a_section_is_a_verdict(
+        pytester: pytest.Pytester) -> None:
+    # Like experiments/test_posture.py: its verdict is a results.json section, and an error
+    # in its fixtures (no cluster) must still leave an inconclusive entry saying so.
+    pytester.makefile(".yaml", aftershock=CONFIG)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.fixture
+        def cluster():
+            raise RuntimeError("no kubeconfig")
+
+        @pytest.mark.experiment("posture")
+        def test_posture_without_cluster(cluster, results):
+            results.set_section("posture", {"verdict": "pass"})
+
+        @pytest.mark.experiment("posture-fails")
+        def test_posture_fails(results):
+            results.set_section("posture", {"verdict": "fail"})
+            pytest.fail("2 findings", pytrace=False)
+    """)
+    result = pytester.runpytest("--aftershock-results=res")
+    result.assert_outcomes(failed=1, errors=1)
+    data = json.loads((pytester.path / "res" / "results.json").read_text())
+    got = {e["name"]: (e["verdict"], e["reason"]) for e in data["experiments"]}
+    assert got == {"posture": ("inconclusive", "the experiment errored in setup before a "
+                                               "verdict: no kubeconfig")}
+    assert data["posture"]["verdict"] == "fail"
+    assert data["verdict"] == "fail"
+
+
 def test_experiments_run_cheapest_first_and_the_hpa_last(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_order="""
         import pytest

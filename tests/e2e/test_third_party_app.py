@@ -1,8 +1,9 @@
 """A third-party app, not ours: go-httpbin built from its Go module and deployed from its own
 manifest (testbed/thirdparty/httpbin/deploy). It sends no pod header, has no /work path, listens on
 8080 and probes /status/200. `aftershock init` writes the config; `aftershock run` takes it
-unchanged, and the pod kill, rollout, drain and PDB experiments pass against it. The probe
-checks that need to know which pod answered are inconclusive and say how to add a source.
+unchanged, and the pod kill, rollout, drain and PDB experiments pass against it. The new-pods
+probe check, which needs to know which pod answered, is inconclusive and says how to add a
+source (not-ready traffic needs a dependency, and init found no evidence of one here).
 """
 
 from __future__ import annotations

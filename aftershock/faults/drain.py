@@ -313,6 +313,8 @@ class NodeDrain(WaitsForDeployment):
                     waiting[key] = pod
                     if pod.target:
                         self.killed.append(pod.name)
+            if self._halted():
+                continue  # to the top: stop at once, not after the next poll
             if waiting:
                 there = self._still_there(node, list(waiting.values()))
                 for key in [k for k in waiting if k not in there]:

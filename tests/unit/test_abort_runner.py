@@ -5,6 +5,7 @@ with the numbers; the e2e tier (tests/e2e/test_abort.py) proves it on a real rol
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,3 +159,34 @@ def test_a_fault_looping_inside_inject_stops_when_a_condition_is_breached(
     assert done.aborted is not None
     assert entry["verdict"] == "fail" and "rollback" in fault.calls
     assert entry["actions"] == [f"stopped after {fault.acted} steps", "restored the fake fault"]
+
+
+def test_a_drain_evicts_no_further_pod_once_a_stop_condition_is_breached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The drain evicts inside inject; between evictions it asks scene.halted, as the
+    # runner wires it to the stop conditions.
+    from aftershock.checks.timeline import EvictionObserved, EvictionOutcome
+    from aftershock.faults import drain
+    from aftershock.faults.drain import DrainPlan, NodeDrain, NodePod
+
+    asked: list[str] = []
+
+    def evict(cluster: object, namespace: str, pod: str, *, node: str = "",
+              target: bool = False) -> EvictionObserved:
+        asked.append(pod)
+        return EvictionObserved(0.0, pod, namespace, EvictionOutcome.EVICTED, target, node)
+
+    monkeypatch.setattr(drain, "evict", evict)
+    monkeypatch.setattr(drain, "list_pods", lambda *a, **k: [])  # evicted pods are gone
+    fault = NodeDrain(cluster=None)  # type: ignore[arg-type]
+    fault.plan = DrainPlan(evict=tuple(NodePod("demo", f"web-{i}", target=True)
+                                       for i in range(5)))
+    fault._halted = lambda: len(asked) >= 2
+    began = time.monotonic()
+    fault._evict_all("node-1", deadline=float("inf"))
+    assert asked == ["web-0", "web-1"]
+    assert time.monotonic() - began < fault.poll_s  # at once, not after the next poll
+    gave_up = [e for e in fault.evidence if isinstance(e, EvictionObserved)
+               and e.outcome is EvictionOutcome.GAVE_UP]
+    assert [e.pod for e in gave_up] == ["web-2", "web-3", "web-4"]
+    assert all("stop condition" in e.message for e in gave_up)

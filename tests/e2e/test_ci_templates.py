@@ -2,7 +2,7 @@
 steps, extracted from the YAML, run as shell scripts in a copy of this checkout, with the
 variables the template documents set. The suite runs as a Job from its image (built from
 the Dockerfile and imported, as tests/e2e/test_job.py does), one short experiment
-(AFTERSHOCK_SUITE_ARGS=-k pod_kill) against `web` in a scratch namespace.
+(SUITE_ARGS=-k pod_kill) against `web` in a scratch namespace.
 
 What a CI service does around the scripts is emulated, no more: GitHub's `${{ ... }}`
 expressions, $GITHUB_ENV and $GITHUB_STEP_SUMMARY, a step's `if: always()`, the cache
@@ -223,7 +223,7 @@ def run_gitlab(doc: dict[str, Any], env: dict[str, str], cwd: Path, cache: Path)
 
 
 def _variables(scratch: Scratch, image: str) -> dict[str, str]:
-    return {"AFTERSHOCK_IMAGE": image, "AFTERSHOCK_SUITE_ARGS": "-k pod_kill",
+    return {"SUITE_IMAGE": image, "SUITE_ARGS": "-k pod_kill",
             "AFTERSHOCK_TARGET__NAMESPACE": scratch.name, **SHORT}
 
 
@@ -280,7 +280,7 @@ def test_the_gitlab_nightly_runs_and_carries_its_history(
         cwd = _fresh(checkout, tmp_path / f"night-{night}")
         env = base_env(python_env, tmp_path) | _variables(scratch, image) | {
             "STAGING_KUBECONFIG": str(kubeconfig), "CI_PIPELINE_SOURCE": "schedule",
-            "AFTERSHOCK_NIGHTLY": "1"}
+            "RESILIENCE_NIGHTLY": "1"}
         pipeline = run_gitlab(doc, env, cwd, cache)
         print(pipeline.show()[-4000:])
         assert pipeline.code("script") == 0, pipeline.show()

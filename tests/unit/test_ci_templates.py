@@ -80,3 +80,14 @@ def test_the_gitlab_nightly_carries_the_history_and_publishes_results_and_junit(
     scripts = "\n".join([*job["script"], *job["after_script"]])
     assert "aftershock history import results" in scripts
     assert "AFTERSHOCK_HISTORY__URL" in scripts
+
+
+def test_the_templates_set_no_variable_aftershock_would_read_as_config() -> None:
+    # Every AFTERSHOCK_* variable is a config override; an unknown one stops the run
+    # (exit 2). The e2e found AFTERSHOCK_IMAGE in the templates doing exactly that.
+    gh, gl = _github()["jobs"]["resilience"], _gitlab()["aftershock:nightly"]
+    names = [*gh["env"], *(k for s in gh["steps"] for k in s.get("env", {})),
+             *gl["variables"]]
+    rules = " ".join(r["if"] for r in gl["rules"])
+    assert not [n for n in names if n.startswith("AFTERSHOCK_")], names
+    assert "$AFTERSHOCK_" not in rules

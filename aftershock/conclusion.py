@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aftershock.checks import report
+from aftershock.checks.abort import Breach
 from aftershock.checks.check import CheckResult, combine
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Timeline
@@ -27,6 +28,15 @@ from aftershock.results import Results
 
 if TYPE_CHECKING:
     from aftershock.experiment import Run
+
+
+def aborted_verdict(verdict: Verdict, aborted: Breach) -> Verdict:
+    """The verdict of a run a stop condition (config ``abort``) ended: failed, the breach
+    first, whatever the SLO or the check says."""
+    if aborted.violation() in verdict.violations:
+        return verdict
+    return dataclasses.replace(verdict, outcome=Outcome.FAIL,
+                               violations=(aborted.violation(), *verdict.violations))
 
 
 @dataclass(frozen=True)
@@ -81,13 +91,16 @@ def fold(run: Run, check: Check) -> Entry:
         return Entry(check.name, None, run.inconclusive_reason
                      or "the experiment produced no verdict")
     extra: dict[str, Any] = {"injected": run.injected, "actions": run.actions,
-                             "steady_state": run.steady.outcome.value if run.steady else None}
+                             "steady_state": run.steady.outcome.value if run.steady else None,
+                             "aborted": run.aborted.to_json() if run.aborted else None}
     if check.judge is None:
         return Entry(check.name, run.verdict, extra=extra)
     judged = check.judge(run.timeline)
     if isinstance(judged, CheckResult):
         judged = Judged(judged)
     verdict = combine(run.verdict, judged.check, check.judged)
+    if run.aborted is not None:
+        verdict = aborted_verdict(verdict, run.aborted)  # whichever phases the check judges
     if run.inconclusive_reason and verdict.outcome is Outcome.PASS:
         # The request phases the check leaves out may have hidden why the run could not
         # see the end of its fault: that still makes it inconclusive, never a pass.

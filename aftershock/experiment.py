@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aftershock.abort import AbortWatch
+from aftershock.checks.abort import Breach
 from aftershock.checks.answers import misconfigured
 from aftershock.checks.report import steady_state_message
 from aftershock.checks.slo import SLO
@@ -38,7 +40,7 @@ from aftershock.checks.verdict import (
     evaluate,
     evaluate_steady_state,
 )
-from aftershock.conclusion import Check, Conclusion
+from aftershock.conclusion import Check, Conclusion, aborted_verdict
 from aftershock.config import Config
 from aftershock.faults.base import Fault, RecordsEvidence, Scene, Stage, Step, latest
 from aftershock.load.driver import LoadResult, LoadSpec
@@ -75,6 +77,7 @@ class Run:
     load: LoadResult | None = None
     #: Its progress line (silent unless the runner has a Progress).
     progress: Reporter = field(default_factory=Reporter, repr=False, compare=False)
+    aborted: Breach | None = None  # a stop condition (config abort) ended the fault early
 
 
 @dataclass
@@ -179,7 +182,8 @@ class Runner:
                     if refusal is not None:
                         self._inconclusive(run, refusal)
                     else:
-                        self._inject_and_follow(run, fault, scene, main)
+                        self._inject_and_follow(run, fault, scene, main,
+                                                lambda: (main, *extra))
                         progress.stage(Showing.AFTER, config.load.after_seconds)
                         self._wait(config.load.after_seconds, f"{run.name}: after the fault",
                                    main, progress)
@@ -254,8 +258,8 @@ class Runner:
             return workload
         return None
 
-    def _inject_and_follow(self, run: Run, fault: Fault, scene: Scene, load: LoadSource
-                           ) -> None:
+    def _inject_and_follow(self, run: Run, fault: Fault, scene: Scene, load: LoadSource,
+                           loads: Callable[[], Sequence[LoadSource]] = tuple) -> None:
         timeline = run.timeline
 
         def rollback() -> None:
@@ -269,22 +273,41 @@ class Runner:
 
         self._mark(timeline, MarkerKind.FAULT_START, fault.kind.value)
         run.progress.stage(Showing.FAULT, fault.longest_s(self.config.faults.recovery_timeout_s))
+        watch = self._abort_watch(timeline.markers[-1].at, loads, scene)
         with rolled_back(rollback):
             run.injected = True
             did = fault.inject(scene)
             run.actions.append(did)
             self._mark(timeline, MarkerKind.NOTE, did)
             self._fault_says(run, did)
-            step = self._follow(run, fault, load, Stage.ENDED)
+            step = self._follow(run, fault, load, Stage.ENDED, watch)
             self._mark(timeline, MarkerKind.FAULT_END, run.inconclusive_reason)
-        if step.stage is Stage.ENDED and load.running:
+        if step.stage is Stage.ENDED and load.running and run.aborted is None:
             run.progress.stage(Showing.RECOVERY)
             self._follow(run, fault, load, Stage.SETTLED)
 
-    def _follow(self, run: Run, fault: Fault, load: LoadSource, until: Stage) -> Step:
-        """Step the fault until it reaches ``until`` (ENDED: or SETTLED) or the load died."""
+    def _abort_watch(self, fault_start: float, loads: Callable[[], Sequence[LoadSource]],
+                     scene: Scene) -> AbortWatch | None:
+        """The stop conditions' watch (config ``abort``), or None when nothing is watched;
+        a fault that loops inside ``inject`` (the drain) asks it through ``scene.halted``."""
+        conditions = self.config.abort.conditions()
+        if not conditions.active:
+            return None
+        watch = AbortWatch(conditions, fault_start, loads)
+        scene.halted = lambda: watch.check(self.clock.time()) is not None
+        return watch
+
+    def _follow(self, run: Run, fault: Fault, load: LoadSource, until: Stage,
+                watch: AbortWatch | None = None) -> Step:
+        """Step the fault until it reaches ``until`` (ENDED: or SETTLED), the load died, or
+        a stop condition was breached (ENDED: the fault is not stepped again)."""
         next_report = self.clock.monotonic() + _PROGRESS_EVERY_S
         while True:
+            if watch is not None and (found := watch.check(self.clock.time())) is not None:
+                run.aborted = found
+                self._mark(run.timeline, MarkerKind.NOTE, found.reason)
+                self.say(f"{run.name}: {found.reason}; stopping the fault")
+                return Step(Stage.ENDED, state=found.reason)
             now = self.clock.monotonic()
             step = fault.step(now)
             if step.unmeasurable and not run.inconclusive_reason:
@@ -308,6 +331,9 @@ def settle_verdict(run: Run, slo: SLO) -> None:
     if not run.injected:
         return
     verdict = evaluate(run.timeline, slo)
+    if run.aborted is not None:
+        # A stop condition ended the fault: a failure with its numbers, whatever the SLO.
+        verdict = aborted_verdict(verdict, run.aborted)
     if run.inconclusive_reason and verdict.outcome is not Outcome.FAIL:
         # Nothing failed, but the experiment did not see the end of the fault: that is the
         # first reason it is inconclusive. A measured SLO failure stands as a failure.

@@ -69,6 +69,14 @@ class Site(Protocol):
         ...
 
 
+class NewRequests(Protocol):
+    """A load's records as they come (:class:`aftershock.load.tail.RecordsTail`)."""
+
+    def read_new(self) -> Requests:
+        """The requests recorded since the last call."""
+        ...
+
+
 class LoadSource(Protocol):
     """One load process: :class:`aftershock.load.LoadDriver` or a fake."""
 
@@ -84,6 +92,10 @@ class LoadSource(Protocol):
     def result(self, requests: Requests | None = None) -> LoadResult: ...
 
     def log_tail(self) -> str: ...
+
+    def tail(self, *, from_now: bool = False) -> NewRequests:
+        """Its records as they come; ``from_now``: none recorded before this call."""
+        ...
 
 
 class Loads(Protocol):

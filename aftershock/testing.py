@@ -150,6 +150,25 @@ class FakeLoad:
     def log_tail(self) -> str:
         return "fake load: exited" if not self.running else ""
 
+    def tail(self, *, from_now: bool = False) -> FakeTail:
+        return FakeTail(self, len(self.requests()) if from_now else 0)
+
+
+@dataclass
+class FakeTail:
+    """A fake load's requests as they come: those made since the last read."""
+
+    load: FakeLoad
+    seen: int = 0
+    reads: int = 0  # how often the runner looked
+
+    def read_new(self) -> Requests:
+        self.reads += 1
+        every = self.load.requests()
+        new = Requests.of([every[i] for i in range(self.seen, len(every))])
+        self.seen = len(every)
+        return new
+
 
 @dataclass
 class FakeLoads:

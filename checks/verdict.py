@@ -374,8 +374,10 @@ class _Bounds:
         return Phase.AFTER
 
 
-def _phase_stats(req: Requests, phase: Phase, lo: int, hi: int, start: float | None,
-                 end: float | None, windows: list[OutageWindow]) -> PhaseStats:
+def phase_stats(req: Requests, phase: Phase, lo: int, hi: int, start: float | None,
+                end: float | None, windows: list[OutageWindow]) -> PhaseStats:
+    """The numbers of requests ``lo:hi`` (sorted by start) as one phase; ``windows``: the
+    outage windows, of which those of ``phase`` count."""
     n = hi - lo
     errs = req.errors[lo:hi]
     ok_count = errs.count(ErrorKind.NONE)
@@ -482,7 +484,7 @@ def evaluate(timeline: Timeline, slo: SLO) -> Verdict:
     phases: dict[Phase, PhaseVerdict] = {}
     for ph in PHASES:
         lo, hi, start, end = spans[ph]
-        stats = _phase_stats(req, ph, lo, hi, start, end, windows)
+        stats = phase_stats(req, ph, lo, hi, start, end, windows)
         phases[ph] = judge_phase(stats, phase_slo[ph], gaps)
 
     rec = recovery(timeline, b.fault_start)
@@ -548,7 +550,7 @@ def evaluate_steady_state(timeline: Timeline, slo: SLO, *, until: float | None =
     windows = [w for w in outage_windows(req, b.phase_of) if until is None or w.start < until]
     gaps = [g for g in recorder_gaps(req, slo.max_recorder_gap_ms, until, b.phase_of)
             if until is None or g.start < until]
-    stats = _phase_stats(req, Phase.BEFORE, 0, hi, b.load_start, end, windows)
+    stats = phase_stats(req, Phase.BEFORE, 0, hi, b.load_start, end, windows)
     return judge_phase(stats, slo.before, gaps)
 
 

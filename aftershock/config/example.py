@@ -74,4 +74,9 @@ probes:
   max_not_ready_requests: null
   min_termination_margin_s: null  # null: 3 x this run's slowest endpoint removal, >= 1 s
   lag_s: 1
+abort:                       # stop conditions, watched while the fault runs
+  max_error_rate: null       # e.g. 0.5: abort when half the window's requests failed
+  max_outage_ms: null        # e.g. 10000: abort on an outage longer than 10 s
+  window_s: 5
+  min_requests: 20
 """

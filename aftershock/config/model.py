@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from aftershock.checks.posture.settings import PostureSettings
 from aftershock.checks.slo import SLO
+from aftershock.config.abort import AbortConfig
 from aftershock.config.base import Section
 from aftershock.config.faults import FaultsConfig
 from aftershock.config.hpa import HpaConfig
@@ -49,4 +50,6 @@ class Config(Section):
                            description="The HPA scaling experiment.")
     probes: ProbesConfig = Field(default_factory=ProbesConfig,
                                  description="The probe correctness experiments.")
+    abort: AbortConfig = Field(default_factory=AbortConfig,
+                               description="Stop conditions that abort a running fault.")
 

@@ -101,6 +101,9 @@ class Scene:
     #: is its directory under the run's load directory.
     start_load: Callable[[LoadSpec, str], LoadSource]
     actions: list[str] = field(default_factory=list)  # what the fault did and undid
+    #: Whether a stop condition (config ``abort``) was breached: a fault that works in a
+    #: loop inside ``inject`` (the drain's evictions) asks between steps and stops early.
+    halted: Callable[[], bool] = lambda: False
 
     def act(self, did: str) -> None:
         """Something the fault did after :meth:`Fault.inject`: recorded, noted and said."""

@@ -197,6 +197,7 @@ class NodeDrain(WaitsForDeployment):
     _cordon_sent: bool = field(default=False, init=False)
     _was_unschedulable: bool = field(default=False, init=False)
     _say: Callable[[str], None] | None = field(default=None, init=False, repr=False)
+    _halted: Callable[[], bool] = field(default=lambda: False, init=False, repr=False)
     _labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict, init=False,
                                                            repr=False)
     _budgets: list[PodDisruptionBudget] = field(default_factory=list, init=False, repr=False)
@@ -212,6 +213,7 @@ class NodeDrain(WaitsForDeployment):
     def inject(self, scene: Scene) -> str:
         self._begin(scene, removed=self.killed)
         self._say = scene.say
+        self._halted = scene.halted
         ns, selector = scene.target.namespace, scene.target.selector
         target_pods = list_pods(self.cluster, ns, label_selector=selector)
         node = self.node or choose_node(target_pods)
@@ -286,7 +288,15 @@ class NodeDrain(WaitsForDeployment):
         waiting = {p.key: p for p in self.plan.wait}
         next_report = time.monotonic() + _PROGRESS_EVERY_S
         while pending or waiting:
+            if self._halted():
+                # A stop condition was breached: no further eviction; the runner rolls back.
+                for pod in pending.values():
+                    self._record(pod, node, EvictionOutcome.GAVE_UP,
+                                 "not evicted: a stop condition (abort) ended the drain")
+                return
             for key, pod in list(pending.items()):
+                if self._halted():
+                    break
                 if next_try[key] > time.monotonic():
                     continue
                 answer = evict(self.cluster, pod.namespace, pod.name, node=node,
@@ -303,6 +313,8 @@ class NodeDrain(WaitsForDeployment):
                     waiting[key] = pod
                     if pod.target:
                         self.killed.append(pod.name)
+            if self._halted():
+                continue  # to the top: stop at once, not after the next poll
             if waiting:
                 there = self._still_there(node, list(waiting.values()))
                 for key in [k for k in waiting if k not in there]:

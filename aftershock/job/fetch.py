@@ -23,7 +23,18 @@ def extract(data: bytes, dest: Path) -> list[str]:
     names: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
-        tar.extractall(dest, members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:
+            # Python before 3.11.4 (Debian 12's 3.11.2) has no extraction filters: the
+            # members are plain files and directories already; refuse any outside dest.
+            root = dest.resolve()
+            outside = [m.name for m in members
+                       if m.name.startswith("/") or not (root / m.name).resolve()
+                       .is_relative_to(root)]
+            if outside:
+                raise tarfile.TarError(f"results tar member outside {dest}: {outside[0]!r}")
+            tar.extractall(dest, members=members)
         names = sorted(m.name.removeprefix("./") for m in members if m.isfile())
     return names
 

@@ -47,6 +47,7 @@ from aftershock.checks.timeline import Requests
 from aftershock.config import MAX_USER_RATE, Config, in_cluster
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.load.classify import format_statuses
+from aftershock.load.tail import RecordsTail
 from aftershock.resources import default_locustfile
 
 RECORDER = Path(__file__).with_name("aftershock_recorder.py")
@@ -395,6 +396,11 @@ class LoadDriver:
             duration_s=(self._stopped_at - self._started_at)
             if self._stopped_at and self._started_at else None,
             per_worker=dict(self._per_worker))
+
+    def tail(self, *, from_now: bool = False) -> RecordsTail:
+        """The records as they are written, for a stop condition watched while the load
+        runs (:mod:`aftershock.load.tail`)."""
+        return RecordsTail(self.records_dir, from_now=from_now)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -291,3 +291,15 @@ def test_the_shipped_config_leaves_the_workstations_master_host_behind(
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     shipped = yaml.safe_load(_by_kind(docs)["ConfigMap"]["data"]["aftershock.yaml"])
     assert shipped["load"] == {"worker_pods": 2}
+
+
+def test_extract_refuses_paths_outside_the_destination_without_tar_filters(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python before 3.11.4 (Debian 12's python3) has no tarfile extraction filters.
+    monkeypatch.delattr(tarfile, "data_filter")
+    names = job.extract(_tar({"./exit-code": b"0\n", "./timelines/a.jsonl": b"{}\n"}),
+                        tmp_path / "ok")
+    assert names == ["exit-code", "timelines/a.jsonl"]
+    with pytest.raises(tarfile.TarError):
+        job.extract(_tar({"../evil": b"x"}), tmp_path / "out")
+    assert not (tmp_path / "evil").exists()

@@ -262,3 +262,37 @@ def test_job_run_hands_no_restore_to_the_suite() -> None:
 
     assert "--no-restore" not in suite_args(spec)
     assert "--no-restore" in suite_args(dataclasses.replace(spec, restore=False))
+
+
+def test_restore_lists_what_it_restored_and_exits_3_while_something_is_left(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Any) -> None:
+    import aftershock.kube
+    from aftershock.cli import main
+    from aftershock.faults.ledger import Decision
+
+    class _Closed:
+        def close(self) -> None:
+            pass
+
+    gone = Leftover(Ref("Node", "n1"), Change.CORDON, entry(Change.CORDON, False, ME), "")
+    alive = Leftover(Ref("Deployment", "db", "shop"), Change.SCALE,
+                     entry(Change.SCALE, 2, ME), "")
+    found = kledger.Restored([Decision(gone, True, "its process 42 on this host has ended"),
+                              Decision(alive, False, "left alone: its run is alive: x")],
+                             ["uncordoned node n1"])
+    monkeypatch.setattr(aftershock.kube, "connect", lambda config: _Closed())
+    monkeypatch.setattr(kledger, "restore_leftovers", lambda cluster: found)
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("target:\n  namespace: shop\n  deployment: web\n  service: web\n")
+    assert main(["restore", "--config", str(cfg)]) == 3
+    out = capsys.readouterr().out
+    assert "restored: uncordoned node n1" in out
+    assert "left in place: deployment shop/db: scaled (was 2 replicas) by run as-me " \
+           "(left alone: its run is alive: x)" in out
+    monkeypatch.setattr(kledger, "restore_leftovers",
+                        lambda cluster: kledger.Restored(found.decisions[:1], found.done))
+    assert main(["restore", "--config", str(cfg)]) == 0
+    monkeypatch.setattr(kledger, "restore_leftovers", lambda cluster: kledger.Restored())
+    assert main(["restore", "--config", str(cfg)]) == 0
+    assert "nothing to restore on the nodes and namespace(s) shop" in capsys.readouterr().out

@@ -25,6 +25,7 @@ from aftershock.errors import (
     EXIT_PASS,
     EXIT_USAGE,
     AftershockError,
+    CannotMeasure,
     ConfigError,
     UsageError,
 )
@@ -369,6 +370,10 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     cluster = kube.connect(config)  # ClusterUnreachable -> exit 3
     try:
         found = restore_leftovers(cluster)
+    except Exception as exc:  # a denied list or a lost connection: say it, no traceback
+        raise CannotMeasure(f"could not look for leftovers: {exc}",
+                            "it lists nodes, and Deployments and pods in the target's "
+                            "namespaces: check the credentials' permissions") from exc
     finally:
         cluster.close()
     where = f"the nodes and namespace(s) {', '.join(config.target.namespaces)}"

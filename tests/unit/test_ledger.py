@@ -296,3 +296,26 @@ def test_restore_lists_what_it_restored_and_exits_3_while_something_is_left(
     monkeypatch.setattr(kledger, "restore_leftovers", lambda cluster: kledger.Restored())
     assert main(["restore", "--config", str(cfg)]) == 0
     assert "nothing to restore on the nodes and namespace(s) shop" in capsys.readouterr().out
+
+
+def test_restore_that_cannot_look_exits_3_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Any) -> None:
+    import aftershock.kube
+    from aftershock.cli import main
+
+    class _Closed:
+        def close(self) -> None:
+            pass
+
+    def denied(cluster: object) -> kledger.Restored:
+        raise RuntimeError("(403) nodes is forbidden")
+
+    monkeypatch.setattr(aftershock.kube, "connect", lambda config: _Closed())
+    monkeypatch.setattr(kledger, "restore_leftovers", denied)
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("target:\n  namespace: shop\n  deployment: web\n  service: web\n")
+    assert main(["restore", "--config", str(cfg)]) == 3
+    err = capsys.readouterr().err
+    assert "could not look for leftovers: (403) nodes is forbidden" in err
+    assert "Traceback" not in err

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from aftershock.job import RUN_LABEL as JOB_LABEL
 from tests.e2e.conftest import (
     AFTERSHOCK,
     ROOT,
@@ -267,3 +268,98 @@ def test_killed_with_worker_pods_restore_deletes_them(
     _wait_no_pods(apps, RUN_LABEL)
     _wait_no_pods(apps, "aftershock.io/role=load-worker")
     _no_ledger_left(apps)
+
+
+# ------------------------------------------------------------------ the Job's pod, grace 0
+
+
+@pytest.fixture(scope="module")
+def suite_image(testbed: Path) -> str:
+    """This tree's suite image (its suite writes the ledger), built and imported."""
+    t0 = time.monotonic()
+    proc = subprocess.run(["/usr/bin/python3", str(BUILDER), "import"], capture_output=True,
+                          text=True, timeout=900, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    print(f"image build+import: {time.monotonic() - t0:.0f} s")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def _suite_pid(pod: str) -> int:
+    """The host pid of the suite process in the Job's pod ``pod`` (the testbed's nodes run on
+    this host): the process whose environment names the pod and whose command is the suite."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"POD_NAME={pod}\0".encode() in environ and b"job\0suite\0" in cmdline:
+            found.append(int(proc.name))
+    assert found, f"no suite process of pod {pod} on this host"
+    return min(found)
+
+
+def test_job_suite_killed_and_pod_deleted_with_grace_0_next_job_run_reports_restore_restores(
+        apps: Scratch, suite_image: str, tmp_path: Path,
+        run_aftershock: RunAftershock) -> None:
+    """The suite in the Job's pod is SIGKILLed (as the OOM killer or a lost node would) and
+    its pod deleted with --grace-period=0: no rollback runs. (A force delete alone still
+    gives the suite the kubelet's 2 s minimum grace and SIGTERM, in which it rolls back.)"""
+    apps.wait_rollouts()
+    original = apps.get("deployment", "web")["spec"]["template"]
+    cfg = write_config(tmp_path / "job.yaml", apps.name, "web", load=LOAD,
+                       faults={"rollout": {"mode": "env", "env": {"JOB_KILL_TEST": "1"}}})
+
+    def env_changed() -> bool:
+        dep = apps.get("deployment", "web")
+        env = dep["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        return f"{LEDGER}template" in _ledger(dep) and any(
+            e["name"] == "JOB_KILL_TEST" for e in env)
+
+    proc = subprocess.Popen([AFTERSHOCK, "job", "run", "--config", str(cfg), "--image",
+                             suite_image, "experiments/test_rolling_update.py"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not env_changed():
+            assert proc.poll() is None, proc.communicate()[0][-6000:]
+            assert time.monotonic() < deadline, "the Job's suite never changed the template"
+            time.sleep(0.2)
+        [pod] = [p["metadata"]["name"] for p in apps.pods(JOB_LABEL)]
+        entry = json.loads(apps.get("deployment", "web")["metadata"]["annotations"][
+            f"{LEDGER}template"])
+        assert entry["owner"]["pod"] == f"{apps.name}/{pod}", entry
+        os.kill(_suite_pid(pod), signal.SIGKILL)
+        kubectl("delete", "pod", "-n", apps.name, pod, "--grace-period=0", "--force")
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
+    print(f"job run after the kill (exit {proc.returncode}):\n{out[-2500:]}")
+    assert proc.returncode == 3, out[-6000:]  # inconclusive, never a pass
+    assert env_changed(), "no rollback could run: the change must be left for the ledger"
+
+    # The next `job run` looks first (outside the cluster, before applying its Job); with
+    # --no-restore it reports and touches nothing.
+    nxt = write_config(tmp_path / "next.yaml", apps.name, "web", load=LOAD)
+    again = run_aftershock("job", "run", "--config", str(nxt), "--image", suite_image,
+                           "--no-restore", "--timeout", "1", timeout=300)
+    print(f"next job run:\n{again.stderr[-2500:]}")
+    assert f"leftover: deployment {apps.name}/web: pod template changed" in again.stderr, \
+        _show(again)
+    assert f"not restored (--no-restore): its Job pod {apps.name}/{pod} no longer exists" \
+        in again.stderr, _show(again)
+    assert env_changed(), "--no-restore must touch nothing"
+
+    proc2 = run_aftershock("restore", "--config", str(nxt), timeout=120)
+    print(f"restore:\n{proc2.stdout}")
+    assert proc2.returncode == 0, _show(proc2)
+    assert f"restored: restored the pod template of deployment {apps.name}/web" \
+           in proc2.stdout, _show(proc2)
+    assert apps.get("deployment", "web")["spec"]["template"] == original
+    _no_ledger_left(apps)
+    apps.wait_rollouts()

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from aftershock.errors import (
+    EXIT_INCONCLUSIVE,
     EXIT_PASS,
     EXIT_USAGE,
     AftershockError,
+    CannotMeasure,
     ConfigError,
     UsageError,
 )
@@ -38,6 +40,14 @@ exit codes:
   1  an SLO failed (the message names the threshold, the measured value and the limit)
   2  usage or configuration error (nothing was done to the cluster)
   3  inconclusive: the suite could not measure (see results.json "reason")
+"""
+
+RESTORE_EXIT_CODES = """\
+exit codes:
+  0  nothing is left: every leftover was restored, or there was none
+  2  usage or configuration error (nothing was done to the cluster)
+  3  something is left in place: a leftover of a run still alive, one that cannot be read,
+     or one whose restore failed (each is listed with why)
 """
 
 #: The experiments shipped with aftershock (package data; experiments/ in the repository).
@@ -79,6 +89,13 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
                      url=ns.url, results=ns.results)
 
 
+def _no_restore_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-restore", action="store_true",
+                   help="report what killed runs left in the cluster (a cordoned node, a "
+                        "patched pod template, a scaled-down dependency, load worker pods) "
+                        "without restoring it (default: restore what a run that is gone left)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="aftershock",
@@ -108,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--push-gateway", metavar="URL",
                      help="push the run's metrics (those of results/metrics.prom) to this "
                           "Prometheus Pushgateway, e.g. http://pushgateway:9091")
+    _no_restore_option(run)
 
     verdict = sub.add_parser(
         "verdict", help="recompute a verdict offline from a recorded timeline",
@@ -147,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "finding is at or above posture.fail_on.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _config_options(check)
+    _no_restore_option(check)
+
+    restore = sub.add_parser(
+        "restore", help="restore what killed runs left in the cluster",
+        description="Look on the nodes and in the target's namespaces for the restore "
+                    "ledger's entries (aftershock.dev/* annotations) a run writes before each "
+                    "change and removes once it is undone. Undo each one whose run is gone "
+                    "(uncordon the node, put the pod template or the replicas back, delete "
+                    "load worker pods) and list what was restored. A run that is still alive "
+                    "(a Job whose suite still runs, a process on this host) is reported and "
+                    "left alone. Every `run`, `check` and `job run` does this first.",
+        epilog=RESTORE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _config_options(restore)
 
     report_cmd = sub.add_parser(
         "report", help="print the report of a results directory",
@@ -214,6 +245,7 @@ def _job_parsers(sub: Any) -> None:
         p.add_argument("--no-rbac-check", action="store_true",
                        help="skip the suite's check of its ServiceAccount's permissions")
         p.add_argument("--run-id", help="suffix of the objects' names (default: random)")
+    _no_restore_option(run)
     run.add_argument("--timeout", type=float, metavar="SECONDS",
                      help="give up waiting after this long (default: deadline + 120)")
     run.add_argument("--keep", action="store_true",
@@ -222,6 +254,7 @@ def _job_parsers(sub: Any) -> None:
                                           "holder to hand over")
     _config_options(suite)
     suite.add_argument("--no-rbac-check", action="store_true")
+    _no_restore_option(suite)
 
 
 # ---------------------------------------------------------------- commands
@@ -266,7 +299,8 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
     import pytest
     try:
         code = int(pytest.main(pytest_args(ns, passthrough, results_dir),
-                               plugins=[Loaded(config, results)]))
+                               plugins=[Loaded(config, results,
+                                               restore=not getattr(ns, "no_restore", False))]))
     finally:
         ran = results.path.exists()
         if previous.exists():
@@ -364,6 +398,9 @@ def cmd_check(ns: argparse.Namespace) -> int:
     usable_results_dir(Path(config.results_dir))  # before the cluster, not after the checks
     cluster = kube.connect(config)
     try:
+        from aftershock.experiment import say
+        from aftershock.kube.ledger import look_at_start
+        look_at_start(cluster, not ns.no_restore, say)
         return run_check(config, cluster.api_client, results_dir=Path(config.results_dir))
     finally:
         cluster.close()
@@ -374,6 +411,34 @@ def cmd_init(ns: argparse.Namespace) -> int:
     from aftershock.init import InitRequest, run_init
     return run_init(InitRequest(ns.namespace, ns.deployment, ns.service, ns.kubeconfig,
                                 ns.context, ns.output, ns.force))
+
+
+def cmd_restore(ns: argparse.Namespace) -> int:
+    """Restore what killed runs left; list it; exit 0 when nothing is left in place."""
+    from aftershock import kube
+    from aftershock.kube.ledger import restore_leftovers
+    config = _load_config(ns)
+    cluster = kube.connect(config)  # ClusterUnreachable -> exit 3
+    try:
+        found = restore_leftovers(cluster)
+    except Exception as exc:  # a denied list or a lost connection: say it, no traceback
+        raise CannotMeasure(f"could not look for leftovers: {exc}",
+                            "it lists nodes, and Deployments and pods in the target's "
+                            "namespaces: check the credentials' permissions") from exc
+    finally:
+        cluster.close()
+    where = f"the nodes and namespace(s) {', '.join(config.target.namespaces)}"
+    if not found.decisions:
+        print(f"nothing to restore on {where}")
+        return EXIT_PASS
+    for did in found.done:
+        print(f"restored: {did}")
+    for d, why in found.failed:
+        print(f"NOT restored: {d.leftover}: {why}")
+    for d in found.decisions:
+        if not d.undo:
+            print(f"left in place: {d}")
+    return EXIT_INCONCLUSIVE if found.left else EXIT_PASS
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
@@ -470,6 +535,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(ns)
         if ns.command == "report":
             return cmd_report(ns)
+        if ns.command == "restore":
+            return cmd_restore(ns)
         if ns.command == "job":
             return cmd_job(ns, rest)
         if ns.command == "init":

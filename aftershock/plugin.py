@@ -2,8 +2,9 @@
 
 Options (group "aftershock"): ``--aftershock-config``, ``--aftershock-set``,
 ``--aftershock-namespace``, ``--aftershock-deployment``, ``--aftershock-service``,
-``--aftershock-url``, ``--aftershock-results`` (for plain ``pytest``; ``aftershock run``
-hands its already-loaded Config and Results to the session as a :class:`Loaded` plugin).
+``--aftershock-url``, ``--aftershock-results``, ``--aftershock-no-restore`` (for plain
+``pytest``; ``aftershock run`` hands its already-loaded Config and Results to the session
+as a :class:`Loaded` plugin).
 
 Markers: ``experiment(name=None)`` and ``fault(kind)``.
 
@@ -12,7 +13,9 @@ never gets in the way of unrelated test suites):
 
 ``aftershock_config``  the validated :class:`aftershock.config.Config` (session)
 ``slo`` / ``target``   its ``slo`` and ``target`` sections (session)
-``cluster``            ``aftershock.kube.connect(config)`` (session)
+``cluster``            ``aftershock.kube.connect(config)`` (session); connecting first
+                       looks for what killed runs left and restores it
+                       (:mod:`aftershock.faults.ledger`)
 ``load``               a factory ``load(host=None, **spec_overrides) -> LoadDriver``,
                        not yet started; every driver it made is stopped at teardown
 ``timeline``           a fresh :class:`aftershock.checks.timeline.Timeline` per test
@@ -30,6 +33,7 @@ reason, so a broken experiment never reads as a pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -65,6 +69,7 @@ _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _SKIPPED_KEY = pytest.StashKey[bool]()
 _PROGRESS_KEY = pytest.StashKey["Progress"]()
+_NO_RESTORE_KEY = pytest.StashKey[bool]()
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -92,6 +97,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--aftershock-results", metavar="DIR", default=None,
                 help="results directory (results_dir; default ./results). When given, "
                      "results.json is written even if no experiment ran.")
+    g.addoption("--aftershock-no-restore", action="store_true", default=False,
+                help="report what killed runs left in the cluster (a cordoned node, a "
+                     "patched template, a scaled dependency, worker pods) without "
+                     "restoring it")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -117,7 +126,7 @@ def _share_fixtures(config: pytest.Config) -> None:
 #: This plugin's options; ``aftershock run`` has its own for each (--config, ...).
 OPTIONS = ("--aftershock-config", "--aftershock-set", "--aftershock-namespace",
            "--aftershock-deployment", "--aftershock-service", "--aftershock-url",
-           "--aftershock-results")
+           "--aftershock-results", "--aftershock-no-restore")
 
 
 def _overrides(config: pytest.Config) -> dict[str, Any]:
@@ -146,9 +155,10 @@ class Loaded:
     objects (``pytest.main(args, plugins=[Loaded(config, results)])``): nothing is loaded
     twice, and the run reads its verdicts from ``results`` afterwards."""
 
-    def __init__(self, config: Config, results: Results) -> None:
+    def __init__(self, config: Config, results: Results, restore: bool = True) -> None:
         self.config = config
         self.results = results
+        self.restore = restore
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -159,6 +169,7 @@ class Loaded:
                 "own options\n  fix: use --config, --set, --namespace, ... instead")
         config.stash[_CONFIG_KEY] = self.config
         config.stash[_RESULTS_KEY] = self.results
+        config.stash[_NO_RESTORE_KEY] = not self.restore
 
 
 def _results(config: pytest.Config) -> Results:
@@ -217,11 +228,21 @@ def target(aftershock_config: Config) -> TargetConfig:
 
 
 @pytest.fixture(scope="session")
-def cluster(aftershock_config: Config) -> Any:
-    """The cluster connection: ``aftershock.kube.connect(config)``."""
+def cluster(aftershock_config: Config, pytestconfig: pytest.Config) -> Any:
+    """The cluster connection: ``aftershock.kube.connect(config)``. Before any experiment
+    uses it, what killed runs left is reported and restored (not with --no-restore)."""
     from aftershock import kube
+    from aftershock.experiment import say
+    from aftershock.kube.ledger import look_at_start
     connect: Callable[[Config], Any] = kube.connect
-    return connect(aftershock_config)
+    connected = connect(aftershock_config)
+    no_restore = pytestconfig.stash.get(_NO_RESTORE_KEY, False) or \
+        pytestconfig.getoption("--aftershock-no-restore", default=False)
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    # Said past pytest's capture: a leftover is news for the person running the suite.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        look_at_start(connected, not no_restore, say)
+    return connected
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ liveness should restart none; :func:`aftershock.checks.probes.check_dependency_o
 judges that from the ``dependency_down`` / ``dependency_restored`` markers this fault puts
 on the timeline at the moment each happened. The outage is stepped, so the runner keeps
 watching the load while the dependency is away; the rollback puts the replicas back
-whatever happened (exception, Ctrl-C, SIGTERM).
+whatever happened (exception, Ctrl-C, SIGTERM). The original replicas are written on the
+dependency (the ledger's ``aftershock.dev/scale`` annotation) before the scale to 0 and
+removed with the restore, so the next run restores them after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from aftershock.checks.timeline import MarkerKind
 from aftershock.config import Config
 from aftershock.errors import TargetMissing, UsageError
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, WaitsForDeployment
+from aftershock.faults.ledger import Change, Ref
 from aftershock.kube.calls import deployment_replicas, scale_deployment
 from aftershock.kube.cluster import Cluster
+from aftershock.kube.ledger import clear, record
 
 
 @dataclass
@@ -48,6 +52,10 @@ class DependencyOutage(WaitsForDeployment):
     def longest_s(self, recovery_timeout_s: float) -> float:
         return self.hold_s + recovery_timeout_s
 
+    @property
+    def _ref(self) -> Ref:
+        return Ref("Deployment", self.deployment, self.namespace)
+
     def _replicas(self) -> int:
         replicas = deployment_replicas(self.cluster, self.namespace, self.deployment)
         if replicas is None:
@@ -60,6 +68,8 @@ class DependencyOutage(WaitsForDeployment):
         self._scene = scene
         original = self._replicas()
         self._original = original  # set before scaling: a failed patch is still undone
+        # On the Deployment first: a suite killed from here on leaves the next run the undo.
+        record(self.cluster, self._ref, Change.SCALE, original, scene.spec.max_duration_s)
         scale_deployment(self.cluster, self.namespace, self.deployment, 0)
         scene.note(f"deployment {self.deployment} scaled from {original} to 0",
                    MarkerKind.DEPENDENCY_DOWN)
@@ -85,6 +95,7 @@ class DependencyOutage(WaitsForDeployment):
             return f"nothing to restore: dependency {self.deployment} is not scaled down"
         if self._replicas() != original:
             scale_deployment(self.cluster, self.namespace, self.deployment, original)
+        clear(self.cluster, self._ref, Change.SCALE)
         self._original = None
         if self._scene is not None:
             self._scene.note(f"deployment {self.deployment} back to {original}",

@@ -10,8 +10,10 @@ that deadline: blocked is a finding, not a hang.
 What it touches (the suite acts only where it was allowed):
 
 - the node: cordoned (``spec.unschedulable``), and uncordoned by :meth:`NodeDrain.rollback`,
-  which the runner calls on success, failure, exception, Ctrl-C and SIGTERM. A node that
-  was already cordoned is left cordoned;
+  which the runner calls on success, failure, exception, Ctrl-C and SIGTERM. Before the
+  cordon the node gets the ledger's ``aftershock.dev/cordon`` annotation (removed with the
+  uncordon), so the next run uncordons it after a SIGKILL (:mod:`aftershock.faults.ledger`).
+  A node that was already cordoned is left cordoned;
 - pods on the node in the namespaces the suite may act in (``target.namespace`` and
   ``target.extra_namespaces``), or only the target's pods with ``faults.drain.pods:
   target``. Pods of every other namespace are left alone and counted in the summary:
@@ -40,6 +42,7 @@ from aftershock.checks.timeline import EvictionObserved, EvictionOutcome, Observ
 from aftershock.config import Config, DrainPods
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.faults.ledger import Change, Ref
 from aftershock.kube.calls import list_pods, node_unschedulable, pods_on_node, set_unschedulable
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.evict import (
@@ -50,6 +53,7 @@ from aftershock.kube.evict import (
     pod_labels,
     read_budget_objects,
 )
+from aftershock.kube.ledger import clear, record
 from aftershock.kube.load_workers import is_load_worker
 from aftershock.kube.site import own_pod
 
@@ -232,6 +236,9 @@ class NodeDrain(WaitsForDeployment):
         started = time.monotonic()
         self._cordon_sent = True  # before the call: a cut connection may still have cordoned
         if not self._was_unschedulable:
+            # On the node first: a suite killed from here on leaves the next run the undo.
+            record(self.cluster, Ref("Node", node), Change.CORDON, False,
+                   scene.spec.max_duration_s)
             set_unschedulable(self.cluster, node, True)
         target = {(ns, str(p["metadata"]["name"])) for p in target_pods}
         on_node, self.saw_all_namespaces = pods_on_node(self.cluster, node)
@@ -254,6 +261,7 @@ class NodeDrain(WaitsForDeployment):
         for _ in range(5):  # an uncordon must not be lost to one bad connection
             try:
                 set_unschedulable(self.cluster, self.drained, False)
+                clear(self.cluster, Ref("Node", self.drained), Change.CORDON)
                 self._cordon_sent = False
                 return f"uncordoned node {self.drained}"
             except Exception as exc:  # whatever broke, try again, then say how to fix it

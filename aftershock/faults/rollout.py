@@ -3,7 +3,9 @@
 A restart sets the ``restartedAt`` annotation, as ``kubectl rollout restart`` and
 chaosk8s's ``rollout_deployment`` do; a change of image or env edits one container. A
 change is undone by putting the original pod template back, which rolls the Deployment
-again; a restart has nothing to undo.
+again; a restart has nothing to undo. The original template is written on the Deployment
+(the ledger's ``aftershock.dev/template`` annotation) before the change and removed with the
+restore, so the next run restores it after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from aftershock.config import Config, RolloutMode
 from aftershock.errors import UsageError
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.faults.ledger import Change, Ref
 from aftershock.kube.calls import (
     deployment_generation,
     patch_deployment,
@@ -23,6 +26,7 @@ from aftershock.kube.calls import (
     replace_pod_template,
 )
 from aftershock.kube.cluster import Cluster
+from aftershock.kube.ledger import clear, record
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -77,6 +81,10 @@ class Rollout(WaitsForDeployment):
         if self.env:
             kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
             container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
+        # The original on the Deployment first: a suite killed from here on leaves the next
+        # run the undo (aftershock.faults.ledger).
+        record(self.cluster, Ref("Deployment", name, ns), Change.TEMPLATE,
+               self._original_template, scene.spec.max_duration_s)
         replace_pod_template(self.cluster, ns, name, template)
         recovery.generation = deployment_generation(self.cluster, ns, name)
         what = [f"image {self.image}"] if self.image else []
@@ -88,5 +96,7 @@ class Rollout(WaitsForDeployment):
             return "nothing to restore: no pod template was changed"
         replace_pod_template(self.cluster, self._namespace, self._deployment,
                              self._original_template)
+        clear(self.cluster, Ref("Deployment", self._deployment, self._namespace),
+              Change.TEMPLATE)
         self._original_template = None
         return f"restored the original pod template of deployment {self._deployment}"

@@ -58,7 +58,9 @@ def cli(ns: Any, passthrough: list[str], config: Config, overrides: Mapping[str,
                    image=ns.image or f"aftershock.local/aftershock:{_version()}",
                    config_yaml=config_yaml, locustfile=locustfile,
                    pytest_args=tuple(passthrough), deadline_s=ns.deadline, hold_s=ns.hold,
-                   rbac_check=not ns.no_rbac_check, worker_pods=config.load.worker_pods,
+                   rbac_check=not ns.no_rbac_check,
+                   restore=not getattr(ns, "no_restore", False),
+                   worker_pods=config.load.worker_pods,
                    master_port=config.load.master_port, grant_worker_pods=not ns.manifests)
     docs = load_manifests(Path(ns.manifests) if ns.manifests else MANIFESTS)
     rendered = render(docs, spec)

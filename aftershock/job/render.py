@@ -41,6 +41,7 @@ class JobSpec:
     deadline_s: int | None = None  # activeDeadlineSeconds; None: the manifest's
     hold_s: int | None = None
     rbac_check: bool = True
+    restore: bool = True  # False: the suite reports killed runs' leftovers, restores none
     worker_pods: int = 0  # load.worker_pods: the suite's process is the locust master
     master_port: int = 5557  # load.master_port: where the workers connect to the suite's pod
     #: With worker_pods, add the opt-in pod create rule to the Job's Role (the shipped
@@ -151,6 +152,8 @@ def _render_job(job: dict[str, Any], spec: JobSpec,
     args = [a for a in suite.get("args") or []]
     if not spec.rbac_check:
         args.append("--no-rbac-check")
+    if not spec.restore:
+        args.append("--no-restore")
     args += spec.pytest_args
     suite["args"] = args
     if spec.hold_s is not None:

@@ -63,6 +63,8 @@ def run_job(config: Config, spec: JobSpec, docs: Sequence[Mapping[str, Any]], ou
     limit = timeout_s if timeout_s is not None else deadline_s + 120
     say(f"applying {len(rendered)} objects to namespace {spec.namespace} "
         f"(run {spec.run_id}, image {spec.image})")
+    from aftershock.kube.ledger import look_at_start
+    look_at_start(cluster, spec.restore, say)  # before this run adds its own
     created = kjob.apply(cluster, rendered, cluster.guard(spec.namespace))
     try:
         return _follow(cluster, spec, out, write, limit)

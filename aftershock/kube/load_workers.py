@@ -9,6 +9,8 @@ image, in the target's namespace (the namespace guard applies). They are:
 - owned by the suite's pod when it runs as the Job (POD_NAME/POD_NAMESPACE), so deleting
   the Job deletes them, and bounded by ``activeDeadlineSeconds`` either way: a suite killed
   by SIGKILL leaves no load running;
+- on the restore ledger (label ``aftershock.dev/run``, annotation ``aftershock.dev/worker``,
+  :mod:`aftershock.faults.ledger`): the next run deletes those a killed suite left;
 - deleted by :meth:`WorkerPods.stop` (the load driver calls it on every stop path, after
   the master has told the workers to quit), which waits until they are gone.
 """
@@ -26,6 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from aftershock.config import in_cluster
 from aftershock.errors import UsageError
 from aftershock.kube.cluster import Cluster, list_raw
+from aftershock.kube.ledger import worker_pod_metadata
 
 ROLE_LABEL = "aftershock.io/role"
 ROLE_LOAD_WORKER = "load-worker"
@@ -69,11 +72,14 @@ class WorkerPods:
 
     def manifest(self, index: int, args: Sequence[str], env: Mapping[str, str]
                  ) -> dict[str, Any]:
+        deadline_s = max(60, math.ceil(self.max_duration_s) + 120)
+        ledger_labels, ledger_annotations = worker_pod_metadata(deadline_s)
         meta: dict[str, Any] = {
             "name": f"aftershock-load-{self.run}-{index}",
             "labels": {ROLE_LABEL: ROLE_LOAD_WORKER, RUN_LABEL: self.run,
                        "app.kubernetes.io/name": "aftershock",
-                       "app.kubernetes.io/component": "load-worker"},
+                       "app.kubernetes.io/component": "load-worker", **ledger_labels},
+            "annotations": ledger_annotations,
         }
         if self.owner is not None:
             name, uid = self.owner
@@ -87,7 +93,7 @@ class WorkerPods:
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
                 "terminationGracePeriodSeconds": 5,
-                "activeDeadlineSeconds": max(60, math.ceil(self.max_duration_s) + 120),
+                "activeDeadlineSeconds": deadline_s,
                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
                                     "runAsGroup": 65532,
                                     "seccompProfile": {"type": "RuntimeDefault"}},

@@ -13,6 +13,7 @@ from aftershock.checks.timeline import MarkerKind, PodObserved, Timeline
 from aftershock.faults import dependency
 from aftershock.faults.base import DeploymentRecovery, FaultKind, Scene, Stage
 from aftershock.faults.dependency import DependencyOutage
+from aftershock.faults.ledger import Change, Ref
 from aftershock.kube.cluster import Cluster
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import LoadSource, Target
@@ -91,7 +92,7 @@ class FakeScale:
 
     def __init__(self, replicas: int) -> None:
         self.replicas = replicas
-        self.patches: list[int] = []
+        self.patches: list[int | str] = []
 
     def read(self, cluster: object, namespace: str, name: str) -> int:
         return self.replicas
@@ -101,9 +102,19 @@ class FakeScale:
         self.patches.append(replicas)
 
 
+    def record(self, cluster: object, ref: Ref, change: Change, original: object,
+               lease_s: float) -> None:
+        self.patches.append(f"ledger {change.value}={original}")
+
+    def clear(self, cluster: object, ref: Ref, change: Change) -> None:
+        self.patches.append(f"ledger {change.value} cleared")
+
+
 def outage(monkeypatch: pytest.MonkeyPatch, scale: FakeScale) -> DependencyOutage:
     monkeypatch.setattr(dependency, "deployment_replicas", scale.read)
     monkeypatch.setattr(dependency, "scale_deployment", scale.patch)
+    monkeypatch.setattr(dependency, "record", scale.record)
+    monkeypatch.setattr(dependency, "clear", scale.clear)
     return DependencyOutage(cast(Cluster, None), "demo", "db", hold_s=20)
 
 
@@ -118,14 +129,15 @@ def test_the_dependency_is_held_at_zero_then_restored_then_the_target_recovers(
     assert fault.step(clock.monotonic()).stage is Stage.RUNNING and scale.replicas == 0
     clock.sleep(1)
     assert fault.step(clock.monotonic()).stage is Stage.RUNNING  # restored, target not yet
-    assert scale.patches == [0, 2]
+    # the original is on the ledger before the scale to 0, and off it once restored
+    assert scale.patches == ["ledger scale=2", 0, 2, "ledger scale cleared"]
     assert s.actions == ["restored dependency db to 2 replicas"]
     kinds = [m.kind for m in timeline.markers]
     assert kinds[:2] == [MarkerKind.DEPENDENCY_DOWN, MarkerKind.DEPENDENCY_RESTORED]
     timeline.observations.append(workload(clock.time()))
     assert fault.step(clock.monotonic()).stage is Stage.SETTLED
     assert fault.rollback() == "nothing to restore: dependency db is not scaled down"
-    assert scale.patches == [0, 2]
+    assert scale.patches == ["ledger scale=2", 0, 2, "ledger scale cleared"]
 
 
 def test_a_rollback_during_the_outage_restores_the_dependency(
@@ -137,3 +149,4 @@ def test_a_rollback_during_the_outage_restores_the_dependency(
     fault.step(clock.monotonic())
     assert fault.rollback() == "restored dependency db to 3 replicas"
     assert scale.replicas == 3
+    assert scale.patches[-1] == "ledger scale cleared"

@@ -14,6 +14,7 @@ help:
 	@echo "make unit | lint | e2e"
 	@echo "make testbed-up | testbed-down | testbed-status"
 	@echo "make image           build the suite's image (Dockerfile) and import it into the testbed"
+	@echo "make postgres        install PostgreSQL for the history store's tests (e2e tier)"
 
 # The venv is rebuilt when the dependency pins change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -33,7 +34,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-e2e: venv testbed-up
+e2e: venv testbed-up postgres
 	$(PY) tests/run_tier.py e2e -- tests/e2e -m e2e
 
 test: lint unit e2e
@@ -44,3 +45,4 @@ clean:
 include testbed/testbed.mk
 include demo.mk
 include image.mk
+include postgres.mk

@@ -107,7 +107,9 @@ class Runner:
                                   f"interrupted before a verdict: {_described(exc)}",
                                   exc).record_all()
             raise
-        return Conclusion.of(run, checks, self.config.slo, self.results)
+        from aftershock.history.session import with_learned
+        return with_learned(Conclusion.of(run, checks, self.config.slo, self.results),
+                            self.config)
 
     def run(self, fault: Fault, checks: Sequence[Check], name: str | None = None
             ) -> tuple[Conclusion, list[str]]:

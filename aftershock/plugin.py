@@ -61,6 +61,7 @@ Record = Callable[["Conclusion"], None]
 _RESULTS_KEY = pytest.StashKey["Results"]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
 _SKIPPED_KEY = pytest.StashKey[bool]()
+_CLUSTER_KEY = pytest.StashKey[Any]()
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -172,11 +173,13 @@ def target(aftershock_config: Config) -> TargetConfig:
 
 
 @pytest.fixture(scope="session")
-def cluster(aftershock_config: Config) -> Any:
+def cluster(aftershock_config: Config, pytestconfig: pytest.Config) -> Any:
     """The cluster connection: ``aftershock.kube.connect(config)``."""
     from aftershock import kube
     connect: Callable[[Config], Any] = kube.connect
-    return connect(aftershock_config)
+    connection = connect(aftershock_config)
+    pytestconfig.stash[_CLUSTER_KEY] = connection  # the history files the run's cluster facts
+    return connection
 
 
 @pytest.fixture
@@ -351,6 +354,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _RESULTS_KEY in config.stash:
         config.stash[_RESULTS_KEY].write()
+        if _CONFIG_KEY in config.stash:  # every run appends its results to the history
+            from aftershock.history.session import record_session
+            record_session(config.stash[_CONFIG_KEY], config.stash[_RESULTS_KEY],
+                           config.stash.get(_CLUSTER_KEY, None))
     elif config.getoption("--aftershock-results", default=None):
         from aftershock.results import Results
         Results(Path(config.getoption("--aftershock-results"))).write()

@@ -11,6 +11,7 @@ from aftershock.checks.posture.settings import PostureSettings
 from aftershock.checks.slo import SLO
 from aftershock.config.base import Section
 from aftershock.config.faults import FaultsConfig
+from aftershock.config.history import HistoryConfig
 from aftershock.config.hpa import HpaConfig
 from aftershock.config.load import LoadConfig
 from aftershock.config.probes import ProbesConfig
@@ -49,4 +50,6 @@ class Config(Section):
                            description="The HPA scaling experiment.")
     probes: ProbesConfig = Field(default_factory=ProbesConfig,
                                  description="The probe correctness experiments.")
+    history: HistoryConfig = Field(default_factory=HistoryConfig,
+                                   description="The run history (aftershock history).")
 

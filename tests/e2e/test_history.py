@@ -1,0 +1,136 @@
+"""The run history on the testbed: five pod-kill runs of the well-behaved ``web`` seed it,
+then a release that exits at once on SIGTERM (``web-exit-fast``, filed under the same
+history target) fails as regressed, naming its measured figure and the learned limit,
+though it stays within the static SLO. The same sequence against a private PostgreSQL
+gives the same verdicts, and two runs finishing together both land in it.
+
+Short phases (config overrides) keep each run to some 20 s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    AFTERSHOCK,
+    ROOT,
+    RunAftershock,
+    Scratch,
+    results_of,
+    write_config,
+)
+from tests.pg_cluster import private_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+LOAD = {"rate": 100, "steady_seconds": 4, "after_seconds": 4}
+POD_KILL = ["experiments/test_pod_kill.py"]
+# A static ceiling generous enough that only the learned limits can fail these runs.
+SLO = {"during": {"max_outage_ms": 10000, "max_error_rate": 0.5},
+       "after": {"max_outage_ms": 10000, "max_error_rate": 0.5},
+       "learn": {"runs": 20, "min_runs": 5, "quantile": 0.99, "margin": 1.2, "floor_ms": 50}}
+SEED_RUNS = 5
+
+
+@pytest.fixture(scope="module")
+def apps(scratch: Scratch) -> Scratch:
+    scratch.apply("web", "variants/exit-fast")
+    return scratch
+
+
+def _config(path: Path, apps: Scratch, deployment: str, history: dict[str, Any]) -> Path:
+    return write_config(path, apps.name, deployment, load=LOAD, slo=SLO,
+                        history={"target": "shop", "profile": "e2e", **history})
+
+
+def _pod_kill(proc: subprocess.CompletedProcess[str], cfg: Path) -> dict[str, Any]:
+    found = [e for e in results_of(cfg)["experiments"] if e["name"] == "pod-kill"]
+    assert len(found) == 1, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n" \
+                            f"{proc.stderr[-3000:]}"
+    return found[0]
+
+
+def _seed(apps: Scratch, tmp: Path, run_aftershock: RunAftershock,
+          history: dict[str, Any]) -> None:
+    for i in range(SEED_RUNS):
+        (tmp / f"web-{i}").mkdir()
+        cfg = _config(tmp / f"web-{i}" / "c.yaml", apps, "web", history)
+        proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
+        exp = _pod_kill(proc, cfg)
+        assert proc.returncode == 0 and exp["verdict"] == "pass", exp["message"]
+        assert exp["learned"]["used"] is False
+        assert exp["learned"]["note"].startswith(f"static SLO alone: {i} usable past run")
+        print(f"seed {i + 1}: {exp['message'].splitlines()[0]}")
+
+
+def _regressed(exp: dict[str, Any]) -> str:
+    assert exp["verdict"] == "fail", exp["message"]
+    assert exp["learned"]["used"] is True and exp["learned"]["usable_runs"] == SEED_RUNS
+    # Within the static ceiling: the learned limits alone failed it.
+    assert all(v["measured"] <= (10000 if v["threshold"] == "max_outage_ms" else 0.5)
+               for v in exp["violations"]), exp["violations"]
+    headline = exp["message"].splitlines()[0]
+    assert headline.startswith("fail: regressed: "), headline
+    assert f"of {SEED_RUNS} runs \N{MULTIPLICATION SIGN} 1.2" in headline, headline
+    assert "learned limit" in headline
+    for v in exp["violations"]:  # each names the measured figure and the learned limit
+        assert v["measured"] > v["limit"]
+    return headline
+
+
+def test_a_regressed_release_fails_against_the_history_on_sqlite(
+        apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
+    store = tmp_path / "history.sqlite"
+    history = {"path": str(store)}
+    _seed(apps, tmp_path, run_aftershock, history)
+    (tmp_path / "exit-fast").mkdir()
+    cfg = _config(tmp_path / "exit-fast" / "c.yaml", apps, "web-exit-fast", history)
+    proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    headline = _regressed(_pod_kill(proc, cfg))
+    print(f"exit-fast against the SQLite history: {headline}")
+    trend = run_aftershock("history", "--store", str(store), "--experiment", "pod-kill")
+    assert trend.returncode == 0, trend.stderr
+    lines = trend.stdout.splitlines()
+    assert lines[0] == "pod-kill  (target shop, profile e2e)"
+    assert [ln.split()[2] for ln in lines[2:]] == ["pass"] * SEED_RUNS + ["fail"]
+    print(trend.stdout)
+
+
+def test_the_same_sequence_on_postgresql_and_two_runs_finishing_together(
+        apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
+    with private_cluster() as pg:
+        url = pg.fresh_database()
+        history = {"url": url}
+        _seed(apps, tmp_path, run_aftershock, history)
+        # Two runs at once: the regressed release and one more of web. Both land.
+        procs = {}
+        for name, deployment in (("exit-fast", "web-exit-fast"), ("web-again", "web")):
+            (tmp_path / name).mkdir()
+            cfg = _config(tmp_path / name / "c.yaml", apps, deployment, history)
+            procs[name] = (cfg, subprocess.Popen(
+                [AFTERSHOCK, "run", "--config", str(cfg), *POD_KILL], cwd=ROOT, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        done = {}
+        for name, (cfg, p) in procs.items():
+            out, err = p.communicate(timeout=600)
+            done[name] = (cfg, subprocess.CompletedProcess(p.args, p.returncode, out, err))
+        cfg, proc = done["exit-fast"]
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        headline = _regressed(_pod_kill(proc, cfg))
+        print(f"exit-fast against the PostgreSQL history: {headline}")
+        cfg, proc = done["web-again"]
+        exp = _pod_kill(proc, cfg)
+        assert proc.returncode == 0 and exp["verdict"] == "pass", exp["message"]
+        trend = run_aftershock("history", "--store", url, "--experiment", "pod-kill",
+                               "--last", "100")
+        assert trend.returncode == 0, trend.stderr
+        verdicts = [ln.split()[2] for ln in trend.stdout.splitlines()[2:]]
+        assert sorted(verdicts) == ["fail"] + ["pass"] * (SEED_RUNS + 1), trend.stdout
+        print(trend.stdout)
+        print(json.dumps(results_of(cfg).get("history"), indent=2))

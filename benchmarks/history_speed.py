@@ -22,10 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
+
 from aftershock.checks.slo import SLO, PhaseSLO
 from aftershock.checks.verdict import evaluate
 from aftershock.config import Config
 from aftershock.history.record import experiment_row, run_row
+from aftershock.history.schema import experiments as experiments_table
+from aftershock.history.schema import runs as runs_table
 from aftershock.history.session import learned_for, record_session
 from aftershock.history.store import HistoryStore
 from aftershock.results import Results
@@ -48,14 +52,19 @@ def _entry(rnd: random.Random, name: str) -> dict[str, Any]:
 
 def seed(url: str, runs: int) -> None:
     rnd = random.Random(1)
-    with HistoryStore.open(url, create=True) as store:
+    # Rows as a run writes them, in one transaction (a run's own write is timed below).
+    with HistoryStore.open(url, create=True) as store, store.engine.begin() as conn:
         for i in range(2 * runs):
             ours = i % 2 == 0
             doc = {"started": str(i), "finished": str(i), "verdict": "pass",
                    "experiments": [_entry(rnd, "pod-kill" if ours else "rollout")]}
-            store.append(run_row(doc, source="bench", target="shop" if ours else "cart",
-                                 profile="default"),
-                         [experiment_row(e) for e in doc["experiments"]])
+            run = run_row(doc, source="bench", target="shop" if ours else "cart",
+                          profile="default")
+            key = conn.execute(insert(runs_table).values(**run)).inserted_primary_key
+            assert key is not None
+            conn.execute(insert(experiments_table), [
+                {**experiment_row(e), "run_id": key[0], "target": run["target"],
+                 "profile": run["profile"]} for e in doc["experiments"]])
 
 
 def config(tmp: Path, store: Path) -> Config:
@@ -98,8 +107,9 @@ def main() -> int:
         writes = []
         for fresh in (True, False, False, False, False, False):
             res = Results(tmp / "results")
-            for k in range(7):
-                res.record(f"exp-{k}", evaluate(experiment([(12.0, 12.2)]), slo), slo)
+            for k in range(7):  # each run's outages differ, as real runs' do
+                outage = (12.0, 12.2 + 0.01 * len(writes))
+                res.record(f"exp-{k}", evaluate(experiment([outage]), slo), slo)
             path = tmp / f"new-{len(writes)}.sqlite" if fresh else store
             c = cfg.model_copy(update={"history": cfg.history.model_copy(
                 update={"path": path})})

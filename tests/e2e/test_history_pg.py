@@ -14,6 +14,7 @@ from tests.unit.test_history_store import (  # noqa: F401  (collected here again
     test_a_session_appends_and_a_later_run_is_judged_against_learned_limits,
     test_a_store_newer_than_the_code_is_refused,
     test_concurrent_writers_lose_nothing,
+    test_every_run_appends_its_results_at_session_end,
     test_import_seeds_the_store_from_results_directories,
     test_runs_land_and_the_learning_query_reads_them,
     test_the_same_run_is_not_added_twice,

@@ -219,3 +219,43 @@ def test_import_seeds_the_store_from_results_directories(
     assert [round(p.figures["during.longest_outage_ms"] or 0) for p in past] == [10, 20, 30]
     assert cli.main(["history", "--store", store_url, "--target", "nobody"]) == 0
     assert "no runs in" in capsys.readouterr().out
+
+
+EXPERIMENT = """
+import pytest
+from aftershock.checks.verdict import evaluate
+from verdict_helpers import experiment
+
+@pytest.mark.experiment(name="kill")
+def test_kill(aftershock_config, results):
+    results.record("kill", evaluate(experiment([(13.0, 13.2)]), aftershock_config.slo),
+                   aftershock_config.slo)
+"""
+
+
+def test_every_run_appends_its_results_at_session_end(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # verdict_helpers
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test_exp.py").write_text(EXPERIMENT)
+    (tmp_path / "c.yaml").write_text(json.dumps(
+        _config(tmp_path, store_url).model_dump(mode="json")))
+    run = ["run", "--config", "c.yaml", "--experiments", "test_exp.py", "-p",
+           "no:cacheprovider", "-q"]
+    assert cli.main([*run, "--set", "slo.during.max_outage_ms=100"]) == 1
+    assert cli.main(run) == 0  # the config allows 10 s
+    with HistoryStore.open(store_url, create=False) as store:
+        rows = store.trend(target="shop", experiment="kill")
+    assert [r.verdict for r in rows] == ["fail", "pass"]
+    assert rows[0].longest_outage_ms == pytest.approx(200.0)
+    section = json.loads((tmp_path / "results" / "results.json").read_text())["history"]
+    assert section["target"] == "shop" and section["profile"] == "default"
+    assert section["namespace"] == "ns" and section["deployment"] == "web"
+    # A run whose history cannot be written keeps its verdict and says why.
+    (tmp_path / "c.yaml").write_text(json.dumps(_config(
+        tmp_path, "postgresql://nobody@127.0.0.1:1/none").model_dump(mode="json")))
+    capfd.readouterr()
+    assert cli.main([*run, "--set", "slo.during.max_outage_ms=100"]) == 1
+    assert "the run history was not written to postgresql+psycopg://nobody@127.0.0.1:1/none" \
+        in capfd.readouterr().err

@@ -222,8 +222,8 @@ class HistoryStore:
                     "store")
             if current != head_revision():
                 if not upgrade and current is None:
-                    raise HistoryUnusable(f"{shown(self.url)} is not an aftershock history "
-                                          "store (no schema version in it)",
+                    raise HistoryUnusable(f"{shown(self.url)} holds no aftershock history "
+                                          "(no schema version in it)",
                                           "point history.path / --store at the store a run "
                                           "wrote")
                 from alembic import command

@@ -64,7 +64,9 @@ def _seed(apps: Scratch, tmp: Path, run_aftershock: RunAftershock,
         exp = _pod_kill(proc, cfg)
         assert proc.returncode == 0 and exp["verdict"] == "pass", exp["message"]
         assert exp["learned"]["used"] is False
-        assert exp["learned"]["note"].startswith(f"static SLO alone: {i} usable past run")
+        # The first finds no history at all; the others too few runs in it.
+        assert exp["learned"]["note"].startswith(
+            "static SLO alone: " + (f"{i} usable past run" if i else "")), exp["learned"]
         print(f"seed {i + 1}: {exp['message'].splitlines()[0]}")
 
 

@@ -58,8 +58,10 @@ def record_session(config: Config, results: Results, cluster: Any = None) -> int
                         profile=config.history.profile, facts=facts),
                 [experiment_row(e) for e in doc["experiments"]])
     except Exception as e:
-        _warn(f"the run history was not written to {shown(url)}: {type(e).__name__}: "
-              f"{str(e).splitlines()[0] if str(e) else ''}")
+        from aftershock.errors import AftershockError
+        why = e.problem if isinstance(e, AftershockError) else \
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        _warn(f"the run history was not written to {shown(url)}: {why}")
         return None
 
 

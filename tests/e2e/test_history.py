@@ -28,11 +28,13 @@ from tests.pg_cluster import private_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-LOAD = {"rate": 100, "steady_seconds": 4, "after_seconds": 4}
+# A new connection per request: a killed pod that stops at once (exit-fast) refuses the
+# connections kube-proxy still sends it, whatever connection a user happened to hold.
+LOAD = {"rate": 100, "steady_seconds": 4, "after_seconds": 4, "new_connections": True}
+CEILING = {"max_outage_ms": 10000, "max_error_rate": 0.5}
 POD_KILL = ["experiments/test_pod_kill.py"]
 # A static ceiling generous enough that only the learned limits can fail these runs.
-SLO = {"during": {"max_outage_ms": 10000, "max_error_rate": 0.5},
-       "after": {"max_outage_ms": 10000, "max_error_rate": 0.5},
+SLO = {"during": CEILING, "after": CEILING,
        "learn": {"runs": 20, "min_runs": 5, "quantile": 0.99, "margin": 1.2, "floor_ms": 50}}
 SEED_RUNS = 5
 
@@ -74,7 +76,7 @@ def _regressed(exp: dict[str, Any]) -> str:
     assert exp["verdict"] == "fail", exp["message"]
     assert exp["learned"]["used"] is True and exp["learned"]["usable_runs"] == SEED_RUNS
     # Within the static ceiling: the learned limits alone failed it.
-    assert all(v["measured"] <= (10000 if v["threshold"] == "max_outage_ms" else 0.5)
+    assert all(v["measured"] <= CEILING.get(v["threshold"], float("inf"))
                for v in exp["violations"]), exp["violations"]
     headline = exp["message"].splitlines()[0]
     assert headline.startswith("fail: regressed: "), headline
@@ -110,29 +112,33 @@ def test_the_same_sequence_on_postgresql_and_two_runs_finishing_together(
         url = pg.fresh_database()
         history = {"url": url}
         _seed(apps, tmp_path, run_aftershock, history)
-        # Two runs at once: the regressed release and one more of web. Both land.
-        procs = {}
-        for name, deployment in (("exit-fast", "web-exit-fast"), ("web-again", "web")):
-            (tmp_path / name).mkdir()
-            cfg = _config(tmp_path / name / "c.yaml", apps, deployment, history)
-            procs[name] = (cfg, subprocess.Popen(
-                [AFTERSHOCK, "run", "--config", str(cfg), *POD_KILL], cwd=ROOT, text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        done = {}
-        for name, (cfg, p) in procs.items():
-            out, err = p.communicate(timeout=600)
-            done[name] = (cfg, subprocess.CompletedProcess(p.args, p.returncode, out, err))
-        cfg, proc = done["exit-fast"]
+        (tmp_path / "exit-fast").mkdir()
+        cfg = _config(tmp_path / "exit-fast" / "c.yaml", apps, "web-exit-fast", history)
+        proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
         assert proc.returncode == 1, proc.stderr[-3000:]
         headline = _regressed(_pod_kill(proc, cfg))
         print(f"exit-fast against the PostgreSQL history: {headline}")
-        cfg, proc = done["web-again"]
-        exp = _pod_kill(proc, cfg)
-        assert proc.returncode == 0 and exp["verdict"] == "pass", exp["message"]
+        # Two runs finishing together: both land, each with the verdict it reported (two
+        # loads at once may slow the app beyond its usual p99: the verdicts are not the
+        # point here, the writes are).
+        procs = {}
+        for name in ("together-1", "together-2"):
+            (tmp_path / name).mkdir()
+            c = _config(tmp_path / name / "c.yaml", apps, "web", history)
+            procs[name] = (c, subprocess.Popen(
+                [AFTERSHOCK, "run", "--config", str(c), *POD_KILL], cwd=ROOT, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        reported = []
+        for c, p in procs.values():
+            out, err = p.communicate(timeout=600)
+            exp = _pod_kill(subprocess.CompletedProcess(p.args, p.returncode, out, err), c)
+            assert "the run history was not written" not in err, err[-3000:]
+            reported.append(exp["verdict"])
         trend = run_aftershock("history", "--store", url, "--experiment", "pod-kill",
                                "--last", "100")
         assert trend.returncode == 0, trend.stderr
         verdicts = [ln.split()[2] for ln in trend.stdout.splitlines()[2:]]
-        assert sorted(verdicts) == ["fail"] + ["pass"] * (SEED_RUNS + 1), trend.stdout
+        assert verdicts[:SEED_RUNS + 1] == ["pass"] * SEED_RUNS + ["fail"], trend.stdout
+        assert sorted(verdicts[SEED_RUNS + 1:]) == sorted(reported), trend.stdout
         print(trend.stdout)
         print(json.dumps(results_of(cfg).get("history"), indent=2))

@@ -30,7 +30,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 # A new connection per request: a killed pod that stops at once (exit-fast) refuses the
 # connections kube-proxy still sends it, whatever connection a user happened to hold.
-LOAD = {"rate": 100, "steady_seconds": 4, "after_seconds": 4, "new_connections": True}
+# exit-fast's loss is the few requests kube-proxy sends to the dead pod before it follows
+# the endpoints (tens of ms here): at 100 req/s it lost none in 2 of 4 runs, hence 200.
+LOAD = {"rate": 200, "steady_seconds": 4, "after_seconds": 4, "new_connections": True}
 CEILING = {"max_outage_ms": 10000, "max_error_rate": 0.5}
 POD_KILL = ["experiments/test_pod_kill.py"]
 # A static ceiling generous enough that only the learned limits can fail these runs.

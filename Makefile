@@ -15,6 +15,7 @@ help:
 	@echo "make testbed-up | testbed-down | testbed-status | testbed-import IMAGE=app.tar"
 	@echo "make image           build the suite's image (Dockerfile) and import it into the testbed"
 	@echo "make browser         Debian's chromium, for the HTML report's browser test"
+	@echo "make postgres        install PostgreSQL for the history store's tests (e2e tier)"
 
 # The venv is rebuilt when the dependency pins change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -34,7 +35,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-e2e: venv testbed-up
+e2e: venv testbed-up postgres
 	$(PY) tests/run_tier.py e2e -- tests/e2e -m e2e
 
 test: lint unit e2e
@@ -47,3 +48,4 @@ include demo.mk
 include image.mk
 include pushgateway.mk
 include browser.mk
+include postgres.mk

@@ -214,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing file")
 
     _job_parsers(sub)
+    from aftershock.history.command import add_parser as history_parser
+    history_parser(sub, EXIT_CODES, _config_options)
     return parser
 
 
@@ -360,6 +362,10 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
         base = Layer()
     slo = load_slo(base, set_options=ns.set_options)
     v = evaluate(timeline, slo)
+    learned = _recorded_learned(meta, path)
+    if learned is not None:  # the limits the run learned from its history, as recorded
+        from aftershock.checks.learn import judge_learned
+        v = judge_learned(v, slo, learned)
     check = meta.get("check") if isinstance(meta.get("check"), dict) else None
     skipped = (f"the experiment's own check {check.get('name')!r} (recorded verdict: "
                f"{check.get('verdict')}) is not recomputed offline; results.json has it"
@@ -367,7 +373,8 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
     if ns.json:
         import json
         name = str(meta.get("experiment") or path.stem)
-        entry = experiment_json(name, v, slo, timeline_file=str(path))
+        entry = experiment_json(name, v, slo, timeline_file=str(path),
+                                extra={"learned": learned.to_json()} if learned else None)
         if skipped:
             entry["not_recomputed"] = skipped
         json.dump(entry, sys.stdout, indent=2)  # streamed: no second copy as one string
@@ -377,6 +384,19 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
         if skipped:
             print(f"note: this is the request verdict against the SLO; {skipped}")
     return exit_code(v.outcome)
+
+
+def _recorded_learned(meta: dict[str, Any], path: Path) -> Any:
+    """The learned limits a timeline's header recorded, or None."""
+    from aftershock.checks.learn import Learned
+    data = meta.get("learned")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Learned.from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: the recorded learned limits cannot be read ({e})",
+                          "pass an aftershock timeline file") from None
 
 
 def cmd_config(ns: argparse.Namespace) -> int:
@@ -541,6 +561,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return cmd_job(ns, rest)
         if ns.command == "init":
             return cmd_init(ns)
+        if ns.command == "history":
+            from aftershock.history.command import cmd_history
+            return cmd_history(ns, _load_config)
         parser.print_help()
         return EXIT_USAGE
     except AftershockError as e:

@@ -123,7 +123,9 @@ class Runner:
             raise
         run.progress.done(run.verdict.outcome.value if run.verdict is not None
                           else Outcome.INCONCLUSIVE.value)
-        return Conclusion.of(run, checks, self.config.slo, self.results)
+        from aftershock.history.session import with_learned
+        return with_learned(Conclusion.of(run, checks, self.config.slo, self.results),
+                            self.config)
 
     def run(self, fault: Fault, checks: Sequence[Check], name: str | None = None
             ) -> tuple[Conclusion, list[str]]:

@@ -70,6 +70,7 @@ _CONFIG_KEY = pytest.StashKey["Config"]()
 _SKIPPED_KEY = pytest.StashKey[bool]()
 _PROGRESS_KEY = pytest.StashKey["Progress"]()
 _NO_RESTORE_KEY = pytest.StashKey[bool]()
+_CLUSTER_KEY = pytest.StashKey[Any]()
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -236,6 +237,7 @@ def cluster(aftershock_config: Config, pytestconfig: pytest.Config) -> Any:
     from aftershock.kube.ledger import look_at_start
     connect: Callable[[Config], Any] = kube.connect
     connected = connect(aftershock_config)
+    pytestconfig.stash[_CLUSTER_KEY] = connected  # the history files the run's cluster facts
     no_restore = pytestconfig.stash.get(_NO_RESTORE_KEY, False) or \
         pytestconfig.getoption("--aftershock-no-restore", default=False)
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
@@ -446,6 +448,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[_PROGRESS_KEY].close()
     if _RESULTS_KEY in config.stash:
         written = config.stash[_RESULTS_KEY].write()
+        if _CONFIG_KEY in config.stash:  # every run appends its results to the history
+            from aftershock.history.session import record_session
+            record_session(config.stash[_CONFIG_KEY], config.stash[_RESULTS_KEY],
+                           config.stash.get(_CLUSTER_KEY, None))
         _write_dashboards(config)
     elif config.getoption("--aftershock-results", default=None):
         from aftershock.results import Results

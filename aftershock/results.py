@@ -332,7 +332,9 @@ class Results:
                     TIMELINE_SCHEMA,
                 # `aftershock verdict` recomputes the SLO verdict only; it names this.
                 **({"check": {"name": check.get("name"), "verdict": check.get("outcome")}}
-                   if isinstance(check, dict) else {})})
+                   if isinstance(check, dict) else {}),
+                # The limits learned from the history, for `aftershock verdict` offline.
+                **({"learned": extra["learned"]} if extra and "learned" in extra else {})})
         entry = experiment_json(name, verdict, slo, load=load, timeline_file=tl_file,
                                 nodeid=node, extra=extra)
         self.experiments.append(entry)

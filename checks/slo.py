@@ -65,6 +65,35 @@ class PhaseSLO(_Thresholds):
     )
 
 
+class LearnSettings(_Thresholds):
+    """Limits learned from the history of the same (target, experiment, profile).
+
+    Each figure's limit is the ``quantile`` of its last ``runs`` values (runs that were not
+    aborted and not inconclusive) times ``margin``, and never below its floor. The static
+    thresholds stay a hard ceiling: a learned limit can only be stricter.
+    """
+
+    runs: int = Field(default=20, ge=1, le=10_000,
+                      description="How many of the latest usable past runs to learn from. "
+                                  "Default 20.")
+    min_runs: int = Field(default=5, ge=1,
+                          description="Fewest usable past runs needed to learn a limit; below "
+                                      "it the static SLO applies alone and the result says "
+                                      "so. Default 5.")
+    quantile: float = Field(default=0.99, gt=0.0, le=1.0,
+                            description="Which quantile of the past values (nearest rank) the "
+                                        "limit starts from. Default 0.99: P95 = 0 rejects good "
+                                        "releases.")
+    margin: float = Field(default=1.2, ge=1.0,
+                          description="Factor applied to the quantile. Default 1.2.")
+    floor_ms: float = Field(default=50.0, ge=0.0,
+                            description="Least learned limit of a time (longest outage, p99, "
+                                        "recovery), in ms. Default 50.")
+    floor_error_rate: float = Field(default=0.0, ge=0.0, le=1.0,
+                                    description="Least learned error-rate limit (0.001 = "
+                                                "0.1 %). Default 0.")
+
+
 def _after_default() -> PhaseSLO:
     return PhaseSLO()
 
@@ -95,4 +124,9 @@ class SLO(_Thresholds):
         description="Longest stretch with no request in flight that still counts as measured. "
                     "A longer gap means the load could not see the target (load generator "
                     "stalled or died) and makes the phase inconclusive. Default 1000 ms.",
+    )
+    learn: LearnSettings | None = Field(
+        default=None,
+        description="Learn stricter limits from the run history (history.*). Default None: "
+                    "the static thresholds alone.",
     )

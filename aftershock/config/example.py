@@ -23,6 +23,8 @@ slo:
   after:  {max_error_rate: 0, max_outage_ms: 0, p95_ms: null, p99_ms: null, min_requests: 50}
   max_recovery_s: null
   max_recorder_gap_ms: 1000
+  learn: null                # e.g. {runs: 20, min_runs: 5, quantile: 0.99, margin: 1.2,
+                             #       floor_ms: 50}: limits learned from the run history
 load:
   rate: 200                  # req/s, paced
   users: null                # null: ceil(rate / 10)
@@ -79,4 +81,10 @@ abort:                       # stop conditions, watched while the fault runs
   max_outage_ms: null        # e.g. 10000: abort on an outage longer than 10 s
   window_s: 5
   min_requests: 20
+history:
+  enabled: true              # every run appends its results to the run history
+  path: null                 # null: aftershock-history.sqlite next to results_dir
+  url: null                  # e.g. postgresql://user:password@host/db instead of the file
+  profile: default           # your label of the cluster; runs compare within a profile
+  target: null               # null: namespace/deployment; one name for every release
 """

@@ -12,6 +12,7 @@ from aftershock.checks.slo import SLO
 from aftershock.config.abort import AbortConfig
 from aftershock.config.base import Section
 from aftershock.config.faults import FaultsConfig
+from aftershock.config.history import HistoryConfig
 from aftershock.config.hpa import HpaConfig
 from aftershock.config.load import LoadConfig
 from aftershock.config.probes import ProbesConfig
@@ -52,4 +53,6 @@ class Config(Section):
                                  description="The probe correctness experiments.")
     abort: AbortConfig = Field(default_factory=AbortConfig,
                                description="Stop conditions that abort a running fault.")
+    history: HistoryConfig = Field(default_factory=HistoryConfig,
+                                   description="The run history (aftershock history).")
 

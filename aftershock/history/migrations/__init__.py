@@ -1,0 +1,1 @@
+"""alembic migrations of the history store, shipped as package data."""

@@ -241,7 +241,7 @@ def test_every_run_appends_its_results_at_session_end(
     (tmp_path / "test_history_session_exp.py").write_text(EXPERIMENT)
     (tmp_path / "c.yaml").write_text(json.dumps(
         _config(tmp_path, store_url).model_dump(mode="json")))
-    run = ["run", "--config", "c.yaml", "--experiments", "test_history_session_exp.py", "-p",
+    run = ["run", "--config", "c.yaml", "test_history_session_exp.py", "-p",
            "no:cacheprovider", "-q"]
     assert cli.main([*run, "--set", "slo.during.max_outage_ms=100"]) == 1
     assert cli.main(run) == 0  # the config allows 10 s

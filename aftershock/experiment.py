@@ -160,7 +160,7 @@ class Runner:
                     scene = Scene(target, timeline, start, spec, self.clock,
                                   config.faults.recovery_timeout_s,
                                   lambda text: self.say(f"{run.name}: {text}"), start_load,
-                                  run.actions)
+                                  run.actions, main.requests)
                     refusal = fault.refuse(scene)
                     if refusal is not None:
                         self._inconclusive(run, refusal)

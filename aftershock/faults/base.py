@@ -27,6 +27,7 @@ from aftershock.checks.timeline import (
     NodeObserved,
     Observation,
     PodObserved,
+    Requests,
     ScalerObserved,
     Timeline,
     WorkloadObserved,
@@ -47,6 +48,7 @@ class FaultKind(StrEnum):
     DRAIN = "drain"
     PDB = "pdb"
     DEPENDENCY_OUTAGE = "dependency_outage"
+    CHAOSTOOLKIT = "chaostoolkit"
     HPA_RAMP = "hpa_ramp"
 
     @property
@@ -100,6 +102,8 @@ class Scene:
     #: is its directory under the run's load directory.
     start_load: Callable[[LoadSpec, str], LoadSource]
     actions: list[str] = field(default_factory=list)  # what the fault did and undid
+    #: The steady load's requests so far (the timeline holds them only once the load ended).
+    requests: Callable[[], Requests] | None = None
 
     def act(self, did: str) -> None:
         """Something the fault did after :meth:`Fault.inject`: recorded, noted and said."""

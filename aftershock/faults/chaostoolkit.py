@@ -26,8 +26,10 @@ aftershock observes of the target.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,16 +162,36 @@ class PartOutcome:
         return done or self.error or "nothing ran"
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Failed|Interrupt\w*): ")
+_API_MESSAGE = re.compile(r'"message":\s*"((?:[^"\\]|\\.)*)"')
+
+
+def chaos_error(exception: Sequence[str]) -> str:
+    """Chaos Toolkit's own error from a journal's formatted exception: the last exception
+    line (``chaoslib.exceptions.ActivityFailed: ...``), and the Kubernetes API's message when
+    the traceback carries its response body."""
+    lines = [line for line in "".join(exception).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    heads = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    if not heads:
+        return lines[-1].strip()
+    text = re.sub(r"^([\w.]+: )\1+", r"\1", lines[heads[-1]].strip())
+    message = _API_MESSAGE.search("\n".join(lines[heads[-1]:]))
+    if message:
+        with contextlib.suppress(ValueError):  # an unexpected escape: the line alone
+            text += f" ({json.loads(chr(34) + message.group(1) + chr(34))})"
+    return text
+
+
 def read_journal(journal: Mapping[str, Any]) -> PartOutcome:
     """The outcome of one part from its ``chaos run`` journal."""
     activities = []
     for run in journal.get("run") or []:
         activity = run.get("activity") or {}
-        exception = [line for line in "".join(run.get("exception") or []).splitlines()
-                     if line.strip()]
         activities.append(ActivityOutcome(str(activity.get("name", "?")),
                                           str(run.get("status", "unknown")),
-                                          exception[-1].strip() if exception else ""))
+                                          chaos_error(run.get("exception") or [])))
     status = journal.get("status")
     error = "" if status == "completed" or (status == "failed" and activities) \
         else f"the Chaos Toolkit run ended {status}"

@@ -25,6 +25,7 @@ from aftershock.faults.chaostoolkit import (
     ChaosExperiment,
     ChaosToolkitMethod,
     chaos_env,
+    chaos_error,
     read_journal,
 )
 from aftershock.results import Results
@@ -97,6 +98,21 @@ def test_a_failed_activity_is_reported_with_chaos_toolkits_own_error() -> None:
                        "not found\n"]}]})
     assert outcome.failures == ['activity scale-dep-to-0 failed: chaoslib.exceptions.'
                                 'ActivityFailed: deployments.apps "dep" not found']
+
+
+def test_the_error_is_the_last_exception_line_with_the_apis_message() -> None:
+    # The shape chaosk8s 0.39 leaves in a journal for a Deployment that does not exist.
+    exception = [
+        "Traceback (most recent call last):\n", "kubernetes.client.exceptions.ApiException: "
+        "(404)\nReason: Not Found\n", "\nDuring handling of the above exception, another "
+        "exception occurred:\n\n", "chaoslib.exceptions.ActivityFailed: chaoslib.exceptions."
+        "ActivityFailed: failed to scale 'nope' to 0 replicas: (404)\nReason: Not Found\n"
+        "HTTP response headers: HTTPHeaderDict({'Audit-Id': 'x'})\nHTTP response body: "
+        '{"kind":"Status","status":"Failure","message":"deployments.apps \\"nope\\" not '
+        'found","reason":"NotFound","code":404}\n']
+    assert chaos_error(exception) == (
+        "chaoslib.exceptions.ActivityFailed: failed to scale 'nope' to 0 replicas: (404) "
+        '(deployments.apps "nope" not found)')
 
 
 def test_a_completed_journal_has_no_failures_and_an_interrupted_one_says_so() -> None:

@@ -31,6 +31,8 @@ from aftershock.faults.chaostoolkit import (
 from aftershock.results import Results
 from aftershock.testing import FakeClock, FakeLoads, FakeSite
 
+pytest_plugins = ["pytester"]
+
 STEADY_S, AFTER_S = 5.0, 3.0
 METHOD = [{"type": "action", "name": "scale-dep-to-0",
            "provider": {"type": "python", "module": "chaosk8s.deployment.actions",
@@ -322,3 +324,21 @@ def test_the_verdict_decides_how_the_journal_ends(verdict: str, deviated: bool,
     assert (journal["deviated"], journal["status"]) == (deviated, status)
     assert journal["aftershock"] == {"verdict": verdict}
 
+
+
+# ---------------------------------------------------------------- the experiment module
+
+
+def test_without_the_setting_the_experiment_is_skipped_before_touching_a_cluster(
+        pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    # A kubeconfig that cannot load: asking for the cluster would error, not skip.
+    pytester.makefile(".yaml", aftershock="target:\n  namespace: shop\n  deployment: web\n"
+                      "  service: web\nkubeconfig: /nonexistent/kubeconfig\n")
+    source = Path(__file__).resolve().parents[2] / "experiments" / "test_chaostoolkit.py"
+    pytester.makepyfile(test_ctk_experiment=source.read_text())
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--aftershock-results=out")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*faults.chaostoolkit.experiment is not set*"])
+    assert json.loads((pytester.path / "out" / "results.json").read_text())[
+        "experiments"] == []

@@ -35,7 +35,7 @@ from aftershock.faults.base import FaultKind, Scene, Stage, Step
 from aftershock.faults.chaostoolkit import SettlesAfterMethod
 from aftershock.load.driver import LoadSpec, RemoteWorkers
 from aftershock.results import Results, outage_json
-from aftershock.seams import Loads, LoadSource, local_load
+from aftershock.seams import Clock, Loads, LoadSource, SystemClock, local_load
 
 #: How long the runner waits, past the configured bounds, for the thread to finish.
 _JOIN_MARGIN_S = 60.0
@@ -113,7 +113,7 @@ class Session:
 
     @classmethod
     def of(cls, config: Config, make_site: Callable[[Config], Any], title: str,
-           loads: Loads = local_load) -> Session:
+           loads: Loads = local_load, clock: Clock | None = None) -> Session:
         """A session for ``config``; ``make_site(config)`` gives the runner's cluster."""
         made: list[LoadSource] = []
 
@@ -124,7 +124,7 @@ class Session:
             return load
 
         runner = Runner(config, make_site(config), Results(config.results_dir),
-                        loads=remembered)
+                        loads=remembered, clock=clock or SystemClock())
         return cls(runner, Window(title, config.faults.chaostoolkit.timeout_s),
                    f"chaostoolkit: {title}", loads=made)
 
@@ -221,8 +221,8 @@ def annotate(journal: dict[str, Any], entry: dict[str, Any]) -> None:
     journal["aftershock"] = entry
     if entry["verdict"] == Outcome.FAIL.value:
         journal["deviated"] = True
-    elif entry["verdict"] != Outcome.PASS.value:
-        journal["status"] = "failed"
+    elif entry["verdict"] != Outcome.PASS.value and journal.get("status") == "completed":
+        journal["status"] = "failed"  # an interrupted or aborted run already says so
 
 
 

@@ -6,6 +6,7 @@ Whether chaosk8s really acts on the testbed is tests/e2e/test_chaostoolkit.py's 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 
 from aftershock import experiment
-from aftershock.chaostoolkit.session import Window, annotate
+from aftershock.chaostoolkit import probes
+from aftershock.chaostoolkit import session as state
+from aftershock.chaostoolkit.session import Session, Stopped, Window, annotate, journal_entry
 from aftershock.checks.timeline import MarkerKind, PodObserved, Timeline
 from aftershock.checks.verdict import Outcome
 from aftershock.config import Config, FaultsConfig, LoadConfig, TargetConfig
@@ -342,3 +345,65 @@ def test_without_the_setting_the_experiment_is_skipped_before_touching_a_cluster
     result.stdout.fnmatch_lines(["*faults.chaostoolkit.experiment is not set*"])
     assert json.loads((pytester.path / "out" / "results.json").read_text())[
         "experiments"] == []
+
+
+# ---------------------------------------------------------------- the control's session
+
+
+class RushedClock(FakeClock):
+    """A fake clock that also yields for a moment of real time on every sleep, so the runner
+    thread waits for the Chaos Toolkit side without racing through the fake hours."""
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(0.0005)
+        super().sleep(seconds)
+
+
+def test_the_session_meets_chaos_toolkit_at_the_gate_the_method_and_the_end(
+        config: Config) -> None:
+    clock = RushedClock()
+    loads = FakeLoads(clock)
+    session = Session.of(config, lambda c: FakeSite(clock, script=[not_ready(STEADY_S + 2.0)]),
+                         "pod kill", loads=loads, clock=clock)
+    session.start()  # returns once the gate held
+    assert session.window.gate_held.is_set() and not session.window.injected.is_set()
+    state.active = session
+    try:
+        assert probes.slo_met("before") is True
+        session.method_starts()
+        assert session.run.timeline.marker(MarkerKind.FAULT_START) is not None
+        while clock.elapsed < STEADY_S + 3.0:  # the method runs; the pod's change shows
+            time.sleep(0.01)
+        assert probes.no_outage_longer_than(0) is True
+        conclusion = session.finish("completed")
+    finally:
+        state.active = None
+    journal: dict[str, Any] = {"status": "completed", "deviated": False}
+    annotate(journal, journal_entry(session, conclusion))
+    assert journal["aftershock"]["verdict"] == "pass", journal
+    assert journal["aftershock"]["name"] == "chaostoolkit: pod kill"
+    assert (journal["status"], journal["deviated"]) == ("completed", False)
+    assert all(not load.running for load in loads.made)
+    assert json.loads(session.runner.results.path.read_text())["experiments"][0][
+        "verdict"] == "pass"
+
+
+def test_a_target_failing_the_gate_stops_chaos_toolkit_with_the_reason(
+        config: Config) -> None:
+    clock = RushedClock()
+    session = Session.of(config, lambda c: FakeSite(clock), "t",
+                         loads=FakeLoads(clock, fails=lambda t: True), clock=clock)
+    with pytest.raises(Stopped, match="steady state not met, no fault injected"):
+        session.start()
+    journal: dict[str, Any] = {"status": "interrupted", "deviated": False}
+    annotate(journal, journal_entry(session, session.finish("interrupted")))
+    assert journal["aftershock"]["verdict"] == "inconclusive"
+    assert journal["status"] == "interrupted"  # not completed: chaos run exits non-zero
+
+
+def test_the_probes_refuse_to_answer_without_the_control() -> None:
+    from chaoslib.exceptions import ActivityFailed
+    with pytest.raises(ActivityFailed, match="declare the control"):
+        probes.slo_met("during")
+    with pytest.raises(ActivityFailed, match="unknown posture check"):
+        probes.posture_ok("AS-NOPE")

@@ -14,8 +14,8 @@ lifecycle (:meth:`aftershock.experiment.Runner.execute`, unchanged) runs in a th
     after experiment: ended ────────────▶  Window: recovery, FAULT_END, after_seconds
           joins, judges, writes results/, annotates the journal
 
-A failed verdict marks the journal deviated, an inconclusive one failed, so ``chaos run``
-exits non-zero for both.
+A failed verdict marks the journal deviated, an inconclusive one failed (unless already
+interrupted), so ``chaos run`` exits non-zero for both.
 """
 
 from __future__ import annotations

@@ -448,6 +448,9 @@ class ChaosToolkitMethod(SettlesAfterMethod):
             self._finish(method, method.run.poll())
         if not self.experiment.rollbacks:
             return "nothing to restore: the Chaos Toolkit experiment has no rollbacks"
+        if self._rollbacks is not None and self._rollbacks.outcome is not None:
+            return ("nothing more to restore: the Chaos Toolkit rollbacks already ran "
+                    f"({self._rollbacks.outcome.summary()})")
         if self._rollbacks is None:
             clock = self._scene.clock.monotonic() if self._scene else 0.0
             self._rollbacks = self._start("rollbacks", self.experiment.rollbacks, clock)

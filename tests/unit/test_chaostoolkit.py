@@ -241,8 +241,10 @@ def test_the_method_runs_then_its_rollbacks_then_the_target_is_judged(
     chaos = FakeChaos(clock)
     run, _ = run_method(config, tmp_path, chaos, clock, [not_ready(STEADY_S + 1.5)])
     assert chaos.ran() == ["scale-dep-to-0", "scale-dep-back"]
-    assert run.actions[1:3] == ["Chaos Toolkit method: scale-dep-to-0 succeeded",
-                                "Chaos Toolkit rollbacks: scale-dep-back succeeded"]
+    assert run.actions[1:] == ["Chaos Toolkit method: scale-dep-to-0 succeeded",
+                               "Chaos Toolkit rollbacks: scale-dep-back succeeded",
+                               "nothing more to restore: the Chaos Toolkit rollbacks already "
+                               "ran (scale-dep-back succeeded)"]
     assert run.verdict is not None and run.verdict.outcome is Outcome.PASS
     kinds = [m.kind for m in run.timeline.markers]
     assert kinds.index(MarkerKind.FAULT_START) < kinds.index(MarkerKind.FAULT_END)

@@ -179,7 +179,7 @@ class Runner:
                     scene = Scene(target, timeline, start, spec, self.clock,
                                   config.faults.recovery_timeout_s,
                                   lambda text: self._fault_says(run, text), start_load,
-                                  run.actions)
+                                  run.actions, requests=main.requests)
                     refusal = fault.refuse(scene)
                     if refusal is not None:
                         self._inconclusive(run, refusal)

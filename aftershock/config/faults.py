@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aftershock.config.base import Section
+from aftershock.config.chaostoolkit import ChaosToolkitConfig
 
 #: The longest grace period faults.pod_kill.grace takes: a day.
 MAX_GRACE_S = 86_400
@@ -192,6 +193,9 @@ class FaultsConfig(Section):
                                description="The node-drain fault. Default: the busiest node.")
     pdb: BudgetConfig = Field(default_factory=BudgetConfig,
                               description="The PodDisruptionBudget experiment.")
+    chaostoolkit: ChaosToolkitConfig = Field(
+        default_factory=ChaosToolkitConfig,
+        description="A Chaos Toolkit experiment's method as the fault. Default: none.")
     recovery_timeout_s: float = Field(
         default=180.0, gt=0, le=86_400,
         description="How long to wait for the Deployment to be ready again after a fault, "

@@ -27,6 +27,7 @@ from aftershock.checks.timeline import (
     NodeObserved,
     Observation,
     PodObserved,
+    Requests,
     ScalerObserved,
     Timeline,
     WorkloadObserved,
@@ -47,6 +48,7 @@ class FaultKind(StrEnum):
     DRAIN = "drain"
     PDB = "pdb"
     DEPENDENCY_OUTAGE = "dependency_outage"
+    CHAOSTOOLKIT = "chaostoolkit"
     CUSTOM = "custom"  # a team's own (aftershock.custom): unknown cost, before the HPA ramp
     HPA_RAMP = "hpa_ramp"
 
@@ -104,6 +106,8 @@ class Scene:
     #: Whether a stop condition (config ``abort``) was breached: a fault that works in a
     #: loop inside ``inject`` (the drain's evictions) asks between steps and stops early.
     halted: Callable[[], bool] = lambda: False
+    #: The steady load's requests so far (the timeline holds them only once the load ended).
+    requests: Callable[[], Requests] | None = None
 
     def act(self, did: str) -> None:
         """Something the fault did after :meth:`Fault.inject`: recorded, noted and said."""

@@ -52,6 +52,11 @@ class Cluster:
     def close(self) -> None:
         self.api_client.close()
 
+    @property
+    def in_pod(self) -> bool:
+        """Whether the credentials are the pod's service account (no kubeconfig)."""
+        return self.kubeconfig is None and IN_CLUSTER_TOKEN.exists()
+
 
 def connect_to(kubeconfig: str | None, context: str | None, namespaces: list[str]) -> Cluster:
     """Build a client from a kubeconfig, or from the pod's service account in a Job.

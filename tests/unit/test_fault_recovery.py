@@ -83,7 +83,8 @@ def test_no_recovery_within_the_timeout_settles_as_unmeasurable() -> None:
 
 def test_fault_kinds_have_one_spelling_and_run_cheapest_first() -> None:
     assert [k.value for k in sorted(FaultKind, key=lambda k: k.order)] == [
-        "pod_kill", "rollout", "drain", "pdb", "dependency_outage", "custom", "hpa_ramp"]
+        "pod_kill", "rollout", "drain", "pdb", "dependency_outage", "chaostoolkit", "custom",
+        "hpa_ramp"]
     assert FaultKind("hpa_ramp") is FaultKind.HPA_RAMP
 
 

@@ -77,7 +77,8 @@ EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdi
                      "without a recorded verdict it is recorded as inconclusive.")
 FAULT_MARKER = ("fault(kind): the fault family the experiment injects, one of "
                 "aftershock.faults.base.FaultKind (pod_kill, rollout, drain, pdb, "
-                "dependency_outage, chaostoolkit, custom, hpa_ramp); sessions run them in that order.")
+                "dependency_outage, chaostoolkit, custom, hpa_ramp); sessions run them in "
+                "that order.")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

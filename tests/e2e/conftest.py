@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,16 @@ def run_aftershock() -> RunAftershock:
 def results_of(config_path: Path) -> dict[str, Any]:
     data = yaml.safe_load(config_path.read_text())
     return dict(json.loads((Path(data["results_dir"]) / "results.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def suite_image(testbed: Path) -> str:
+    """The suite's image, built from this tree's Dockerfile (cached by content) and imported
+    into every node, once per session; its reference."""
+    t0 = time.monotonic()
+    proc = subprocess.run(["/usr/bin/python3", str(ROOT / "testbed" / "images" / "suite_image.py"),
+                           "import"], capture_output=True, text=True, timeout=900, check=False,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    print(f"image build+import: {time.monotonic() - t0:.0f} s\n{proc.stderr.strip()}")
+    return proc.stdout.strip().splitlines()[-1]

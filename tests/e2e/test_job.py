@@ -32,20 +32,13 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 LOAD = {"rate": 200, "steady_seconds": 8, "after_seconds": 8}
-BUILDER = ROOT / "testbed" / "images" / "suite_image.py"
 NODE_SOCKETS = [f"/run/aftershock/node-{i}/containerd.sock" for i in (1, 2, 3)]
 MAX_IMAGE_BYTES = 250_000_000
 
 
 @pytest.fixture(scope="module")
-def image(testbed: Path) -> str:
-    """The suite's image, built from the Dockerfile (cached by content) and imported."""
-    t0 = time.monotonic()
-    proc = subprocess.run(["/usr/bin/python3", str(BUILDER), "import"], capture_output=True,
-                          text=True, timeout=900, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    print(f"image build+import: {time.monotonic() - t0:.0f} s\n{proc.stderr.strip()}")
-    return proc.stdout.strip().splitlines()[-1]
+def image(suite_image: str) -> str:
+    return suite_image
 
 
 @pytest.fixture(scope="module")

@@ -273,17 +273,6 @@ def test_killed_with_worker_pods_restore_deletes_them(
 # ------------------------------------------------------------------ the Job's pod, grace 0
 
 
-@pytest.fixture(scope="module")
-def suite_image(testbed: Path) -> str:
-    """This tree's suite image (its suite writes the ledger), built and imported."""
-    t0 = time.monotonic()
-    proc = subprocess.run(["/usr/bin/python3", str(BUILDER), "import"], capture_output=True,
-                          text=True, timeout=900, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    print(f"image build+import: {time.monotonic() - t0:.0f} s")
-    return proc.stdout.strip().splitlines()[-1]
-
-
 def _suite_pid(pod: str) -> int:
     """The host pid of the suite process in the Job's pod ``pod`` (the testbed's nodes run on
     this host): the process whose environment names the pod and whose command is the suite."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,11 +19,10 @@ import pytest
 from aftershock.kube.cluster import connect_to, service_url
 from aftershock.kube.load_workers import ROLE_LABEL, ROLE_LOAD_WORKER, WorkerPods
 from aftershock.load import LoadDriver, LoadSpec
-from tests.e2e.conftest import KUBECONFIG, ROOT, Scratch, kubectl_json
+from tests.e2e.conftest import KUBECONFIG, Scratch, kubectl_json
 
 pytestmark = pytest.mark.e2e
 
-BUILDER = ROOT / "testbed" / "images" / "suite_image.py"
 #: The host as the testbed's pods see it (the control-plane address on the bridge).
 HOST_FROM_PODS = "198.19.128.1"
 RATE = 200.0
@@ -32,12 +30,8 @@ SECONDS = 5.0
 
 
 @pytest.fixture(scope="module")
-def image(testbed: Path) -> str:
-    """The suite's image, built from the Dockerfile (cached by content) and imported."""
-    proc = subprocess.run(["/usr/bin/python3", str(BUILDER), "import"], capture_output=True,
-                          text=True, timeout=900, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc.stdout.strip().splitlines()[-1]
+def image(suite_image: str) -> str:
+    return suite_image
 
 
 def _free_port() -> int:

@@ -36,7 +36,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 e2e: venv testbed-up postgres
-	$(PY) tests/run_tier.py e2e -- tests/e2e -m e2e
+	$(PY) tests/run_tier.py e2e -- tests/e2e -m e2e --durations=30
 
 test: lint unit e2e
 

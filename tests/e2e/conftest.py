@@ -22,8 +22,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "testbed" / "manifests"
-KUBECONFIG = Path(os.environ.get("AFTERSHOCK_E2E_KUBECONFIG", ROOT / ".testbed" / "kubeconfig"))
-KUBECTL = os.environ.get("AFTERSHOCK_E2E_KUBECTL", str(ROOT / ".testbed" / "kubectl"))
+# Not AFTERSHOCK_*: the CLI subprocesses inherit this environment and refuse unknown
+# AFTERSHOCK_* variables as misspelt config keys.
+KUBECONFIG = Path(os.environ.get("TESTBED_KUBECONFIG", ROOT / ".testbed" / "kubeconfig"))
+KUBECTL = os.environ.get("TESTBED_KUBECTL", str(ROOT / ".testbed" / "kubectl"))
 AFTERSHOCK = str(Path(sys.executable).with_name("aftershock"))
 ROLLOUT_TIMEOUT_S = 240
 

@@ -12,7 +12,9 @@ it works in the Job as well as on a workstation), and removes it once the change
                 aftershock.dev/run=<run id>
 
 Each value is one :class:`Entry` as JSON: the run id, who runs it (:class:`Owner`), the
-original value and when the entry expires. Every ``aftershock run`` / ``check`` / ``job run``
+original value and when the entry expires. A template entry also holds a fingerprint of the
+template the run put in place, so that a template changed again after the run (a later deploy)
+is reported instead of reverted. Every ``aftershock run`` / ``check`` / ``job run``
 and ``aftershock restore`` look for entries left behind (:func:`decide`): one whose run is
 still alive is reported and never touched; one whose run is gone is undone.
 
@@ -32,6 +34,7 @@ This module is pure: it decides from plain objects. The API calls are
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -85,6 +88,8 @@ class Entry:
     original: Any
     at: float  # wall time the entry was written
     expires: float  # wall time after which the run must have ended
+    #: TEMPLATE: the :func:`fingerprint` of the template the run put in place; "" until then.
+    changed_to: str = ""
 
     def encode(self) -> str:
         data = asdict(self)
@@ -98,7 +103,7 @@ class Entry:
             data = json.loads(text)
             owner = Owner(**data["owner"])
             entry = Entry(change, owner, data.get("original"), float(data["at"]),
-                          float(data["expires"]))
+                          float(data["expires"]), str(data.get("changed_to", "")))
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return entry if _valid(entry) else None
@@ -113,6 +118,19 @@ def _valid(entry: Entry) -> bool:
     if entry.change is Change.TEMPLATE:
         return isinstance(o, dict) and isinstance(o.get("spec"), dict)
     return True
+
+
+def fingerprint(template: Any) -> str:
+    """A digest of a pod template as the API serialises it; nulls are dropped, because one
+    client writes ``creationTimestamp: null`` where another leaves the key out."""
+    def bare(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: bare(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [bare(v) for v in value]
+        return value
+    text = json.dumps(bare(template), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -133,12 +151,14 @@ class Leftover:
     """An entry found on an object: a change some run made and has not undone.
 
     ``entry`` None: the annotation is there but unreadable; it is reported, not undone.
-    ``raw`` is the annotation's text as found (an undo checks it is still the same)."""
+    ``raw`` is the annotation's text as found (an undo checks it is still the same).
+    ``current`` is the :func:`fingerprint` of the Deployment's template as found (TEMPLATE)."""
 
     ref: Ref
     change: Change
     entry: Entry | None
     raw: str
+    current: str = ""
 
     def __str__(self) -> str:
         if self.entry is None:
@@ -173,7 +193,10 @@ def found_on(kind: str, objects: Sequence[Raw]) -> list[Leftover]:
                 text = ""  # a worker pod whose annotation is gone: still the run's
             if text is None:
                 continue
-            out.append(Leftover(ref, change, Entry.decode(change, str(text)), str(text)))
+            current = fingerprint((obj.get("spec") or {}).get("template")) \
+                if change is Change.TEMPLATE else ""
+            out.append(Leftover(ref, change, Entry.decode(change, str(text)), str(text),
+                                current))
     return out
 
 
@@ -254,6 +277,17 @@ def decide(leftovers: Sequence[Leftover], facts: Facts, restore: bool = True
             out.append(Decision(left, False, f"left alone: its run is alive: {why}"))
         elif not restore:
             out.append(Decision(left, False, f"not restored (--no-restore): {why}"))
+        elif changed_since(left):
+            out.append(Decision(left, False, (
+                f"left alone: the pod template changed again after run {entry.owner.run} "
+                "set it (a later deploy?), and restoring the recorded original would revert "
+                f"that; check the Deployment, then remove the {left.change.key} annotation")))
         else:
             out.append(Decision(left, True, why))
     return out
+
+
+def changed_since(left: Leftover) -> bool:
+    """Whether a template entry's Deployment no longer has the template the run set."""
+    return (left.change is Change.TEMPLATE and left.entry is not None
+            and bool(left.entry.changed_to) and left.current != left.entry.changed_to)

@@ -26,7 +26,7 @@ from aftershock.kube.calls import (
     replace_pod_template,
 )
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.ledger import clear, record
+from aftershock.kube.ledger import clear, record, template_now
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -86,6 +86,10 @@ class Rollout(WaitsForDeployment):
         record(self.cluster, Ref("Deployment", name, ns), Change.TEMPLATE,
                self._original_template, scene.spec.max_duration_s)
         replace_pod_template(self.cluster, ns, name, template)
+        # And what it became: a later deploy over it is then reported, not reverted.
+        record(self.cluster, Ref("Deployment", name, ns), Change.TEMPLATE,
+               self._original_template, scene.spec.max_duration_s,
+               template_now(self.cluster, ns, name))
         recovery.generation = deployment_generation(self.cluster, ns, name)
         what = [f"image {self.image}"] if self.image else []
         what += [f"env {k}={v}" for k, v in self.env.items()]

@@ -10,6 +10,7 @@ cluster-wide object a run changes (the drain's cordon). The calls restore makes 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import socket
@@ -32,6 +33,7 @@ from aftershock.faults.ledger import (
     Owner,
     Ref,
     decide,
+    fingerprint,
     found_on,
 )
 from aftershock.kube.cluster import Cluster, list_raw
@@ -65,10 +67,10 @@ def this_run() -> Owner:
                  started=process_start(pid) or "", pod=f"{own[0]}/{own[1]}" if own else "")
 
 
-def entry(change: Change, original: Any, lease_s: float) -> Entry:
+def entry(change: Change, original: Any, lease_s: float, changed_to: str = "") -> Entry:
     """This run's entry for a change it is about to make; it expires after ``lease_s``."""
     now = time.time()
-    return Entry(change, this_run(), original, now, now + lease_s)
+    return Entry(change, this_run(), original, now, now + lease_s, changed_to)
 
 
 def _patch(cluster: Cluster, ref: Ref, body: dict[str, Any]) -> None:
@@ -79,10 +81,20 @@ def _patch(cluster: Cluster, ref: Ref, body: dict[str, Any]) -> None:
                                                  _request_timeout=30)
 
 
-def record(cluster: Cluster, ref: Ref, change: Change, original: Any, lease_s: float) -> None:
-    """Write this run's entry on the object, before the change it describes."""
+def record(cluster: Cluster, ref: Ref, change: Change, original: Any, lease_s: float,
+           changed_to: str = "") -> None:
+    """Write this run's entry on the object, before the change it describes (and again
+    after a template change, with ``changed_to``)."""
     _patch(cluster, ref, {"metadata": {"annotations": {
-        change.key: entry(change, original, lease_s).encode()}}})
+        change.key: entry(change, original, lease_s, changed_to).encode()}}})
+
+
+def template_now(cluster: Cluster, namespace: str, name: str) -> str:
+    """The :func:`fingerprint` of a Deployment's template, read the way :func:`scan` lists it
+    (raw JSON, so both see the same fields)."""
+    resp: Any = cluster.apps.read_namespaced_deployment(
+        name, cluster.guard(namespace), _preload_content=False, _request_timeout=30)
+    return fingerprint((json.loads(resp.data).get("spec") or {}).get("template"))
 
 
 def clear(cluster: Cluster, ref: Ref, change: Change) -> None:

@@ -21,6 +21,7 @@ from aftershock.faults.ledger import (
     Owner,
     Ref,
     decide,
+    fingerprint,
     found_on,
     judge,
 )
@@ -156,6 +157,40 @@ def test_decide_undoes_only_what_a_gone_run_left() -> None:
     assert "cannot be undone" in decisions[2].why
     assert [d.undo for d in decide(lefts, f, restore=False)] == [False, False, False]
     assert decide(lefts, f, restore=False)[0].why.startswith("not restored (--no-restore)")
+
+
+def test_a_template_deployed_over_after_the_run_is_reported_not_reverted() -> None:
+    """A killed rollout's entry holds the template it set; a deploy made since (same
+    annotation kept, as ``kubectl apply`` keeps it) must not be undone by restore."""
+    gone = Owner("as-gone", "here", 42, "boot:1")
+    ours = {**TEMPLATE, "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                 "env": [{"name": "X", "value": "1"}]}]}}
+    later = {**TEMPLATE, "spec": {"containers": [{"name": "web", "image": "web:2"}]}}
+    e = Entry(Change.TEMPLATE, gone, TEMPLATE, NOW - 60, NOW - 1, fingerprint(ours))
+    assert Entry.decode(Change.TEMPLATE, e.encode()) == e
+
+    def deployment(template: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": "web", "namespace": "shop",
+                             "annotations": {Change.TEMPLATE.key: e.encode()}},
+                "spec": {"template": template}}
+
+    [still_ours] = found_on("Deployment", [deployment(ours)])
+    [deployed_over] = found_on("Deployment", [deployment(later)])
+    killed_before_it_knew = dataclasses.replace(deployed_over,
+                                                entry=dataclasses.replace(e, changed_to=""))
+    first, second, third = decide([still_ours, deployed_over, killed_before_it_knew], facts())
+    assert first.undo and third.undo
+    assert not second.undo
+    assert second.why.startswith("left alone: the pod template changed again after run as-gone")
+    assert "remove the aftershock.dev/template annotation" in second.why
+
+
+def test_a_template_fingerprint_ignores_nulls_and_key_order() -> None:
+    """The API's raw JSON has ``creationTimestamp: null`` in a template's metadata."""
+    with_null = {"spec": TEMPLATE["spec"], "metadata": {"labels": {"app": "web"},
+                                                        "creationTimestamp": None}}
+    assert fingerprint(with_null) == fingerprint(TEMPLATE)
+    assert fingerprint({**TEMPLATE, "spec": {"containers": []}}) != fingerprint(TEMPLATE)
 
 
 def test_the_suite_container_is_the_jobs() -> None:

@@ -171,9 +171,12 @@ def test_killed_mid_rollout_restore_puts_the_template_back(
                        faults={"rollout": {"mode": "env", "env": {"KILL_TEST": "1"}}})
 
     def env_changed() -> bool:
+        # Killed once the entry also holds the fingerprint of the template the run set:
+        # restore must find the live template (read raw by a new process) equal to it.
         dep = apps.get("deployment", "web")
         env = dep["spec"]["template"]["spec"]["containers"][0].get("env") or []
-        return f"{LEDGER}template" in _ledger(dep) and any(
+        entry = _ledger(dep).get(f"{LEDGER}template")
+        return entry is not None and bool(json.loads(entry).get("changed_to")) and any(
             e["name"] == "KILL_TEST" for e in env)
 
     kill_mid_fault(cfg, ["experiments/test_rolling_update.py"], env_changed)

@@ -44,7 +44,6 @@ RUN_LABEL = "aftershock.dev/run"
 KILL_TIMEOUT_S = 120
 #: The host as the testbed's pods see it (the control-plane address on the bridge).
 HOST_FROM_PODS = "198.19.128.1"
-BUILDER = ROOT / "testbed" / "images" / "suite_image.py"
 
 
 def _nodes() -> list[dict[str, Any]]:
@@ -220,25 +219,6 @@ def test_killed_mid_dependency_outage_check_scales_dep_back(
     apps.wait_rollouts()
 
 
-def _image_on_nodes() -> str | None:
-    """A suite image already imported on every node (the worker pods only run locust)."""
-    per_node = [{name for img in n["status"].get("images") or [] for name in img["names"]
-                 if name.startswith("aftershock.local/aftershock:")} for n in _nodes()]
-    common = set.intersection(*per_node) if per_node else set()
-    return sorted(common)[-1] if common else None
-
-
-@pytest.fixture(scope="module")
-def worker_image(testbed: Path) -> str:
-    found = _image_on_nodes()
-    if found:
-        return found
-    proc = subprocess.run(["/usr/bin/python3", str(BUILDER), "import"], capture_output=True,
-                          text=True, timeout=900, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc.stdout.strip().splitlines()[-1]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("0.0.0.0", 0))
@@ -246,10 +226,10 @@ def _free_port() -> int:
 
 
 def test_killed_with_worker_pods_restore_deletes_them(
-        apps: Scratch, worker_image: str, tmp_path: Path,
+        apps: Scratch, suite_image: str, tmp_path: Path,
         run_aftershock: RunAftershock) -> None:
     cfg = write_config(tmp_path / "workers.yaml", apps.name, "web",
-                       load=LOAD | {"worker_pods": 2, "worker_image": worker_image,
+                       load=LOAD | {"worker_pods": 2, "worker_image": suite_image,
                                     "master_host": HOST_FROM_PODS,
                                     "master_port": _free_port()})
 

@@ -5,7 +5,8 @@ some seconds: at least one outage window) on the sample app in a scratch namespa
 the report; chromium (`make browser`, /usr/bin/chromium; playwright never downloads one)
 opens it from disk. The page must render every chart with no console error and no network
 request, draw as many outage-window shapes per experiment as results.json has, and zoom
-on the shared time axis. The screenshot goes to results/ for the CI artifacts.
+and pan on the shared time axis with every lane of the experiment following. The screenshot
+goes to results/ for the CI artifacts.
 
 ``REPORT_RESULTS=results`` checks a results directory already written instead (the demo's,
 after ``make demo``) and runs nothing itself.
@@ -19,11 +20,14 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.e2e.conftest import AFTERSHOCK, ROOT, Scratch, results_of, write_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +38,49 @@ RUN = ["experiments/test_pod_kill.py", "experiments/test_probes.py", "-k",
        "pod_kill or dependency_outage"]
 #: How long the page may take to draw every chart (two cores shared by the whole test tier).
 RENDER_TIMEOUT_MS = 90_000
+
+
+#: Each subplot of a chart (one per panel) and the x axis it draws on, with its range.
+_SUBPLOT_RANGES = """c => Object.fromEntries(Object.entries(c._fullLayout._plots)
+    .map(([k, p]) => [k, [p.xaxis._id, p.xaxis.range.slice()]]))"""
+#: The time axis of every chart but the first.
+_OTHER_CHARTS = """() => Array.from(document.querySelectorAll('.chart')).slice(1)
+    .map(c => c.layout.xaxis.range.slice())"""
+
+
+def _drag(page: Page, chart: Locator, subplot: str, start: float, end: float,
+          shift: bool = False) -> None:
+    """A mouse drag across one subplot of chart, between fractions of its width; with
+    shift held, plotly pans instead of zooming. The chart is scrolled into view first, as a
+    user would: the demo's first chart starts below the fold, and a mouse outside the
+    viewport reaches nothing."""
+    layer = chart.locator(f".nsewdrag[data-subplot={subplot}]")
+    layer.scroll_into_view_if_needed()
+    box = layer.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * start, box["y"] + box["height"] / 2
+    # What the mouse presses on must be that subplot's drag layer, nothing laid over it.
+    hit = chart.evaluate("""(c, [x, y]) => { const e = document.elementFromPoint(x, y);
+        return e && c.contains(e) ? e.getAttribute('data-subplot') : String(e && e.outerHTML)
+          .slice(0, 200); }""", [x, y])
+    assert hit == subplot, (subplot, box, hit)
+    if shift:
+        page.keyboard.down("Shift")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=5)
+    page.mouse.up()
+    if shift:
+        page.keyboard.up("Shift")
+    page.wait_for_timeout(500)
+
+
+def _one_range(ranges: dict[str, Any]) -> tuple[float, float]:
+    """The x range all subplots share (they must share one)."""
+    found = {tuple(r) for _, r in ranges.values()}
+    assert len(found) == 1, ranges
+    start, end = found.pop()
+    return start, end
 
 
 def _show(proc: subprocess.CompletedProcess[str]) -> str:
@@ -96,17 +143,16 @@ def test_the_report_renders_offline_in_chromium(run: Path) -> None:
                       shapes: c.layout.shapes.length,
                       paths: c.querySelectorAll('.shapelayer path').length,
                       declared: Number(s.dataset.outages)}]; }))""")
-            # Zoom: a drag across the first chart narrows the shared time axis.
-            before = page.evaluate("() => document.querySelector('.chart').layout.xaxis.range")
-            box = page.locator(".chart .nsewdrag").first.bounding_box()
-            assert box is not None
-            y = box["y"] + box["height"] / 2
-            page.mouse.move(box["x"] + box["width"] * 0.3, y)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
-            page.mouse.up()
-            page.wait_for_timeout(500)
-            after = page.evaluate("() => document.querySelector('.chart').layout.xaxis.range")
+            # Zoom and pan on the first chart's shared time axis, and only on it: each
+            # experiment has its own clock.
+            chart = page.locator(".chart").first
+            others = page.evaluate(_OTHER_CHARTS)
+            before = chart.evaluate(_SUBPLOT_RANGES)
+            _drag(page, chart, "xy", 0.3, 0.6)  # across the request strip
+            zoomed = chart.evaluate(_SUBPLOT_RANGES)
+            _drag(page, chart, "xy4", 0.6, 0.3, shift=True)  # along the pod lanes
+            panned = chart.evaluate(_SUBPLOT_RANGES)
+            others_after = page.evaluate(_OTHER_CHARTS)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
@@ -119,5 +165,15 @@ def test_the_report_renders_offline_in_chromium(run: Path) -> None:
     assert {n: d["outages"] for n, d in drawn.items()} == expected, drawn
     assert all(d["declared"] == d["outages"] for d in drawn.values()), drawn
     assert all(d["paths"] == d["shapes"] > 0 for d in drawn.values()), drawn
-    assert after[1] - after[0] < (before[1] - before[0]) * 0.5, (before, after)
+    # Every panel (request strip, latency, pod, count, node and event lanes) draws on the
+    # one x axis, so a drag on one panel moves them all.
+    assert set(before) == {f"xy{n}" for n in ("", 2, 3, 4, 5, 6, 7)}, before
+    assert all(axis == "x" for axis, _ in (*before.values(), *zoomed.values(),
+                                           *panned.values())), (before, zoomed, panned)
+    start, end = _one_range(before)
+    z0, z1 = _one_range(zoomed)  # the drag zoomed every lane alike
+    assert start <= z0 < z1 <= end and z1 - z0 < (end - start) * 0.5, (before, zoomed)
+    p0, p1 = _one_range(panned)  # and the pan moved every lane alike
+    assert p0 > z0 and p1 - p0 == pytest.approx(z1 - z0, rel=1e-6), (zoomed, panned)
+    assert others_after == others, (others, others_after)
     assert SCREENSHOT.stat().st_size > 10_000

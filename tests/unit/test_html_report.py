@@ -122,6 +122,22 @@ def test_the_report_shows_verdicts_thresholds_checks_lanes_and_posture(tmp_path:
     assert "AS-POSTURE-NETWORK-POLICY-MISSING" in page  # the posture findings table
 
 
+def test_every_panel_of_an_experiment_zooms_and_pans_on_one_time_axis(tmp_path: Path) -> None:
+    # The browser test drags on one panel and sees every lane follow; this is why: one x
+    # axis for all panels, zoomable, and every y axis fixed so that a drag changes time only.
+    page = html_report.write_report(_demo_run(tmp_path))[0].read_text("utf-8")
+    for fig in _figures(page):
+        layout = fig["layout"]
+        assert layout["dragmode"] == "zoom"
+        assert [k for k in layout if k.startswith("xaxis")] == ["xaxis"]
+        assert not layout["xaxis"].get("fixedrange")
+        yaxes = [k for k in layout if k.startswith("yaxis")]
+        assert len(yaxes) == 7 and all(layout[k]["fixedrange"] for k in yaxes), yaxes
+        assert {t.get("xaxis", "x") for t in fig["data"]} == {"x"}
+        assert {t["yaxis"] for t in fig["data"]} <= {a.replace("yaxis", "y") for a in yaxes}
+        assert {s["xref"] for s in layout["shapes"]} == {"x"}
+
+
 def test_a_report_of_the_recorded_outage_fixture_has_its_one_window(tmp_path: Path) -> None:
     from aftershock.results import read_timeline
     timeline, _ = read_timeline(FIXTURES / "recorded_outage.jsonl")

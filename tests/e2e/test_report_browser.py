@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = os.environ.get("AFTERSHOCK_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = ROOT / "results" / "report-browser.png"
 LOAD = {"rate": 200, "steady_seconds": 6, "after_seconds": 6}
 RUN = ["experiments/test_pod_kill.py", "experiments/test_probes.py", "-k",

@@ -4,7 +4,7 @@ One JSON object per line. The first line is a header ``{"record": "timeline", "s
 1, ...}`` carrying free-form metadata (experiment name, SLO). Every other line has a
 ``record`` key: ``request``, ``pod``, ``endpoints``, ``workload``, ``replicaset``,
 ``node``, ``event``, ``scaler``, ``eviction``, ``budget``, ``watch_gap``,
-``serving_stopped`` or ``marker``,
+``serving_stopped``, ``counter_scraped`` or ``marker``,
 and the fields of the matching class in ``aftershock.checks.timeline`` (sets are
 written as sorted lists, enums as their string value). A line without a ``record`` key
 is a request: that is exactly what the load recorder writes, so a records file is a
@@ -24,6 +24,7 @@ import msgspec
 
 from aftershock.checks.timeline import (
     BudgetObserved,
+    CounterScraped,
     EndpointsObserved,
     ErrorKind,
     EventObserved,
@@ -57,6 +58,9 @@ _OBS_TYPES: dict[str, type[Any]] = {
     "budget": BudgetObserved,
     "watch_gap": WatchGap,
     "serving_stopped": ServingStopped,
+    # Added after schema 1 was fixed: an older reader skips it (unknown record kinds are
+    # skipped), and a timeline without it reads as one with no metrics source.
+    "counter_scraped": CounterScraped,
 }
 _TYPE_OF = {cls: name for name, cls in _OBS_TYPES.items()}
 _FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _OBS_TYPES.values()}

@@ -7,7 +7,12 @@ Evidence used:
 - every request, with the pod that answered it when the response names it (the header
   ``load.pod_header``, ``X-Pod-Name`` by default; see
   :attr:`aftershock.checks.timeline.Request.pod`).
-  A request that got no response (refused, reset, timed out) names no pod.
+  A request that got no response (refused, reset, timed out) names no pod;
+- when no response names its pod: each pod's request counter, scraped from its metrics
+  endpoint about once a second (:mod:`aftershock.checks.attribution`). The new-pod and
+  not-Ready checks then count what each pod answered per scrape interval, and say so
+  (``attribution`` in their measurements); an interval across a change of state is not
+  attributed.
 
 Pod state arrives by watch, a little after it changed, so a request is held against a pod's
 state only when it started at least ``lag_s`` after the change was seen (default 1 s):
@@ -67,6 +72,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
+from aftershock.checks.attribution import CounterAttribution, counter_attribution
 from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.explain import STALE_NAT_S, Change, ChangeKind, changes
 from aftershock.checks.posture.model import PodSpec
@@ -144,11 +150,33 @@ def by_pod(requests: Requests) -> dict[str, list[int]]:
     return dict(out)
 
 
+#: How the checks say their pod numbers come from the response header.
+BY_HEADER = "by response header (load.pod_header), per request"
+
+NO_ATTRIBUTION = ("no response named the pod that answered it and no pod's metrics counter "
+                  "was scraped, so traffic cannot be attributed to pods: make the app send a "
+                  "header with its pod name and set load.pod_header, or export a request "
+                  "counter on a Prometheus metrics endpoint (pod annotations "
+                  "prometheus.io/scrape, prometheus.io/port, prometheus.io/path, or "
+                  "load.metrics: {port, path, counter})")
+
+
 def _attribution_reason(requests: Requests) -> str | None:
     if any(requests.pods):
         return None
-    return ("no response named the pod that answered it, so traffic cannot be attributed to "
-            "pods: make the app send a header with its pod name and set load.pod_header")
+    return NO_ATTRIBUTION
+
+
+def _by_counter(timeline: Timeline, born_after: float | None,
+                end: float) -> CounterAttribution | None:
+    """The metrics counter source, used only when no response named its pod."""
+    if any(timeline.requests.pods):
+        return None
+    return counter_attribution(timeline, born_after=born_after, end=end)
+
+
+def _n(x: float) -> str:
+    return f"{x:.0f}"
 
 
 def _first_ready(history: list[PodObserved]) -> float | None:
@@ -192,10 +220,13 @@ def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
                             max_served: int | None = None) -> CheckResult:
     name = "probes-not-ready-traffic"
     req = timeline.requests
-    if (why := _attribution_reason(req)) is not None:
-        return result(name, [], [why], why)
     le = timeline.marker(MarkerKind.LOAD_END)
     end = le.at if le else (req.starts[-1] if len(req) else 0.0)
+    ls = timeline.marker(MarkerKind.LOAD_START)
+    if (counter := _by_counter(timeline, ls.at if ls else None, end)) is not None:
+        return _not_ready_by_counter(timeline, counter, end, lag_s, max_served)
+    if (why := _attribution_reason(req)) is not None:
+        return result(name, [], [why], why)
     origin = _origin(timeline)
     served_by = by_pod(req)
     served = failed = 0
@@ -216,7 +247,7 @@ def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
             findings.append(f"pod {pod} not Ready {_t(lo, origin)} for {hi - lo:.1f} s: answered "
                             f"{ok} request(s) successfully, {bad} failed")
     m: dict[str, Measurement] = {"not_ready_intervals": intervals, "served_ok": served,
-                                 "failed": failed, "lag_s": lag_s}
+                                 "failed": failed, "lag_s": lag_s, "attribution": BY_HEADER}
     if intervals == 0:
         why = ("no running pod was observed not Ready after it had been Ready, so there was "
                "nothing to judge")
@@ -232,6 +263,62 @@ def check_not_ready_traffic(timeline: Timeline, *, lag_s: float = LAG_S,
     summary = (f"{intervals} not-Ready stretch(es): not-Ready pods answered {served} request(s) "
                f"successfully (connections opened while Ready) and {failed} failed")
     return result(name, violations, [], summary, findings, m)
+
+
+def _not_ready_by_counter(timeline: Timeline, counter: CounterAttribution, end: float,
+                          lag_s: float, max_served: int | None) -> CheckResult:
+    """:func:`check_not_ready_traffic` from the pods' metrics counters: what each pod
+    answered in its not-Ready stretches, at the scrape resolution."""
+    name = "probes-not-ready-traffic"
+    origin = _origin(timeline)
+    served = failed = straddling = 0.0
+    findings: list[str] = []
+    intervals = 0
+    for pod, history in sorted(pod_histories(timeline).items()):
+        for lo, hi in not_ready_intervals(history, end):
+            intervals += 1
+            t = counter.within(pod, lo + lag_s, hi)
+            ok = t.served - (t.failed or 0.0)
+            served += ok
+            failed += t.failed or 0.0
+            straddling += t.straddling
+            bad = "failures unknown" if t.failed is None else f"{_n(t.failed)} failed"
+            findings.append(f"pod {pod} not Ready {_t(lo, origin)} for {hi - lo:.1f} s: "
+                            f"answered {_n(ok)} request(s) successfully, {bad}, "
+                            f"{_n(t.straddling)} in scrape intervals reaching across its "
+                            f"bounds (not attributed) ({counter.source})")
+    known = counter.failures_known
+    m: dict[str, Measurement] = {"not_ready_intervals": intervals, "served_ok": int(served),
+                                 "failed": int(failed) if known else None,
+                                 "not_attributed": int(straddling), "lag_s": lag_s,
+                                 "attribution": counter.source,
+                                 "attribution_resolution_s": round(counter.resolution_s, 2)}
+    if intervals == 0:
+        why = ("no running pod was observed not Ready after it had been Ready, so there was "
+               "nothing to judge")
+        return result(name, [], [why], why, findings, m)
+    violations: list[Violation] = []
+    reasons: list[str] = []
+    if known and failed:
+        violations.append(Violation(Phase.DURING, ProbeLimit.NOT_READY_FAILED_REQUESTS,
+                                    int(failed), 0, f"{failed:.0f} request(s) failed at pods "
+                                                    f"that were not Ready ({counter.source})"))
+    if max_served is not None and served > max_served:
+        violations.append(Violation(Phase.DURING, ProbeLimit.MAX_NOT_READY_REQUESTS,
+                                    int(served), max_served,
+                                    f"not-Ready pods answered {served:.0f} request(s) (limit "
+                                    f"{max_served}, probes.max_not_ready_requests; "
+                                    f"{counter.source})"))
+    if not known and max_served is None:
+        reasons.append(f"the metrics counter {counter.counter} has no code or status label, "
+                       f"so failures at not-Ready pods cannot be counted: label it with the "
+                       f"status, send a pod header (load.pod_header), or set "
+                       f"probes.max_not_ready_requests to judge what they served")
+    summary = (f"{intervals} not-Ready stretch(es), {counter.source}: not-Ready pods answered "
+               f"{served:.0f} request(s) successfully and "
+               + (f"{failed:.0f} failed" if known else "an unknown number failed")
+               + f"; {straddling:.0f} in scrape intervals across a stretch's bounds")
+    return result(name, violations, reasons, summary, findings, m)
 
 
 # ---------------------------------------------------------------- termination
@@ -626,10 +713,14 @@ def check_restarts(timeline: Timeline, *, max_restarts: int = 0) -> CheckResult:
 def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
     name = "probes-new-pods"
     req = timeline.requests
-    if (why := _attribution_reason(req)) is not None:
-        return result(name, [], [why], why)
     fs = timeline.marker(MarkerKind.FAULT_START)
     since = fs.at if fs else -math.inf
+    le = timeline.marker(MarkerKind.LOAD_END)
+    end = le.at if le else (req.starts[-1] if len(req) else math.inf)
+    if (counter := _by_counter(timeline, fs.at if fs else None, end)) is not None:
+        return _new_pods_by_counter(timeline, counter, since, lag_s)
+    if (why := _attribution_reason(req)) is not None:
+        return result(name, [], [why], why)
     origin = _origin(timeline)
     served_by = by_pod(req)
     findings: list[str] = []
@@ -650,7 +741,8 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
                         f"{len(before_ready)} request(s) before Ready, {len(bad)} failed before "
                         f"its first success")
     m: dict[str, Measurement] = {"new_pods": joined, "requests_before_ready": early,
-                                 "failed_while_joining": failed, "lag_s": lag_s}
+                                 "failed_while_joining": failed, "lag_s": lag_s,
+                                 "attribution": BY_HEADER}
     if joined == 0:
         why = "no pod joined after the fault started: nothing to judge"
         return result(name, [], [why], why, findings, m)
@@ -665,6 +757,68 @@ def check_new_pods(timeline: Timeline, *, lag_s: float = LAG_S) -> CheckResult:
                                               f"they were Ready"))
     summary = (f"{joined} new pod(s): {early} request(s) reached one before it was Ready, "
                f"{failed} failed before its first success")
+    return result(name, violations, [], summary, findings, m)
+
+
+def _new_pods_by_counter(timeline: Timeline, counter: CounterAttribution, since: float,
+                         lag_s: float) -> CheckResult:
+    """:func:`check_new_pods` from the pods' metrics counters: a new pod's counter starts at
+    0 when it is first seen; what it rose by before the pod was Ready (less ``lag_s``) was
+    answered before Ready; an increase across that moment is not attributed."""
+    name = "probes-new-pods"
+    origin = _origin(timeline)
+    findings: list[str] = []
+    early = failed = straddling = 0.0
+    joined = 0
+    known = counter.failures_known
+    for pod, history in sorted(pod_histories(timeline).items()):
+        if history[0].at < since:
+            continue
+        joined += 1
+        ready = _first_ready(history)
+        cut = ready - lag_s if ready is not None else math.inf
+        before = counter.within(pod, history[0].at, cut)
+        early += before.served
+        straddling += before.straddling
+        # Failures before the first success: those in increases before the first one that
+        # holds a success (an increase holding both cannot be ordered: not counted).
+        bad = 0.0
+        for inc in counter.by_pod.get(pod, []):
+            if inc.failed is None or inc.served > inc.failed:
+                break
+            bad += inc.failed
+        failed += bad
+        when = f"Ready {_t(ready, origin)}" if ready is not None else "never Ready"
+        fails = f"{_n(bad)} failed before its first success" if known else "failures unknown"
+        findings.append(f"pod {pod} first seen {_t(history[0].at, origin)}, {when}: "
+                        f"{_n(before.served)} request(s) before Ready, {fails}, "
+                        f"{_n(before.straddling)} in a scrape interval across Ready (not "
+                        f"attributed) ({counter.source})")
+    m: dict[str, Measurement] = {"new_pods": joined, "requests_before_ready": int(early),
+                                 "failed_while_joining": int(failed) if known else None,
+                                 "not_attributed": int(straddling), "lag_s": lag_s,
+                                 "attribution": counter.source,
+                                 "attribution_resolution_s": round(counter.resolution_s, 2)}
+    if joined == 0:
+        why = "no pod joined after the fault started: nothing to judge"
+        return result(name, [], [why], why, findings, m)
+    violations: list[Violation] = []
+    if known and failed:
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_FAILED_REQUESTS,
+                                    int(failed), 0,
+                                    f"{failed:.0f} request(s) failed at new pods before their "
+                                    f"first success: Ready before they could serve "
+                                    f"({counter.source})"))
+    if early:
+        violations.append(Violation(Phase.DURING, ProbeLimit.NEW_POD_REQUESTS_BEFORE_READY,
+                                    int(early), 0, f"{early:.0f} request(s) reached new pods "
+                                                   f"before they were Ready "
+                                                   f"({counter.source})"))
+    summary = (f"{joined} new pod(s), {counter.source}: {early:.0f} request(s) reached one "
+               f"before it was Ready, "
+               + (f"{failed:.0f} failed before its first success" if known
+                  else "failures not told by the counter")
+               + f"; {straddling:.0f} in scrape intervals across Ready (not attributed)")
     return result(name, violations, [], summary, findings, m)
 
 

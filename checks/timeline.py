@@ -344,6 +344,27 @@ class WatchGap:
         return self.end - self.at
 
 
+@dataclass(frozen=True, slots=True)
+class CounterScraped:
+    """One scrape of a target pod's own Prometheus metrics endpoint: its request counter.
+
+    The second source of which pod answered, for apps that send no pod header: the suite
+    scrapes every target pod about once a second, and the counter's increase between two
+    scrapes is the requests the pod answered in between (see
+    :mod:`aftershock.checks.attribution`). ``at`` is halfway between sending the scrape and
+    its answer: when the app read its counter, to within half the scrape's round trip.
+    """
+
+    at: float
+    pod: str
+    counter: str  # the counter's name, e.g. http_requests_total
+    value: float | None  # the sum of its samples; None: the scrape failed (see error)
+    #: The samples whose ``code``/``status`` label is a failure status (load.failure_statuses);
+    #: None when the counter has no such label: failures cannot be told from it.
+    failed: float | None = None
+    error: str = ""  # why value is None: the scrape's error, or the counter was missing
+
+
 class MarkerKind(StrEnum):
     LOAD_START = "load_start"
     LOAD_END = "load_end"
@@ -368,7 +389,7 @@ class Marker:
 
 Observation = (PodObserved | EndpointsObserved | WorkloadObserved | ReplicaSetObserved
                | NodeObserved | EventObserved | ScalerObserved | EvictionObserved
-               | BudgetObserved | WatchGap | ServingStopped)
+               | BudgetObserved | WatchGap | ServingStopped | CounterScraped)
 
 
 @dataclass

@@ -17,7 +17,9 @@ restored; skipped when it is not set)
       once a request succeeds after the restore, none may fail;
     - probes-not-ready-traffic: no request fails at a pod that is not Ready.
 
-Which pod answered a request comes from the response header ``load.pod_header``. The load
+Which pod answered a request comes from the response header ``load.pod_header``, or without
+one from each pod's scraped request counter (``load.metrics`` or the pods' prometheus.io
+annotations; :mod:`aftershock.checks.attribution`). The load
 opens a new connection per request (``probes.new_connections``): a kept-alive connection stays
 with its pod whatever the endpoints say, which would hide exactly what is checked here.
 """

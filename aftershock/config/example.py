@@ -39,6 +39,8 @@ load:
   master_host: null          # null: POD_IP in the Job; required from a workstation
   master_port: 5557
   pod_header: X-Pod-Name     # null: the answering pod is not recorded
+  metrics: null              # or {port, path, counter}: each pod's request counter; null:
+                             # the pods' prometheus.io/scrape annotations, if any
   new_connections: false     # true: Connection: close on every request
 faults:
   pod_kill: {count: null, percent: null, grace: default, selection: random}

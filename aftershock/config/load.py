@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from aftershock.config.base import Section
+from aftershock.config.metrics import MetricsConfig
 
 #: The default profile's users each send at most this many requests per second, so a
 #: response as slow as 1 / MAX_USER_RATE s does not yet lower the achieved rate.
@@ -81,6 +82,12 @@ class LoadConfig(Section):
                     "request so the probe checks can tell which pod served it. Default "
                     "\"X-Pod-Name\" (the sample app sends it). None: not recorded; the "
                     "checks that need it are then inconclusive.")
+    metrics: MetricsConfig | None = Field(
+        default=None,
+        description="Each pod's request counter on its Prometheus metrics endpoint: "
+                    "{port, path, counter, interval_s}. The probe checks attribute requests to "
+                    "pods by it when no response names its pod. Default None: the pods' "
+                    "prometheus.io/scrape annotations, if any.")
     new_connections: bool = Field(
         default=False,
         description="Open a new connection for every request (the shipped profile sends "

@@ -214,8 +214,10 @@ def propose(observed: Observed, choice: ServiceChoice, answers: Sequence[Answer]
         p.pod_header = header
         p.note("load", f"response header {header} names the answering pod ({evidence})")
     else:
-        p.note("load", "no response header named the answering pod; probe checks attribute "
-                       "requests to pods only with one (set load.pod_header if your app has it)")
+        p.note("load", "no response header named the answering pod; probe checks then "
+                       "attribute requests to pods by each pod's request counter where the "
+                       "pods have prometheus.io/scrape annotations or load.metrics is set, "
+                       "else they are inconclusive (set load.pod_header if your app has one)")
     for c in dep.pod.containers:
         for line in _container_notes(c):
             p.note("probes", line)

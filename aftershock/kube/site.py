@@ -10,6 +10,7 @@ from aftershock.checks.timeline import Timeline
 from aftershock.config import Config, in_cluster
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.load_workers import WorkerPods, worker_pods
+from aftershock.kube.scrape import MetricsScraper, scrape_target
 from aftershock.kube.serving import ServingProber
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadSpec
@@ -40,10 +41,16 @@ class KubeSite:
         return Target(t.namespace, t.deployment, t.service, selector, url)
 
     def watch(self, timeline: Timeline, target: Target) -> Recorder:
+        template = read_deployment(self.cluster, target.namespace,
+                                   target.deployment).spec.template.metadata
+        load = self.config.load
+        scrape = scrape_target(load.metrics, template.annotations if template else None,
+                               load.failure_status_set())
+        scrapers = [MetricsScraper(timeline, scrape)] if scrape is not None else []
         return Recorder(timeline, target_streams(self.cluster, target.namespace,
                                                  target.deployment, target.service,
                                                  target.selector),
-                        followers=[ServingProber(timeline)])
+                        followers=[ServingProber(timeline), *scrapers])
 
     def workers(self, spec: LoadSpec, run: str) -> WorkerPods | None:
         return worker_pods(self.cluster, self.config.target.namespace, spec.worker_pods,

@@ -49,6 +49,7 @@ type App struct {
 	draining     atomic.Bool
 	manualUnfit  atomic.Bool // POST /admin/readiness?ready=false
 	requestCount atomic.Uint64
+	answered     answeredCounts // GET /metrics: http_requests_total by code
 
 	mu        sync.RWMutex
 	outages   []Outage  // newest last, at most maxOutageHistory
@@ -97,6 +98,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.handleReadyz)
 	mux.HandleFunc("GET /startupz", a.handleStartupz)
 	mux.HandleFunc("GET /version", a.handleVersion)
+	mux.HandleFunc("GET /metrics", a.handleMetrics)
 	if a.cfg.Admin {
 		mux.HandleFunc("POST /admin/outage", a.handleOutage)
 		mux.HandleFunc("GET /admin/outages", a.handleOutages)
@@ -149,15 +151,19 @@ func (a *App) serveLoad(w http.ResponseWriter, r *http.Request, work time.Durati
 	n := a.requestCount.Add(1)
 	switch {
 	case a.InOutage(t):
+		a.answered.unavailable.Add(1)
 		http.Error(w, "outage", http.StatusServiceUnavailable)
 		return
 	case !a.started(t):
+		a.answered.unavailable.Add(1)
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 		return
 	case a.failThisOne(n):
+		a.answered.internalError.Add(1)
 		http.Error(w, "injected error", http.StatusInternalServerError)
 		return
 	}
+	a.answered.ok.Add(1)
 	if work > 0 {
 		burnCPU(work)
 	}
@@ -515,4 +521,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, sigs <-chan os.Signal)
 	}
 	a.log.Printf("stopped")
 	return err
+}
+
+// answeredCounts counts the load's requests (/ and /work) by the status they
+// were answered with. Probe and admin requests are not counted, so the count is
+// the traffic the load sent this pod (what aftershock attributes to pods).
+type answeredCounts struct {
+	ok, internalError, unavailable atomic.Uint64
+}
+
+// handleMetrics serves the counts in the Prometheus text format.
+func (a *App) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	fmt.Fprint(w, "# HELP http_requests_total Requests to / and /work this pod answered, by status.\n")
+	fmt.Fprint(w, "# TYPE http_requests_total counter\n")
+	for _, c := range []struct {
+		code string
+		n    *atomic.Uint64
+	}{{"200", &a.answered.ok}, {"500", &a.answered.internalError}, {"503", &a.answered.unavailable}} {
+		fmt.Fprintf(w, "http_requests_total{code=%q} %d\n", c.code, c.n.Load())
+	}
 }

@@ -453,3 +453,24 @@ func TestImmediateShutdown(t *testing.T) {
 		t.Fatalf("immediate exit took %s", d)
 	}
 }
+
+func TestMetricsCountTheLoadByStatusOnly(t *testing.T) {
+	h := NewApp(testConfig(t, map[string]string{"ERROR_RATE": "0.25"}), "test", nil, quietLogger()).Handler()
+	for i := 0; i < 8; i++ {
+		get(t, h, http.MethodGet, "/")
+	}
+	get(t, h, http.MethodGet, "/healthz")
+	get(t, h, http.MethodGet, "/readyz")
+	get(t, h, http.MethodGet, "/metrics")
+	body := get(t, h, http.MethodGet, "/metrics").Body.String()
+	for _, want := range []string{
+		"# TYPE http_requests_total counter\n",
+		"http_requests_total{code=\"200\"} 6\n",
+		"http_requests_total{code=\"500\"} 2\n",
+		"http_requests_total{code=\"503\"} 0\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+"""Scrape each target pod's own request counter: who answered, for apps with no pod header.
+
+:class:`MetricsScraper` follows the recorder's observations. When the pod watch first shows
+a target pod with an IP, it starts one bounded daemon thread that GETs the pod's metrics
+endpoint (``http://<pod IP>:<port><path>``) every ``interval_s`` until the pod is gone or
+the recording stops, and puts each counter value on the timeline as a
+:class:`~aftershock.checks.timeline.CounterScraped`. The text format is parsed by
+prometheus_client's parser. What the values mean is decided in
+:mod:`aftershock.checks.attribution`.
+
+Where the endpoint is: ``load.metrics`` (:class:`aftershock.config.metrics.MetricsConfig`),
+else the pod template's ``prometheus.io/scrape``/``port``/``path`` annotations
+(:func:`scrape_target`). Only addresses the cluster gave the target's pods are scraped, as
+the serving prober does (:func:`aftershock.kube.serving.pod_address`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from aftershock.checks.timeline import CounterScraped, Observation, PodObserved, Timeline
+from aftershock.config.metrics import MetricsConfig
+from aftershock.kube.serving import pod_address
+
+#: Labels that carry a response's status in the usual request counters.
+STATUS_LABELS = ("code", "status", "status_code")
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """Where each pod's counter is, and what it is called."""
+
+    port: int
+    path: str = "/metrics"
+    counter: str = "http_requests_total"
+    interval_s: float = 1.0
+    failure_statuses: frozenset[int] = frozenset(range(500, 600))
+
+    def describe(self) -> str:
+        return (f"metrics counter {self.counter} at :{self.port}{self.path} every "
+                f"{self.interval_s:g} s")
+
+
+def scrape_target(config: MetricsConfig | None, annotations: Mapping[str, str] | None,
+                  failure_statuses: Collection[int] = frozenset(range(500, 600)),
+                  ) -> ScrapeTarget | None:
+    """The endpoint from ``load.metrics``, else from the pod template's annotations; None
+    when neither names a port (nothing to scrape)."""
+    notes = annotations or {}
+    annotated = notes.get("prometheus.io/scrape", "").strip().lower() == "true"
+    if config is None and not annotated:
+        return None
+    port = config.port if config is not None and config.port is not None else None
+    if port is None and annotated:
+        try:
+            port = int(notes.get("prometheus.io/port", ""))
+        except ValueError:
+            port = None
+    if port is None or not 1 <= port <= 65535:
+        return None
+    path = (config.path if config is not None and config.path else None) \
+        or (notes.get("prometheus.io/path") if annotated else None) or "/metrics"
+    return ScrapeTarget(port, path if path.startswith("/") else f"/{path}",
+                        config.counter if config is not None else "http_requests_total",
+                        config.interval_s if config is not None else 1.0,
+                        frozenset(failure_statuses))
+
+
+def read_counter(text: str, counter: str,
+                 failure_statuses: Collection[int]) -> tuple[float | None, float | None]:
+    """The counter's value (its samples summed; None: no such counter) and how much of it
+    has a failure status (None: no sample carries a status label)."""
+    names = {counter, f"{counter}_total"}
+    total: float | None = None
+    failed: float | None = None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name not in names:
+                continue
+            total = (total or 0.0) + sample.value
+            status = next((sample.labels[k] for k in STATUS_LABELS if k in sample.labels), None)
+            if status is not None:
+                bad = status.isdigit() and int(status) in failure_statuses
+                failed = (failed or 0.0) + (sample.value if bad else 0.0)
+    return total, failed
+
+
+@dataclass(frozen=True)
+class ScraperSettings:
+    """How a scrape is bounded."""
+
+    timeout_s: float = 0.5
+    """A scrape not answered by then is recorded as failed; below the usual 1 s interval."""
+
+    max_pods: int = 64
+    """Pods scraped per recording: a big Deployment's first ones."""
+
+    max_bytes: int = 4 << 20
+    """A metrics page larger than this is refused, not parsed."""
+
+
+class MetricsScraper:
+    """A recorder follower (see :class:`aftershock.kube.watch.Recorder`): scrapes each target
+    pod from the moment it has an IP until it is gone. ``transport``, ``clock`` and
+    ``allowed`` are seams for tests (httpx.MockTransport; a loopback address is no pod's)."""
+
+    def __init__(self, timeline: Timeline, target: ScrapeTarget,
+                 settings: ScraperSettings | None = None, *,
+                 transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], float] = time.time,
+                 allowed: Callable[[str], bool] = pod_address) -> None:
+        self.timeline, self.target = timeline, target
+        self.settings = settings or ScraperSettings()
+        self.clock, self.allowed = clock, allowed
+        self.client = httpx.Client(transport=transport, timeout=self.settings.timeout_s,
+                                   trust_env=False, follow_redirects=False)
+        self._gone: dict[str, threading.Event] = {}
+        self._started: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def seen(self, obs: Observation) -> None:
+        """One observation the recorder just put on the timeline."""
+        if not isinstance(obs, PodObserved):
+            return
+        with self._lock:
+            gone = self._gone.setdefault(obs.name, threading.Event())
+            if obs.gone:
+                gone.set()
+                return
+            if obs.name in self._started or self._stop.is_set() or not obs.ip \
+                    or not self.allowed(obs.ip) or len(self._started) >= self.settings.max_pods:
+                return
+            self._started.add(obs.name)
+            t = threading.Thread(target=self.follow, name=f"scrape-{obs.name}", daemon=True,
+                                 args=(obs.name, obs.ip, gone))
+            self._threads.append(t)
+            t.start()
+
+    def stop(self) -> None:
+        """End every scraping thread and wait for them, bounded."""
+        self._stop.set()
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout=self.settings.timeout_s + 1.0)
+        self.client.close()
+
+    def follow(self, pod: str, ip: str, gone: threading.Event) -> None:
+        """Scrape one pod every interval until it is gone or the recording stops."""
+        while not (gone.is_set() or self._stop.is_set()):
+            began = self.clock()
+            self.timeline.observations.append(self.scrape(pod, ip))
+            self._stop.wait(max(0.0, self.target.interval_s - (self.clock() - began)))
+
+    def scrape(self, pod: str, ip: str) -> CounterScraped:
+        """One scrape of one pod, stamped halfway through its round trip."""
+        t = self.target
+        host = f"[{ip}]" if ":" in ip else ip
+        sent = self.clock()
+        try:
+            r = self.client.get(f"http://{host}:{t.port}{t.path}")
+            at = (sent + self.clock()) / 2
+            if r.status_code != 200:
+                return CounterScraped(at, pod, t.counter, None, error=f"HTTP {r.status_code}")
+            if len(r.content) > self.settings.max_bytes:
+                return CounterScraped(at, pod, t.counter, None, error="metrics page too large")
+            value, failed = read_counter(r.text, t.counter, t.failure_statuses)
+        except httpx.HTTPError as exc:
+            return CounterScraped((sent + self.clock()) / 2, pod, t.counter, None,
+                                  error=f"{type(exc).__name__}: {exc}"[:200])
+        except ValueError as exc:  # not the text format
+            return CounterScraped(at, pod, t.counter, None, error=f"unparsable: {exc}"[:200])
+        if value is None:
+            return CounterScraped(at, pod, t.counter, None, error=f"no counter {t.counter}")
+        return CounterScraped(at, pod, t.counter, value, failed)

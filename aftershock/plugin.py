@@ -156,7 +156,9 @@ def _load(config: pytest.Config) -> Config:
 class Loaded:
     """The Config and Results ``aftershock run`` built, handed to its pytest session as
     objects (``pytest.main(args, plugins=[Loaded(config, results)])``): nothing is loaded
-    twice, and the run reads its verdicts from ``results`` afterwards."""
+    twice, and the run reads its verdicts from ``results`` afterwards. ``mode`` "dry-run" or
+    "confirm" (``run --dry-run`` / ``--confirm``) gives the runner its preview
+    (:mod:`aftershock.faults.preview`); a dry run also writes nothing at session end."""
 
     def __init__(self, config: Config, results: Results, restore: bool = True,
                  mode: str = "run") -> None:

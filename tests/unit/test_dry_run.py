@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +30,8 @@ from aftershock.faults.rollout import Rollout
 from aftershock.results import Results
 from aftershock.seams import Target
 from aftershock.testing import FakeClock, FakeFault, FakeLoads, FakeSite
+
+pytest_plugins = ["pytester"]
 
 TARGET = Target("shop", "web", "web", "app=web", "http://198.18.0.10:80")
 
@@ -238,6 +241,14 @@ def test_confirm_accepted_runs_the_experiment(config: Config,
 # ---------------------------------------------------------------- the terminal
 
 
+def _shown(main: int) -> bytes:
+    """What the terminal shows so far (the echo and the question may come in two reads)."""
+    got = b""
+    while b"[y/N] " not in got and select.select([main], [], [], 2.0)[0]:
+        got += os.read(main, 1024)
+    return got
+
+
 @pytest.mark.parametrize(("typed", "yes"), [(b"y\n", True), (b"YES\n", True), (b"n\n", False),
                                             (b"\n", False), (b"sure\n", False),
                                             (b"\x04", False)])  # ^D: end of input
@@ -246,7 +257,7 @@ def test_ask_terminal_reads_a_line_from_the_terminal(typed: bytes, yes: bool) ->
     try:
         os.write(main, typed)  # typed ahead: the terminal holds the line for the reader
         assert ask_terminal("go? [y/N] ", tty=os.ttyname(side)) is yes
-        assert b"go? [y/N] " in os.read(main, 100)  # after the echo of what was typed
+        assert b"go? [y/N] " in _shown(main)  # after the echo of what was typed
     finally:
         os.close(main)
         os.close(side)
@@ -303,3 +314,34 @@ def test_dependency_preview_names_the_replicas_it_would_take_away(
     plan = dependency.DependencyOutage(None, "shop", "db", 15).preview(TARGET)  # type: ignore[arg-type]
     assert plan.lines == ("scale dependency deployment shop/db from 2 to 0 replicas for 15 s, "
                           "then back to 2",)
+
+
+# ---------------------------------------------------------------- the pytest session
+
+
+def test_a_dry_run_session_runs_no_test_that_cannot_show_a_plan_and_writes_nothing(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    from aftershock.plugin import Loaded
+    pytester.makeini("[pytest]\n")
+    ran = tmp_path / "ran"
+    pytester.makepyfile(f"""
+        import pathlib
+        import pytest
+
+        @pytest.mark.experiment("posture")
+        def test_reads_only(aftershock_config):
+            pathlib.Path({str(ran)!r}).write_text("posture")
+
+        def test_plain():
+            pathlib.Path({str(ran)!r}).write_text("plain")
+    """)
+    out = tmp_path / "results"
+    config = Config(target=TargetConfig(namespace="shop", deployment="web", service="web"),
+                    results_dir=out)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs",
+                                plugins=[Loaded(config, Results(out), mode="dry-run")])
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*dry run: this test injects no fault through the experiment "
+                                 "runner, so there is no plan to show; not run"])
+    assert not ran.exists()
+    assert not out.exists()

@@ -126,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="push the run's metrics (those of results/metrics.prom) to this "
                           "Prometheus Pushgateway, e.g. http://pushgateway:9091")
     _no_restore_option(run)
+    ahead = run.add_mutually_exclusive_group()
+    ahead.add_argument("--dry-run", action="store_true",
+                       help="print what each selected experiment would do (pods it would "
+                            "kill, the node it would drain and the pods that evicts, the "
+                            "rollout, the HPA ramp, the dependency scaled to 0, the SLO) and "
+                            "change nothing: only reads the cluster, starts no load, writes "
+                            "no results; exit 0")
+    ahead.add_argument("--confirm", action="store_true",
+                       help="show each experiment's plan before its load and fault and ask "
+                            "y/N at the terminal; anything but y skips it (inconclusive: "
+                            "skipped by the operator). Needs a terminal (exit 2 without)")
 
     verdict = sub.add_parser(
         "verdict", help="recompute a verdict offline from a recorded timeline",
@@ -288,6 +299,13 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
     """Run the experiments with ``config`` (default: loaded from ``ns``), loaded once."""
     if config is None:
         config = _load_config(ns)  # ConfigError -> exit 2 before anything runs
+    if getattr(ns, "confirm", False) and not sys.stdin.isatty():
+        raise UsageError("--confirm asks y/N before each experiment, and stdin is not a "
+                         "terminal: nothing was run",
+                         "run it at a terminal, or leave out --confirm (--dry-run shows "
+                         "the plan without asking)")
+    if getattr(ns, "dry_run", False):
+        return _dry_run(ns, passthrough, config)
     results_dir = Path(config.results_dir)
     from aftershock.results import Results, run_exit_code, usable_results_dir
     usable_results_dir(results_dir)  # UsageError -> exit 2 before anything runs
@@ -302,7 +320,9 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
     try:
         code = int(pytest.main(pytest_args(ns, passthrough, results_dir),
                                plugins=[Loaded(config, results,
-                                               restore=not getattr(ns, "no_restore", False))]))
+                                               restore=not getattr(ns, "no_restore", False),
+                                               mode="confirm" if getattr(ns, "confirm", False)
+                                               else "run")]))
     finally:
         ran = results.path.exists()
         if previous.exists():
@@ -319,6 +339,29 @@ def cmd_run(ns: argparse.Namespace, passthrough: list[str], config: Config | Non
     else:
         print(f"aftershock: results in {results_dir}/ (results.json, junit.xml, timelines/, "
               f"metrics.prom, annotations.json); exit {final}", file=sys.stderr)
+    return final
+
+
+def _dry_run(ns: argparse.Namespace, passthrough: list[str], config: Config) -> int:
+    """``run --dry-run``: the same session, each experiment stopped at its plan. Whatever
+    the session would write (junit.xml, an errored experiment's entry) goes to a scratch
+    directory that is removed: results/ stays as it was."""
+    import tempfile
+
+    import pytest
+
+    from aftershock.plugin import Loaded
+    from aftershock.results import Results, run_exit_code
+    with tempfile.TemporaryDirectory(prefix="aftershock-dry-run-") as scratch:
+        results = Results(Path(scratch))
+        scratch_config = config.model_copy(update={"results_dir": Path(scratch)})
+        code = int(pytest.main(["-p", "no:cacheprovider",
+                                *pytest_args(ns, passthrough, Path(scratch))],
+                               plugins=[Loaded(scratch_config, results, restore=False,
+                                               mode="dry-run")]))
+        final = run_exit_code(code, results.overall())
+    print(f"aftershock: dry run, nothing was changed or written; exit {final}",
+          file=sys.stderr)
     return final
 
 

@@ -39,6 +39,7 @@ from aftershock.checks.timeline import EndpointsObserved, PodObserved
 from aftershock.conclusion import Check, Conclusion
 from aftershock.experiment import Runner
 from aftershock.faults.base import DeploymentRecovery, FaultKind, Scene, Stage, Step
+from aftershock.faults.plan import Plan
 from aftershock.safety import Terminated
 from aftershock.seams import Clock, Target
 
@@ -87,6 +88,14 @@ class CustomFault:
 
     def refuse(self, scene: Scene) -> str | None:
         return None
+
+    def preview(self, target: Target) -> Plan:
+        where = f"{getattr(self.action, '__module__', '?')}." \
+                f"{getattr(self.action, '__qualname__', self.name)}"
+        undo = f", undone by {getattr(self.undo, '__qualname__', 'its undo')}" if self.undo \
+            else ""
+        return Plan((f"call the custom fault {self.name} ({where}){undo}: a team's own code, "
+                     "it cannot be previewed in detail",), detailed=False)
 
     def inject(self, scene: Scene) -> str:
         self._scene = scene

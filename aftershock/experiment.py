@@ -7,7 +7,9 @@
 
 A target that fails its steady state gets no fault (inconclusive, said why), nor does one
 the fault has nothing to act on (no HPA: no load either) or refuses as it is (an HPA that
-already runs the replicas the ramp should bring). The fault's rollback runs on success,
+already runs the replicas the ramp should bring). With ``--dry-run`` or ``--confirm``, the
+``preview`` is shown the fault's plan after ``prepare``, before any load
+(:mod:`aftershock.faults.preview`). The fault's rollback runs on success,
 failure, exception, Ctrl-C and SIGTERM (:func:`aftershock.safety.rolled_back`); what it
 did and undid is part of the record, and a fault that records evidence (a drain's
 evictions) has it moved onto the timeline then, so verdicts stay pure functions of the
@@ -43,6 +45,7 @@ from aftershock.checks.verdict import (
 from aftershock.conclusion import Check, Conclusion, aborted_verdict
 from aftershock.config import Config
 from aftershock.faults.base import Fault, RecordsEvidence, Scene, Stage, Step, latest
+from aftershock.faults.preview import NotRun, Preview
 from aftershock.load.driver import LoadResult, LoadSpec
 from aftershock.progress import Progress
 from aftershock.progress import Stage as Showing
@@ -91,6 +94,8 @@ class Runner:
     clock: Clock = field(default_factory=SystemClock)
     say: Callable[[str], None] = say
     progress: Progress | None = None  # a live line per experiment (aftershock.progress)
+    #: Shown the plan before any load (--dry-run, --confirm: aftershock.faults.preview).
+    preview: Preview | None = None
 
     def with_config(self, config: Config) -> Runner:
         return dataclasses.replace(self, config=config)
@@ -111,6 +116,8 @@ class Runner:
         run.progress = Reporter(self.progress, run.name, self.clock)
         try:
             self.execute(run, fault)
+        except NotRun:
+            raise  # a dry run: nothing ran, nothing to record
         except Exception as exc:
             run.progress.done("errored")
             return Conclusion.unfinished(run, checks, self.config.slo, self.results,
@@ -154,6 +161,9 @@ class Runner:
         absent = fault.prepare(target)
         if absent is not None:
             self._inconclusive(run, absent)
+            return run
+        if self.preview is not None and (declined := self.preview(run.name, fault, target)):
+            self._inconclusive(run, declined)
             return run
         bound = (config.load.steady_seconds + fault.longest_s(config.faults.recovery_timeout_s)
                  + config.load.after_seconds + 60.0)

@@ -71,6 +71,7 @@ _SKIPPED_KEY = pytest.StashKey[bool]()
 _PROGRESS_KEY = pytest.StashKey["Progress"]()
 _NO_RESTORE_KEY = pytest.StashKey[bool]()
 _CLUSTER_KEY = pytest.StashKey[Any]()
+_MODE_KEY = pytest.StashKey[str]()  # aftershock.faults.preview.Mode; absent: run
 
 EXPERIMENT_MARKER = ("experiment(name=None): an aftershock experiment. Its verdict goes to "
                      "results.json under NAME (default: the test's node id); if it ends "
@@ -155,12 +156,16 @@ def _load(config: pytest.Config) -> Config:
 class Loaded:
     """The Config and Results ``aftershock run`` built, handed to its pytest session as
     objects (``pytest.main(args, plugins=[Loaded(config, results)])``): nothing is loaded
-    twice, and the run reads its verdicts from ``results`` afterwards."""
+    twice, and the run reads its verdicts from ``results`` afterwards. ``mode`` "dry-run" or
+    "confirm" (``run --dry-run`` / ``--confirm``) gives the runner its preview
+    (:mod:`aftershock.faults.preview`); a dry run also writes nothing at session end."""
 
-    def __init__(self, config: Config, results: Results, restore: bool = True) -> None:
+    def __init__(self, config: Config, results: Results, restore: bool = True,
+                 mode: str = "run") -> None:
         self.config = config
         self.results = results
         self.restore = restore
+        self.mode = mode  # aftershock.faults.preview.Mode: run, dry-run, confirm
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -172,6 +177,7 @@ class Loaded:
         config.stash[_CONFIG_KEY] = self.config
         config.stash[_RESULTS_KEY] = self.results
         config.stash[_NO_RESTORE_KEY] = not self.restore
+        config.stash[_MODE_KEY] = self.mode
 
 
 def _results(config: pytest.Config) -> Results:
@@ -240,7 +246,8 @@ def cluster(aftershock_config: Config, pytestconfig: pytest.Config) -> Any:
     connected = connect(aftershock_config)
     pytestconfig.stash[_CLUSTER_KEY] = connected  # the history files the run's cluster facts
     no_restore = pytestconfig.stash.get(_NO_RESTORE_KEY, False) or \
-        pytestconfig.getoption("--aftershock-no-restore", default=False)
+        pytestconfig.getoption("--aftershock-no-restore", default=False) or \
+        _dry_run(pytestconfig)  # a dry run changes nothing: leftovers are only reported
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     # Said past pytest's capture: a leftover is news for the person running the suite.
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
@@ -311,7 +318,29 @@ def runner(aftershock_config: Config, cluster: Any, results: Results,
     from aftershock.kube.site import KubeSite
     progress = _progress(pytestconfig)
     return Runner(aftershock_config, KubeSite(cluster, aftershock_config, progress.note),
-                  results, say=progress.note, progress=progress)
+                  results, say=progress.note, progress=progress,
+                  preview=_preview(pytestconfig, progress, aftershock_config))
+
+
+def _dry_run(config: pytest.Config) -> bool:
+    return config.stash.get(_MODE_KEY, "run") == "dry-run"
+
+
+def _preview(config: pytest.Config, progress: Progress, aftershock_config: Config) -> Any:
+    """The runner's preview for ``aftershock run --dry-run`` / ``--confirm``, else None."""
+    from _pytest.outcomes import Skipped  # pytest.skip.Exception, by a name mypy knows
+
+    from aftershock.faults.preview import Confirm, DryRun, Mode, NotRun
+    mode = config.stash.get(_MODE_KEY, Mode.RUN)
+    if mode == Mode.DRY_RUN:
+        class Planned(NotRun, Skipped):
+            """Nothing ran, and pytest reports the test skipped with the reason."""
+
+        Planned.__module__, Planned.__qualname__ = "builtins", "Skipped"  # "SKIPPED ...: reason"
+        return DryRun(progress.show, aftershock_config.slo, not_run=Planned)
+    if mode == Mode.CONFIRM:
+        return Confirm(progress.show, aftershock_config.slo)
+    return None
 
 
 @pytest.fixture
@@ -365,6 +394,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # shared run progresses in its fixture's setup).
     if _PROGRESS_KEY in item.config.stash:
         item.config.stash[_PROGRESS_KEY].begin_line()
+    if _dry_run(item.config):
+        from aftershock.faults.preview import RUNNER_FIXTURES
+        if item.get_closest_marker("fault") is None and \
+                not RUNNER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            # No fault through the runner, so no plan to show (posture reads only): not run.
+            pytest.skip("dry run: this test injects no fault through the experiment runner, "
+                        "so there is no plan to show; not run")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -447,6 +483,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _PROGRESS_KEY in config.stash:
         config.stash[_PROGRESS_KEY].close()
+    if _dry_run(config):
+        return  # a dry run writes nothing: no results, no history, no report
     if _RESULTS_KEY in config.stash:
         written = config.stash[_RESULTS_KEY].write()
         if _CONFIG_KEY in config.stash:  # every run appends its results to the history

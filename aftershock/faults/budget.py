@@ -21,9 +21,11 @@ from typing import Any
 from aftershock.checks.timeline import BudgetObserved, EvictionOutcome, Observation
 from aftershock.config import Config
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.faults.plan import Plan
 from aftershock.kube.calls import list_pods
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.evict import evict, read_budgets
+from aftershock.seams import Target
 
 
 @dataclass
@@ -45,21 +47,11 @@ class BudgetSpend(WaitsForDeployment):
         pods = list_pods(self.cluster, ns, label_selector=scene.target.selector)
         budgets = read_budgets(self.cluster, ns, pods)
         self.evidence.extend(budgets)
-        selecting = [b for b in budgets if b.selects_target]
-        if not selecting:
-            return "no PodDisruptionBudget selects the target's pods: nothing to spend, " \
-                   "no pod evicted"
-        if len(selecting) > 1:
-            return (f"{len(selecting)} PodDisruptionBudgets select the target's pods "
-                    f"({', '.join(b.name for b in selecting)}): no pod evicted")
-        budget = selecting[0]
-        ready = sorted(str(p["metadata"]["name"]) for p in pods if _ready(p))
-        allowed = budget.disruptions_allowed
-        if allowed >= len(ready):
-            return (f"PodDisruptionBudget {budget.name} allows {allowed} disruption(s) with "
-                    f"{len(ready)} Ready pod(s): spending it would take every pod; no pod "
-                    "evicted")
-        for pod in ready[:allowed]:
+        chosen = choose_spend(budgets, _ready_names(pods))
+        if isinstance(chosen, str):
+            return chosen
+        budget, allowed = chosen.budget, len(chosen.evict)
+        for pod in chosen.evict:
             answer = evict(self.cluster, ns, pod, target=True)
             self.evidence.append(answer)
             if answer.outcome is not EvictionOutcome.EVICTED:
@@ -68,7 +60,7 @@ class BudgetSpend(WaitsForDeployment):
             self.killed.append(pod)
         # At once: the eviction handler already counted the spent disruptions, so this one
         # must be refused before any replacement becomes Ready.
-        probe = ready[allowed]
+        probe = chosen.probe
         answer = evict(self.cluster, ns, probe, target=True)
         self.evidence.append(answer)
         spent = (f"evicted {', '.join(self.killed)} ({allowed} allowed by PodDisruptionBudget "
@@ -86,12 +78,59 @@ class BudgetSpend(WaitsForDeployment):
         return (f"{spent}; {which} was refused (429: {answer.message}); watched it for "
                 f"{self.hold_s:g} s")
 
+    def preview(self, target: Target) -> Plan:
+        pods = list_pods(self.cluster, target.namespace, label_selector=target.selector)
+        chosen = choose_spend(read_budgets(self.cluster, target.namespace, pods),
+                              _ready_names(pods))
+        if isinstance(chosen, str):
+            return Plan((chosen,))
+        spent = (f"evict {', '.join(chosen.evict)} ({len(chosen.evict)} allowed by "
+                 f"PodDisruptionBudget {chosen.budget.name}) through the Eviction API"
+                 if chosen.evict else
+                 f"evict nothing (PodDisruptionBudget {chosen.budget.name} allows no "
+                 "disruption)")
+        return Plan((spent, f"then ask to evict {chosen.probe}: it must be refused (429) "
+                            f"and keep running for {self.hold_s:g} s"))
+
     def rollback(self) -> str:
         return "nothing to restore: the Deployment replaces evicted pods"
 
     @property
     def budgets(self) -> list[BudgetObserved]:
         return [o for o in self.evidence if isinstance(o, BudgetObserved)]
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What spending the one budget that selects the target does: evict ``evict`` (as
+    many as it allows), then ask to evict ``probe``, which it must refuse."""
+
+    budget: BudgetObserved
+    evict: tuple[str, ...]
+    probe: str
+
+
+def choose_spend(budgets: list[BudgetObserved], ready: list[str]) -> Spend | str:
+    """The spend, or why nothing is evicted: no budget or several select the target, or
+    spending it would take every Ready pod (that is already the finding). Pure."""
+    selecting = [b for b in budgets if b.selects_target]
+    if not selecting:
+        return "no PodDisruptionBudget selects the target's pods: nothing to spend, " \
+               "no pod evicted"
+    if len(selecting) > 1:
+        return (f"{len(selecting)} PodDisruptionBudgets select the target's pods "
+                f"({', '.join(b.name for b in selecting)}): no pod evicted")
+    budget = selecting[0]
+    allowed = budget.disruptions_allowed
+    if allowed >= len(ready):
+        return (f"PodDisruptionBudget {budget.name} allows {allowed} disruption(s) with "
+                f"{len(ready)} Ready pod(s): spending it would take every pod; no pod "
+                "evicted")
+    return Spend(budget, tuple(ready[:allowed]), ready[allowed])
+
+
+def _ready_names(pods: list[dict[str, Any]]) -> list[str]:
+    return sorted(str(p["metadata"]["name"]) for p in pods if _ready(p))
 
 
 def _ready(raw: dict[str, Any]) -> bool:

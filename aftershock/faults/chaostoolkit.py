@@ -54,8 +54,10 @@ from aftershock.checks.timeline import (
 from aftershock.config import Config
 from aftershock.errors import UsageError
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, WaitsForDeployment
+from aftershock.faults.plan import Plan
 from aftershock.kube.cluster import Cluster
 from aftershock.results import safe_name
+from aftershock.seams import Target
 
 #: How long after the method ended the target may still show its first change: a watch
 #: event arrives a little after the API call that caused it returned.
@@ -367,6 +369,15 @@ class ChaosToolkitMethod(SettlesAfterMethod):
     _method: _Part | None = field(default=None, init=False)
     _rollbacks: _Part | None = field(default=None, init=False)
     _problem: str = field(default="", init=False)
+
+    def preview(self, target: Target) -> Plan:
+        steps = ", ".join(str(a.get("name", "?")) for a in self.experiment.method)
+        undo = ", ".join(str(a.get("name", "?")) for a in self.experiment.rollbacks)
+        return Plan((f"run the method of Chaos Toolkit experiment {self.experiment.path} "
+                     f"({self.experiment.title!r}): {steps or 'no activity'}; its rollbacks "
+                     f"after: {undo or 'none'}",
+                     "what its activities select (pods, nodes) is decided when they run: it "
+                     "cannot be previewed in detail"), detailed=False)
 
     @classmethod
     def from_config(cls, config: Config, cluster: Cluster, name: str) -> ChaosToolkitMethod:

@@ -19,9 +19,11 @@ from aftershock.config import Config
 from aftershock.errors import TargetMissing, UsageError
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, WaitsForDeployment
 from aftershock.faults.ledger import Change, Ref
+from aftershock.faults.plan import Plan
 from aftershock.kube.calls import deployment_replicas, scale_deployment
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.ledger import clear, record
+from aftershock.seams import Target
 
 
 @dataclass
@@ -76,6 +78,12 @@ class DependencyOutage(WaitsForDeployment):
         self._restore_at = scene.clock.monotonic() + self.hold_s
         return (f"scaled dependency {self.deployment} from {original} to 0 replicas for "
                 f"{self.hold_s:.0f} s")
+
+    def preview(self, target: Target) -> Plan:
+        original = self._replicas()
+        return Plan((f"scale dependency deployment {self.namespace}/{self.deployment} from "
+                     f"{original} to 0 replicas for {self.hold_s:g} s, then back to "
+                     f"{original}",))
 
     def step(self, now: float) -> Step:
         if self._original is not None:

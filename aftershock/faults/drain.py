@@ -43,6 +43,7 @@ from aftershock.config import Config, DrainPods
 from aftershock.errors import CannotMeasure, UsageError
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
 from aftershock.faults.ledger import Change, Ref
+from aftershock.faults.plan import Plan
 from aftershock.kube.calls import list_pods, node_unschedulable, pods_on_node, set_unschedulable
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.evict import (
@@ -56,6 +57,7 @@ from aftershock.kube.evict import (
 from aftershock.kube.ledger import clear, record
 from aftershock.kube.load_workers import is_load_worker
 from aftershock.kube.site import own_pod
+from aftershock.seams import Target
 
 Raw = Mapping[str, Any]
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -218,16 +220,8 @@ class NodeDrain(WaitsForDeployment):
         self._begin(scene, removed=self.killed)
         self._say = scene.say
         self._halted = scene.halted
-        ns, selector = scene.target.namespace, scene.target.selector
-        target_pods = list_pods(self.cluster, ns, label_selector=selector)
-        node = self.node or choose_node(target_pods)
-        if node is None:
-            raise CannotMeasure(f"no pod of the target ({selector}) runs on any node: "
-                                "there is no node to drain")
-        unschedulable = node_unschedulable(self.cluster, node)
-        if unschedulable is None:
-            raise UsageError(f"node {node!r} does not exist",
-                             "fix faults.drain.node (see kubectl get nodes)")
+        ns = scene.target.namespace
+        target_pods, node, unschedulable = self._node(scene.target)
         self.drained = node
         self._was_unschedulable = unschedulable
         budget_objects = read_budget_objects(self.cluster, ns)
@@ -245,12 +239,51 @@ class NodeDrain(WaitsForDeployment):
         # Budgets were read in the target namespace only: other pods keep the 429's word.
         self._labels = {(ns, str(p["metadata"]["name"])): pod_labels(p) for p in on_node
                         if (p.get("metadata") or {}).get("namespace") == ns}
-        self.plan = plan_drain(on_node, self.cluster.namespaces, target, self.only_target,
-                               own_pod())
+        self.plan = self._plan_pods(on_node, target)
         self._progress(f"cordoned node {node}; evicting {len(self.plan.evict)} pod(s), "
                        f"deadline {self.timeout_s:g} s")
         self._evict_all(node, deadline=started + self.timeout_s)
         return self._summary(node, time.monotonic() - started)
+
+    def preview(self, target: Target) -> Plan:
+        """What :meth:`inject` would do now: the node, and what draining it does to each
+        of its pods (the same :func:`plan_drain`)."""
+        target_pods, node, unschedulable = self._node(target)
+        on_node, all_seen = pods_on_node(self.cluster, node)
+        plan = self._plan_pods(on_node, {(target.namespace, str(p["metadata"]["name"]))
+                                         for p in target_pods})
+        cordon = (f"leave node {node} cordoned (it already is)" if unschedulable
+                  else f"cordon node {node}")
+        lines = [f"{cordon}, then evict {len(plan.evict)} pod(s) through the Eviction API within "
+                 f"{self.timeout_s:g} s, retrying a PodDisruptionBudget's refusal"]
+        lines += [f"evict {p.namespace}/{p.name}{' (target)' if p.target else ''}"
+                  for p in plan.evict]
+        lines += [f"wait for {p.namespace}/{p.name} (already terminating)" for p in plan.wait]
+        lines += [f"skip {p.namespace}/{p.name}: {why}" for p, why in plan.skipped]
+        lines += [f"leave alone {n} pod(s) of namespace {ns} (not one the suite may act in)"
+                  for ns, n in plan.left_alone.items()]
+        if not all_seen:
+            lines.append("pods of namespaces the suite may not list are not shown")
+        lines.append(f"then uncordon node {node}" if not unschedulable else
+                     f"node {node} stays cordoned as it was")
+        return Plan(tuple(lines))
+
+    def _node(self, target: Target) -> tuple[list[dict[str, Any]], str, bool]:
+        """The target's pods, the node to drain and whether it is cordoned already: read."""
+        target_pods = list_pods(self.cluster, target.namespace, label_selector=target.selector)
+        node = self.node or choose_node(target_pods)
+        if node is None:
+            raise CannotMeasure(f"no pod of the target ({target.selector}) runs on any node: "
+                                "there is no node to drain")
+        unschedulable = node_unschedulable(self.cluster, node)
+        if unschedulable is None:
+            raise UsageError(f"node {node!r} does not exist",
+                             "fix faults.drain.node (see kubectl get nodes)")
+        return target_pods, node, unschedulable
+
+    def _plan_pods(self, on_node: Sequence[Raw], target: set[tuple[str, str]]) -> DrainPlan:
+        return plan_drain(on_node, self.cluster.namespaces, target, self.only_target,
+                          own_pod())
 
     def rollback(self) -> str:
         if not self._cordon_sent:

@@ -25,6 +25,7 @@ from aftershock.checks.answers import client_errors
 from aftershock.checks.timeline import ScalerObserved
 from aftershock.config import Config, HpaConfig
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
+from aftershock.faults.plan import Plan
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.workload import Autoscaler, find_hpa
 from aftershock.load.driver import LoadSpec
@@ -106,12 +107,39 @@ class HpaRamp:
         assert self._scene is not None and self._cpu is not None
         hc = self.settings
         self._step += 1
-        rate = hc.rate * self._step / hc.ramp_steps
+        rate = self._rate(self._step)
         self._stop_load()
         self._current.append(self._scene.start_load(dataclasses.replace(self._cpu, rate=rate),
                                                     f"cpu-{self._step}"))
         self._next_step = now + hc.step_seconds
         return f"CPU load step {self._step}/{hc.ramp_steps}: {rate:.0f} req/s of {hc.work_path}"
+
+    def _rate(self, step: int) -> float:
+        """The CPU load's rate at step ``step`` (1 to ``ramp_steps``)."""
+        return self.settings.rate * step / self.settings.ramp_steps
+
+    def preview(self, target: Target) -> Plan:
+        hc = self.settings
+        hpa = self.hpa or self.find()
+        if hpa is None:
+            return Plan((f"nothing: no HorizontalPodAutoscaler scales deployment "
+                         f"{target.deployment}",))
+        expected = (f"{hc.expected_replicas} replicas" if hc.expected_replicas
+                    else "one replica more than the Deployment runs at the steady state")
+        lines = [f"drive HPA {hpa.name} ({hpa.min_replicas}-{hpa.max_replicas} replicas) until "
+                 f"{expected} are ready, within {hc.scale_up_deadline_s:g} s"]
+        if hc.expected_replicas and hc.expected_replicas > hpa.max_replicas:
+            lines.append(f"send no CPU load: maxReplicas {hpa.max_replicas} is below the "
+                         f"expected {hc.expected_replicas} (judged at once)")
+        else:
+            rates = ", ".join(f"{self._rate(i):.0f}" for i in range(1, hc.ramp_steps + 1))
+            lines.append(f"send a second load of GET {hc.work_path} (hpa.work_path) beside the "
+                         f"steady load: {rates} req/s, {hc.ramp_steps} step(s) of "
+                         f"{hc.step_seconds:g} s, until the HPA wants more replicas")
+        lines.append(f"then wait up to {hc.scale_down_wait_s:g} s for the scale-down"
+                     if hc.scale_down_wait_s > 0 else "then stop the CPU load (scale-down "
+                     "not waited for: hpa.scale_down_wait_s is 0)")
+        return Plan(tuple(lines))
 
     def _stop_load(self) -> None:
         for load in self._current:

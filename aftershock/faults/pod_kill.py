@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from aftershock.config import Config, Selection
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
+from aftershock.faults.plan import Plan
 from aftershock.kube.calls import delete_pod, list_pods
 from aftershock.kube.cluster import Cluster
+from aftershock.seams import Target
 from aftershock.selection import Candidate, choose_victims
 
 
@@ -46,15 +48,32 @@ class PodKill(WaitsForDeployment):
 
     def inject(self, scene: Scene) -> str:
         self._begin(scene, removed=self.killed)
-        target = scene.target
+        victims, running = self._choose(scene.target, self.rng)
+        for victim in victims:
+            delete_pod(self.cluster, scene.target.namespace, victim, self.grace_s)
+            self.killed.append(victim)
+        return f"killed {', '.join(self.killed) or 'no pod'} of {running} running " \
+               f"({self._grace})"
+
+    def preview(self, target: Target) -> Plan:
+        # A copy of the generator: the plan names the pods inject would pick from the same
+        # pods, and leaves the draw to inject.
+        rng = random.Random()
+        rng.setstate(self.rng.getstate())
+        victims, running = self._choose(target, rng)
+        return Plan((f"delete pod(s) {', '.join(victims) or '(none)'} of {running} running "
+                     f"({self._grace}); the Deployment replaces them",))
+
+    @property
+    def _grace(self) -> str:
+        return "own grace period" if self.grace_s is None else f"grace {self.grace_s}s"
+
+    def _choose(self, target: Target, rng: random.Random) -> tuple[list[str], int]:
+        """The pods to kill among the target's, and how many run: read-only."""
         candidates = [Candidate.of(raw) for raw in
                       list_pods(self.cluster, target.namespace, label_selector=target.selector)]
         running = sum(c.running and not c.deleting for c in candidates)
-        for victim in choose_victims(candidates, self.how_many(running), self.oldest, self.rng):
-            delete_pod(self.cluster, target.namespace, victim, self.grace_s)
-            self.killed.append(victim)
-        grace = "own grace period" if self.grace_s is None else f"grace {self.grace_s}s"
-        return f"killed {', '.join(self.killed) or 'no pod'} of {running} running ({grace})"
+        return choose_victims(candidates, self.how_many(running), self.oldest, rng), running
 
     def rollback(self) -> str:
         return "nothing to restore: the Deployment replaces killed pods"

@@ -19,6 +19,7 @@ from aftershock.config import Config, RolloutMode
 from aftershock.errors import UsageError
 from aftershock.faults.base import FaultKind, Scene, WaitsForDeployment
 from aftershock.faults.ledger import Change, Ref
+from aftershock.faults.plan import Plan
 from aftershock.kube.calls import (
     deployment_generation,
     patch_deployment,
@@ -27,6 +28,7 @@ from aftershock.kube.calls import (
 )
 from aftershock.kube.cluster import Cluster
 from aftershock.kube.ledger import clear, record, template_now
+from aftershock.seams import Target
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -69,18 +71,8 @@ class Rollout(WaitsForDeployment):
             return f"rolling restart of deployment {name}"
         template = pod_template(self.cluster, ns, name)
         self._original_template = copy.deepcopy(template)
-        containers = template["spec"]["containers"]
-        chosen = [c for c in containers if self.container in (None, c["name"])]
-        if not chosen:
-            names = ", ".join(c["name"] for c in containers)
-            raise UsageError(f"deployment {name} has no container {self.container!r}"
-                             f" (it has: {names})", "fix faults.rollout.container")
-        container = chosen[0]
-        if self.image is not None:
-            container["image"] = self.image
-        if self.env:
-            kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
-            container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
+        container = self._container(name, template)
+        self._change(container)
         # The original on the Deployment first: a suite killed from here on leaves the next
         # run the undo (aftershock.faults.ledger).
         record(self.cluster, Ref("Deployment", name, ns), Change.TEMPLATE,
@@ -94,6 +86,45 @@ class Rollout(WaitsForDeployment):
         what = [f"image {self.image}"] if self.image else []
         what += [f"env {k}={v}" for k, v in self.env.items()]
         return f"rollout of deployment {name}: {', '.join(what)}"
+
+    def preview(self, target: Target) -> Plan:
+        name = target.deployment
+        if not self.changes_spec:
+            return Plan((f"rolling restart of deployment {name} (the restartedAt annotation, "
+                         "as `kubectl rollout restart`): every pod replaced, nothing to put "
+                         "back",))
+        template = pod_template(self.cluster, target.namespace, name)
+        container = self._container(name, template)
+        image = container.get("image")
+        env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+        lines = []
+        if self.image is not None:
+            lines.append(f"container {container['name']}: image {image} -> {self.image}")
+        lines += [f"container {container['name']}: env {k}={env.get(k, '(unset)')} -> {v}"
+                  for k, v in self.env.items()]
+        lines.append(f"then put the original pod template of deployment {name} back "
+                     "(a second rollout)")
+        return Plan(tuple(f"roll deployment {name}: {line}" if i == 0 else line
+                          for i, line in enumerate(lines)))
+
+    def _container(self, name: str, template: dict[str, Any]) -> dict[str, Any]:
+        """The container the change edits (``container``, or the first)."""
+        containers = template["spec"]["containers"]
+        chosen = [c for c in containers if self.container in (None, c["name"])]
+        if not chosen:
+            names = ", ".join(c["name"] for c in containers)
+            raise UsageError(f"deployment {name} has no container {self.container!r}"
+                             f" (it has: {names})", "fix faults.rollout.container")
+        found: dict[str, Any] = chosen[0]
+        return found
+
+    def _change(self, container: dict[str, Any]) -> None:
+        """Edit the container as the rollout does (a copy of the template's, for a plan)."""
+        if self.image is not None:
+            container["image"] = self.image
+        if self.env:
+            kept = [e for e in container.get("env") or [] if e.get("name") not in self.env]
+            container["env"] = kept + [{"name": k, "value": v} for k, v in self.env.items()]
 
     def rollback(self) -> str:
         if self._original_template is None:

@@ -72,6 +72,17 @@ class Progress:
                 self._fresh_line()
                 self._console.print(f"[aftershock] {text}")
 
+    def show(self, text: str) -> None:
+        """A block for a person to read as it is (a dry run's plan): no timestamp, above
+        the live lines."""
+        with self._lock:
+            self._fresh_line()
+            if self._console is None:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            else:
+                self._console.print(text)
+
     def begin_line(self) -> None:
         """Someone else (pytest: ``experiments/test_x.py ``) may have left the cursor
         mid-line: the next output starts on a line of its own."""

@@ -157,7 +157,8 @@ def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
                if limits.work_path is not None else None)
     if reached is None and refused is not None and refused.client_errors == refused.total:
         return [], [f"{refused.describe()}: the CPU load measured nothing; set "
-                    "hpa.work_path to a CPU-heavy path of your app"], []
+                    "hpa.work_path to a CPU-heavy path of your app, or leave it unset to ramp "
+                    "your own traffic"], []
     ceiling = _ceiling_at_start(ramp, scalers)
     if reached is None and ceiling is not None and ceiling.max_replicas < ramp.expected:
         return [Violation(

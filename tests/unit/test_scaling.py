@@ -158,7 +158,8 @@ def test_a_cpu_path_the_app_refuses_is_inconclusive_not_a_missed_deadline() -> N
     r = check_scaling(tl, ScalingLimits(expected_replicas=5, work_path="/cpu"))
     assert r.outcome is Outcome.INCONCLUSIVE and not r.violations
     assert r.reasons == ("every request to /cpu answered 404: the CPU load measured nothing; "
-                         "set hpa.work_path to a CPU-heavy path of your app",)
+                         "set hpa.work_path to a CPU-heavy path of your app, or leave it unset "
+                         "to ramp your own traffic",)
 
 
 def test_requests_failing_while_the_extra_pods_leave_fail_the_after_phase() -> None:

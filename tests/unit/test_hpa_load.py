@@ -170,3 +170,10 @@ def test_scale_down_is_waited_for_when_the_window_fits() -> None:
         "than hpa.scale_down_max_wait_s (300 s)")
     off = scale_down_wait(15, 0)
     assert off.wait_s == 0 and "hpa.scale_down_max_wait_s is 0" in off.skipped
+
+
+def test_metrics_server_windows_are_go_durations() -> None:
+    from aftershock.kube.workload import _seconds
+    assert _seconds("15.021s") == pytest.approx(15.021)
+    assert _seconds("1m0.5s") == pytest.approx(60.5)
+    assert _seconds("30s") == 30 and _seconds("") == 0 and _seconds("junk") == 0

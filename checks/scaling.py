@@ -18,7 +18,9 @@ flapping
     ``flap_window_s``. A ramp that scales 3 → 5 → 6 makes two changes.
 scale-down
     After the load drops: the first moment the Deployment is back at the start count with
-    every replica ready; observed only when the experiment waited for it.
+    every replica ready; observed only when the experiment waited for it (the HPA's
+    scale-down stabilization window was at most ``hpa.scale_down_max_wait_s``), else the
+    result says why it was skipped.
 
 Outcome: inconclusive when the HPA could not compute its metric (condition ScalingActive
 False: missing resource requests, no metrics API) and the replicas did not rise — that is
@@ -65,8 +67,11 @@ class ScalingLimits:
     scale_up_deadline_s: float = 180.0
     flap_window_s: float = 60.0
     max_changes_in_window: int = 3
-    scale_down_wait_s: float = 0.0  # 0: scale-down was not waited for
+    scale_down_wait_s: float = 0.0  # how long the experiment waited for it; 0: it did not
+    scale_down_skipped: str = ""  # why it did not wait (hpa_load.scale_down_wait)
     work_path: str | None = None  # the CPU load's request name, when a path drives it
+    #: How the ramp's rate was derived (hpa_load.RampPlan.describe), for the result.
+    ramp_load: str = ""
 
 
 def replica_changes(timeline: Timeline, deployment: str = "") -> list[tuple[float, int, int]]:
@@ -152,7 +157,8 @@ def judge_scale_up(ramp: Ramp, up: ScaleUp, limits: ScalingLimits,
                if limits.work_path is not None else None)
     if reached is None and refused is not None and refused.client_errors == refused.total:
         return [], [f"{refused.describe()}: the CPU load measured nothing; set "
-                    "hpa.work_path to a CPU-heavy path of your app"], []
+                    "hpa.work_path to a CPU-heavy path of your app, or leave it unset to ramp "
+                    "your own traffic"], []
     ceiling = _ceiling_at_start(ramp, scalers)
     if reached is None and ceiling is not None and ceiling.max_replicas < ramp.expected:
         return [Violation(
@@ -206,17 +212,18 @@ def judge_scale_down(ramp: Ramp, work: list[WorkloadObserved], limits: ScalingLi
     reasons, findings."""
     if limits.scale_down_wait_s <= 0:
         return {"scale_down_s": None}, [], [
-            "scale-down not observed: hpa.scale_down_wait_s is 0 (skipped); the "
-            "HPA scales down on its own after its stabilization window"]
+            limits.scale_down_skipped or "scale-down not judged: the experiment did not wait "
+            "for it; the HPA scales down on its own after its stabilization window"]
     if not load_dropped:
         return {}, [], []
     down = _first(work, ramp.end, ramp.load_end,
                   lambda w: w.desired <= ramp.replicas and w.ready >= w.desired)
     reasons = ([] if down is not None else
                [f"scale-down to {ramp.replicas} replicas was not observed within "
-                f"{limits.scale_down_wait_s:.0f} s (hpa.scale_down_wait_s); "
-                f"errors on scale-down could not be checked"])
-    return {"scale_down_s": _since(down, ramp.end)}, reasons, []
+                f"{limits.scale_down_wait_s:.0f} s (the HPA's scale-down stabilization window "
+                f"plus slack); errors on scale-down could not be checked"])
+    return ({"scale_down_s": _since(down, ramp.end), "scale_down_wait_s":
+             limits.scale_down_wait_s}, reasons, [])
 
 
 def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
@@ -256,6 +263,9 @@ def check_scaling(timeline: Timeline, limits: ScalingLimits) -> CheckResult:
 
     violations, reasons, findings = judge_scale_up(ramp, up, limits, scalers, last_status,
                                                  timeline.requests)
+    if limits.ramp_load:
+        m["ramp_load"] = limits.ramp_load
+        findings.insert(0, limits.ramp_load)
     changes = [c for c in replica_changes(timeline, first.name) if c[0] <= ramp.load_end]
     most, flapped = judge_flapping(ramp, changes, limits)
     m |= {"replica_changes": len(changes), "max_changes_in_window": most}

@@ -59,14 +59,15 @@ kubeconfig: null
 context: null
 posture: {waivers: [], fail_on: high}
 hpa:
-  work_path: /work?ms=10     # the CPU-heavy request that drives the HPA
-  rate: 30                   # CPU-load req/s at the top of the ramp
+  work_path: null            # null: ramp the steady traffic, sized from its CPU per request
+  rate: 30                   # with work_path: its req/s at the top of the ramp
+  max_rate: 300              # without work_path: the most req/s the ramp adds
   ramp_steps: 3
   step_seconds: 15
   expected_replicas: null    # null: one more than at the ramp's start
   scale_up_deadline_s: 180
   metric_grace_s: 60
-  scale_down_wait_s: 0       # 0: scale-down not waited for (said so in the result)
+  scale_down_max_wait_s: 300 # judge scale-down when the HPA's window is at most this
   flap_window_s: 60
   max_changes_in_window: 3
 probes:

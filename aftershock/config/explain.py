@@ -68,6 +68,9 @@ def describe(err: Mapping[str, Any], origins: Mapping[str, str],
                 f"or --set {path}=...")
     if typ == "extra_forbidden":
         owner = _model_at(root, loc[:-1])
+        renamed: dict[str, str] = getattr(owner, "RENAMED_KEYS", {})
+        if str(loc[-1]) in renamed:  # a key an earlier release took
+            return f"{path}: no longer taken{origin}\n    fix: {renamed[str(loc[-1])]}"
         known = sorted(owner.model_fields)
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         # A model may say what it takes instead (verdict's SLO-only view does).

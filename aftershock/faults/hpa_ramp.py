@@ -1,18 +1,28 @@
-"""HPA ramp: a ramp of CPU load as the fault, until the HorizontalPodAutoscaler has scaled.
+"""HPA ramp: a ramp of load as the fault, until the HorizontalPodAutoscaler has scaled.
 
-    steady ── gate ── ramp start ── expected replicas ready ── hold ── ramp end (rollback)
-                        "during" (new pods join under load)
+    steady ── gate ── precheck ── ramp start ── expected replicas ready ── hold ── ramp end
+                                    "during" (new pods join under load)         (rollback)
         ── [scale-down wait] ── after_seconds ── load end
                  "after" (pods leave under the steady load)
 
-The CPU load (``hpa.work_path``) is a second locust process beside the steady load,
-restarted at a higher rate at each of ``hpa.ramp_steps`` steps; its requests are judged
-with the steady load's: a request that fails while the Deployment scales is a failure
-whichever load sent it. The ramp stops rising once the HPA wants more replicas, and ends
-when the expected replicas are ready (plus one step of hold, so the new pods serve under
-load), the deadline passes, or the HPA has not been able to compute its metric for
-``hpa.metric_grace_s``. With ``hpa.scale_down_wait_s`` the fault then settles only once
-the Deployment is back at its starting replicas (or the wait is over).
+The ramp is a second locust process beside the steady load, restarted at a higher rate at
+each of ``hpa.ramp_steps`` steps. By default it sends the steady load's own requests (same
+locustfile, paths and mix) up to the rate :func:`aftershock.checks.hpa_load.size_ramp` sizes
+from the steady phase's CPU per request (metrics.k8s.io) and the HPA's CPU target, capped by
+``hpa.max_rate``; with ``hpa.work_path`` it sends that one CPU-heavy path up to ``hpa.rate``.
+Its requests are judged with the steady load's: a request that fails while the Deployment
+scales is a failure whichever load sent it.
+
+The precheck (``refuse``, before any ramp) ends the run at once when the HPA cannot be driven
+to the expected replicas: no CPU target, no CPU usage reported for the pods, no answered
+request in the steady phase (inconclusive); an HPA whose maxReplicas is below them fails at
+``inject`` (judged by checks.scaling). The ramp stops rising once the HPA wants more
+replicas, and ends when the expected replicas are ready (plus one step of hold, so the new
+pods serve under load), the deadline passes, or the HPA has not been able to compute its
+metric for ``hpa.metric_grace_s``. When the HPA's scale-down stabilization window is at most
+``hpa.scale_down_max_wait_s`` the fault then settles only once the Deployment is back at its
+starting replicas (or the window plus some slack is over), so the extra pods leave under the
+steady load and the "after" phase judges those requests.
 """
 
 from __future__ import annotations
@@ -22,24 +32,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aftershock.checks.answers import client_errors
-from aftershock.checks.timeline import ScalerObserved
+from aftershock.checks.hpa_load import (
+    SCALE_DOWN_SLACK_S,
+    PodCpu,
+    RampPlan,
+    ScaleDownWait,
+    scale_down_wait,
+    size_ramp,
+)
+from aftershock.checks.timeline import MarkerKind, ScalerObserved
 from aftershock.config import Config, HpaConfig
 from aftershock.faults.base import FaultKind, Scene, Stage, Step, latest
 from aftershock.faults.plan import Plan
 from aftershock.kube.cluster import Cluster
-from aftershock.kube.workload import Autoscaler, find_hpa
+from aftershock.kube.workload import Autoscaler, find_hpa, pod_cpu
 from aftershock.load.driver import LoadSpec
 from aftershock.seams import LoadSource, Target
 
 
 @dataclass
 class HpaRamp:
-    """``find`` looks up the HPA that scales the target (None: there is none)."""
+    """``find`` looks up the HPA that scales the target (None: there is none); ``measure``
+    reads the CPU metrics.k8s.io reports for the target's pods."""
 
     settings: HpaConfig
     find: Callable[[], Autoscaler | None]
+    measure: Callable[[Target], list[PodCpu]] = lambda _target: []
     kind: FaultKind = field(default=FaultKind.HPA_RAMP, init=False)
     hpa: Autoscaler | None = field(default=None, init=False)
+    #: The generic ramp's sizing (None: hpa.work_path drives it, or not sized yet).
+    plan: RampPlan | None = field(default=None, init=False)
+    #: Whether and how long to wait for the scale-down, from the HPA's window.
+    scale_down: ScaleDownWait = field(default_factory=lambda: ScaleDownWait(0.0), init=False)
     _scene: Scene | None = field(default=None, init=False, repr=False)
     _cpu: LoadSpec | None = field(default=None, init=False, repr=False)
     _current: list[LoadSource] = field(default_factory=list, init=False, repr=False)
@@ -60,11 +84,13 @@ class HpaRamp:
     def from_config(cls, config: Config, cluster: Cluster) -> HpaRamp:
         """The ramp ``hpa`` describes, against the HPA that scales ``target.deployment``."""
         target = config.target
-        return cls(config.hpa, lambda: find_hpa(cluster, target.namespace, target.deployment))
+        return cls(config.hpa, lambda: find_hpa(cluster, target.namespace, target.deployment),
+                   lambda t: pod_cpu(cluster, t.namespace, t.selector))
 
     def longest_s(self, recovery_timeout_s: float) -> float:
         hc = self.settings
-        return hc.scale_up_deadline_s + hc.step_seconds + hc.scale_down_wait_s
+        down = hc.scale_down_max_wait_s + SCALE_DOWN_SLACK_S if hc.scale_down_max_wait_s else 0
+        return hc.scale_up_deadline_s + hc.step_seconds + down
 
     def prepare(self, target: Target) -> str | None:
         self.hpa = self.find()
@@ -83,6 +109,27 @@ class HpaRamp:
             return (f"deployment {scene.target.deployment} already runs {self._start} "
                     f"replicas, not fewer than the expected {self._expected}: wait until the "
                     f"HPA has scaled down (to {self.hpa.min_replicas}) and run again")
+        self.scale_down = scale_down_wait(self.hpa.scale_down_window_s,
+                                          self.settings.scale_down_max_wait_s,
+                                          f"HPA {self.hpa.name}")
+        if self._expected > self.hpa.max_replicas or self.settings.work_path is not None:
+            return None  # maxReplicas fails at inject(); a named path needs no sizing
+        return self._size(scene, self.hpa)
+
+    def _size(self, scene: Scene, hpa: Autoscaler) -> str | None:
+        """Size the generic ramp from the steady phase, or say why it cannot drive the HPA."""
+        requests = scene.requests() if scene.requests is not None else scene.timeline.requests
+        began = scene.timeline.marker(MarkerKind.LOAD_START)
+        now = scene.clock.time()
+        sized = size_ramp(hpa.cpu, self.measure(scene.target), requests,
+                          (began.at if began is not None else 0.0, now), self._expected,
+                          self.settings.max_rate)
+        if isinstance(sized, str):
+            return (f"HPA {hpa.name} cannot be driven to {self._expected} replicas by the "
+                    f"app's own traffic, so no ramp was started: {sized}")
+        self.plan = sized
+        scene.note(sized.describe())
+        scene.say(sized.describe())
         return None
 
     def inject(self, scene: Scene) -> str:
@@ -97,26 +144,38 @@ class HpaRamp:
             return (f"no CPU load: HPA {self.hpa.name} allows at most "
                     f"{self.hpa.max_replicas} replicas (maxReplicas), fewer than the "
                     f"expected {self._expected}")
-        # The CPU ramp runs locally (worker pods, if any, serve the steady load).
+        if self.scale_down.skipped:
+            scene.note(self.scale_down.skipped)
+        # The ramp runs locally (worker pods, if any, serve the steady load); without a
+        # work path it is the steady load's own profile and paths, only faster.
+        paths = (hc.work_path,) if hc.work_path is not None else scene.spec.paths
         self._cpu = dataclasses.replace(
-            scene.spec, paths=(hc.work_path,), users=None, worker_pods=0,
+            scene.spec, paths=paths, users=None, worker_pods=0,
             max_duration_s=hc.scale_up_deadline_s + hc.step_seconds + 60.0)
         return self._raise_load(self._began)
+
+    @property
+    def top_rate(self) -> float:
+        """The ramp's rate at its top step: sized, or hpa.rate for a named path."""
+        return self.plan.rate if self.plan is not None else self.settings.rate
+
+    @property
+    def sends(self) -> str:
+        """What the ramp sends, for a person."""
+        if self.settings.work_path is not None:
+            return self.settings.work_path
+        return "the steady traffic"
 
     def _raise_load(self, now: float) -> str:
         assert self._scene is not None and self._cpu is not None
         hc = self.settings
         self._step += 1
-        rate = self._rate(self._step)
+        rate = self.top_rate * self._step / hc.ramp_steps
         self._stop_load()
         self._current.append(self._scene.start_load(dataclasses.replace(self._cpu, rate=rate),
                                                     f"cpu-{self._step}"))
         self._next_step = now + hc.step_seconds
-        return f"CPU load step {self._step}/{hc.ramp_steps}: {rate:.0f} req/s of {hc.work_path}"
-
-    def _rate(self, step: int) -> float:
-        """The CPU load's rate at step ``step`` (1 to ``ramp_steps``)."""
-        return self.settings.rate * step / self.settings.ramp_steps
+        return f"load step {self._step}/{hc.ramp_steps}: {rate:.0f} req/s of {self.sends}"
 
     def preview(self, target: Target) -> Plan:
         hc = self.settings
@@ -128,17 +187,27 @@ class HpaRamp:
                     else "one replica more than the Deployment runs at the steady state")
         lines = [f"drive HPA {hpa.name} ({hpa.min_replicas}-{hpa.max_replicas} replicas) until "
                  f"{expected} are ready, within {hc.scale_up_deadline_s:g} s"]
+        steps = f"{hc.ramp_steps} step(s) of {hc.step_seconds:g} s"
         if hc.expected_replicas and hc.expected_replicas > hpa.max_replicas:
-            lines.append(f"send no CPU load: maxReplicas {hpa.max_replicas} is below the "
+            lines.append(f"send no load: maxReplicas {hpa.max_replicas} is below the "
                          f"expected {hc.expected_replicas} (judged at once)")
-        else:
-            rates = ", ".join(f"{self._rate(i):.0f}" for i in range(1, hc.ramp_steps + 1))
+        elif hc.work_path is not None:
+            rates = ", ".join(f"{hc.rate * i / hc.ramp_steps:.0f}"
+                              for i in range(1, hc.ramp_steps + 1))
             lines.append(f"send a second load of GET {hc.work_path} (hpa.work_path) beside the "
-                         f"steady load: {rates} req/s, {hc.ramp_steps} step(s) of "
-                         f"{hc.step_seconds:g} s, until the HPA wants more replicas")
-        lines.append(f"then wait up to {hc.scale_down_wait_s:g} s for the scale-down"
-                     if hc.scale_down_wait_s > 0 else "then stop the CPU load (scale-down "
-                     "not waited for: hpa.scale_down_wait_s is 0)")
+                         f"steady load: {rates} req/s, {steps}, until the HPA wants more "
+                         "replicas")
+        else:
+            lines.append("send a second load of the steady traffic (same locustfile, paths and "
+                         "mix) beside it, sized after the steady phase from the CPU per request "
+                         "metrics.k8s.io reports and the HPA's CPU target, at most "
+                         f"{hc.max_rate:g} req/s (hpa.max_rate), {steps}, until the HPA wants "
+                         "more replicas")
+        window = hpa.scale_down_window_s
+        wait = scale_down_wait(window, hc.scale_down_max_wait_s, f"HPA {hpa.name}")
+        lines.append(wait.skipped or
+                     f"then wait for the scale-down (the HPA's stabilization window {window:g} s "
+                     "plus slack) and judge the requests while the extra pods leave")
         return Plan(tuple(lines))
 
     def _stop_load(self) -> None:
@@ -148,12 +217,15 @@ class HpaRamp:
         self._current.clear()
 
     def _client_errors(self, load: LoadSource) -> str:
-        """Why the CPU load measured nothing, when every request of it answered 4xx."""
+        """Why the ramp measured nothing, when every request of it answered 4xx."""
         found = client_errors(load.requests(), name=self.settings.work_path)
         if found is None or found.client_errors < found.total:
             return ""
+        fix = ("set hpa.work_path to a CPU-heavy path of your app, or leave it unset to ramp "
+               "your own traffic" if self.settings.work_path is not None
+               else "check target.paths, or set hpa.work_path to a CPU-heavy path of your app")
         return (f"{found.describe()}: the HPA's metric cannot rise on answers the app "
-                "refuses; set hpa.work_path to a CPU-heavy path of your app")
+                f"refuses; {fix}")
 
     def step(self, now: float) -> Step:
         scene, hc = self._scene, self.settings
@@ -198,7 +270,7 @@ class HpaRamp:
 
     def _end(self, unmeasurable: str = "") -> Step:
         self._ramp_over = self._ended = True
-        stage = Stage.ENDED if self.settings.scale_down_wait_s > 0 else Stage.SETTLED
+        stage = Stage.ENDED if self.scale_down.wait_s > 0 else Stage.SETTLED
         return Step(stage, unmeasurable)
 
     def _metric_seen(self, scene: Scene) -> bool:
@@ -215,7 +287,7 @@ class HpaRamp:
                 and w.rolled_out:
             scene.note(f"scaled down to {w.desired} replicas after {waited:.1f} s")
             return Step(Stage.SETTLED)
-        if waited >= self.settings.scale_down_wait_s:
+        if waited >= self.scale_down.wait_s:
             scene.note("scale-down wait ended")
             return Step(Stage.SETTLED)
         return Step(Stage.RUNNING, state=f"waiting for scale-down to {self._start}: "

@@ -242,9 +242,10 @@ def _autoscaling_notes(p: Proposal, observed: Observed) -> None:
         metrics = ", ".join(m.resource or m.type for m in hpa.metrics) or "none"
         p.note("hpa", f"HPA {hpa.name}: {hpa.min_replicas}-{hpa.max_replicas} replicas on "
                       f"{metrics}")
-        p.note("hpa", "set hpa.work_path to a CPU-heavy path of your app: the default "
-                      "/work?ms=10 is the sample app's (a path that answers 4xx makes the HPA "
-                      "experiment inconclusive)")
+        p.note("hpa", "hpa.work_path is unset: the HPA experiment ramps the steady traffic, "
+                      "sized from its CPU per request and the HPA's target (capped by "
+                      "hpa.max_rate); set it to a CPU-heavy path of your app to send that "
+                      "instead")
     pdbs = [b for b in observed.pdbs if b.matches(dep.template_labels)]
     for b in pdbs:
         p.note("faults", f"PodDisruptionBudget {b.name}: {b.describe()}")

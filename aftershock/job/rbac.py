@@ -57,8 +57,8 @@ PERMISSIONS: tuple[Permission, ...] = (
             "the HPA experiment and the timeline"),
     *_perms("get list watch", "policy", "poddisruptionbudgets", "drain and posture checks"),
     *_perms("list", "networking.k8s.io", "networkpolicies", "posture checks"),
-    *_perms("get list", "metrics.k8s.io", "pods", "pod CPU for the HPA experiment "
-                                                  "(read only; not called by 0.1)"),
+    *_perms("get list", "metrics.k8s.io", "pods", "pod CPU for the HPA experiment: sizes "
+                                                  "its ramp of the steady traffic (read only)"),
     *_perms("get list watch", "", "nodes", "node state on the timeline; drain picks a node",
             cluster=True),
     *_perms("patch", "", "nodes", "drain cordons a node and uncordons it on rollback",

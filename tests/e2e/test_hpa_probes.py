@@ -30,7 +30,7 @@ DEPENDENCY = ["experiments/test_probes.py", "-k", "dependency or not_ready"]
 # target) wants ceil(300m / 60m) = 5 or more replicas; bounded, and small beside the 2 cores.
 HPA_CONFIG = {"work_path": "/work?ms=10", "rate": 30, "ramp_steps": 2, "step_seconds": 15,
               "expected_replicas": 5, "scale_up_deadline_s": 150, "metric_grace_s": 60,
-              "scale_down_wait_s": 0}
+              "scale_down_max_wait_s": 0}
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,22 @@ def test_unknown_key_says_did_you_mean(tmp_path: Path) -> None:
     assert "did you mean 'slo.during.max_outage_ms'?" in text
 
 
+def test_the_hpa_defaults_ramp_the_apps_own_traffic_and_judge_scale_down(
+        tmp_path: Path) -> None:
+    c = load_config(write(tmp_path, TARGET), environ={})
+    assert c.hpa.work_path is None and c.hpa.max_rate == 300
+    assert c.hpa.scale_down_max_wait_s == 300
+
+
+def test_the_old_scale_down_wait_key_names_what_replaced_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, TARGET + "hpa:\n  scale_down_wait_s: 120\n"), environ={})
+    text = problems(e)
+    assert "hpa.scale_down_wait_s: no longer taken (from config file" in text
+    assert ("fix: hpa.scale_down_wait_s was replaced by hpa.scale_down_max_wait_s (default "
+            "300)") in text
+
+
 def test_unknown_env_variable_is_an_error_with_its_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, TARGET), environ={"AFTERSHOCK_TRAGET__NAMESPACE": "x"})

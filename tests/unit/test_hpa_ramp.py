@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aftershock.checks.timeline import MarkerKind, ScalerObserved, Timeline
+from aftershock.checks.hpa_load import CpuTarget, PodCpu
+from aftershock.checks.timeline import (
+    Marker,
+    MarkerKind,
+    Request,
+    Requests,
+    ScalerObserved,
+    Timeline,
+)
 from aftershock.config import HpaConfig
 from aftershock.faults.base import Scene, Stage
 from aftershock.faults.hpa_ramp import HpaRamp
@@ -16,8 +24,8 @@ from aftershock.seams import LoadSource, Target
 from aftershock.testing import FakeClock, FakeLoads, workload
 
 HPA = Autoscaler("web", 2, 6)
-SETTINGS = HpaConfig(rate=300, ramp_steps=3, step_seconds=10, scale_up_deadline_s=60,
-                     metric_grace_s=30)
+SETTINGS = HpaConfig(work_path="/work?ms=10", rate=300, ramp_steps=3, step_seconds=10,
+                     scale_up_deadline_s=60, metric_grace_s=30, scale_down_max_wait_s=0)
 
 
 class Ramp:
@@ -62,12 +70,12 @@ def test_the_ramp_rises_until_the_hpa_wants_more_then_holds_a_step_after_ready()
     r = Ramp()
     assert r.fault.prepare(r.scene.target) is None
     assert r.fault.refuse(r.scene) is None
-    assert r.fault.inject(r.scene) == "CPU load step 1/3: 100 req/s of /work?ms=10"
+    assert r.fault.inject(r.scene) == "load step 1/3: 100 req/s of /work?ms=10"
     assert r.fault.step(r.at(5)).stage is Stage.RUNNING
     assert r.rates() == [100]
     assert r.fault.step(r.at(10)).stage is Stage.RUNNING  # the second step starts
     assert r.rates() == [100, 200] and not r.loads.made[0].running
-    assert r.scene.actions == ["CPU load step 2/3: 200 req/s of /work?ms=10"]
+    assert r.scene.actions == ["load step 2/3: 200 req/s of /work?ms=10"]
     r.timeline.observations.append(scaler(r.clock.time(), 3))
     r.fault.step(r.at(12))
     assert "HPA web wants 3 replicas: its metric passed the target" in r.notes()
@@ -106,8 +114,10 @@ def test_a_metric_the_hpa_cannot_compute_ends_the_ramp_after_the_grace() -> None
     assert "HPA web cannot compute its metric: missing request for cpu" in r.notes()
 
 
-def test_with_a_scale_down_wait_the_ramp_ends_then_settles_at_the_start_replicas() -> None:
-    r = Ramp(SETTINGS.model_copy(update={"scale_down_wait_s": 120}))
+def test_with_a_short_scale_down_window_the_ramp_ends_then_settles_at_the_start_replicas(
+) -> None:
+    r = Ramp(SETTINGS.model_copy(update={"scale_down_max_wait_s": 300}),
+             hpa=Autoscaler("web", 2, 6, scale_down_window_s=30))
     r.fault.prepare(r.scene.target)
     r.fault.refuse(r.scene)
     r.fault.inject(r.scene)
@@ -120,6 +130,22 @@ def test_with_a_scale_down_wait_the_ramp_ends_then_settles_at_the_start_replicas
     r.timeline.observations.append(workload(r.clock.time(), desired=2, ready=2))
     assert r.fault.step(r.at(25)).stage is Stage.SETTLED
     assert "scaled down to 2 replicas after 5.0 s" in r.notes()
+    assert r.fault.scale_down.wait_s == 120  # the window plus 90 s of slack
+
+
+def test_a_scale_down_window_longer_than_the_most_to_wait_is_skipped_and_said() -> None:
+    r = Ramp(SETTINGS.model_copy(update={"scale_down_max_wait_s": 300}),
+             hpa=Autoscaler("web", 2, 6, scale_down_window_s=600))
+    r.fault.prepare(r.scene.target)
+    r.fault.refuse(r.scene)
+    r.fault.inject(r.scene)
+    r.timeline.observations.append(workload(r.clock.time() + 1, desired=3, ready=3))
+    r.fault.step(r.at(2))
+    assert r.fault.step(r.at(12)).stage is Stage.SETTLED  # no wait after the ramp
+    skipped = ("scale-down not judged: HPA web's scale-down stabilization window is 600 s, "
+               "longer than hpa.scale_down_max_wait_s (300 s); raise it to wait, or shorten "
+               "spec.behavior.scaleDown.stabilizationWindowSeconds")
+    assert r.fault.scale_down.skipped == skipped and skipped in r.notes()
 
 
 def test_a_cpu_load_that_died_makes_the_ramp_unmeasurable() -> None:
@@ -168,4 +194,82 @@ def test_every_cpu_request_answering_404_makes_the_ramp_unmeasurable_after_one_s
     assert step.stage is Stage.SETTLED
     assert step.unmeasurable == (
         "every request to /work?ms=10 answered 404: the HPA's metric cannot rise on answers "
-        "the app refuses; set hpa.work_path to a CPU-heavy path of your app")
+        "the app refuses; set hpa.work_path to a CPU-heavy path of your app, or leave it unset "
+        "to ramp your own traffic")
+
+
+# --- without hpa.work_path: the steady traffic, sized from the steady phase
+
+
+GENERIC = SETTINGS.model_copy(update={"work_path": None, "max_rate": 1000})
+# 100 m requested, 50 % target: 50 m of CPU per pod.
+CPU_HPA = Autoscaler("web", 2, 6, CpuTarget(0.05, "50 % of 100m requested = 50m per pod"))
+
+
+def steady(r: Ramp, rate: float = 100, seconds: float = 20) -> None:
+    """A steady phase of ``rate`` answered req/s that ended now."""
+    t0 = r.clock.time() - seconds
+    r.timeline.markers.append(Marker(t0, MarkerKind.LOAD_START))
+    r.timeline.requests = Requests.of([Request(t0 + i / rate, 2.0, 200, name="/")
+                                       for i in range(int(seconds * rate))])
+
+
+def sized(cores: float | None, hpa: Autoscaler = CPU_HPA, rate: float = 100) -> Ramp:
+    r = Ramp(GENERIC, hpa=hpa)
+    steady(r, rate)
+    now = r.clock.time()
+    r.fault.measure = lambda _t: ([] if cores is None else
+                                  [PodCpu("web-a", cores / 2, now, 15.0),
+                                   PodCpu("web-b", cores / 2, now, 15.0)])
+    assert r.fault.prepare(r.scene.target) is None
+    return r
+
+
+def test_the_generic_ramp_sends_the_steady_paths_at_the_sized_rate() -> None:
+    # 100 req/s cost 20 m: 0.2 ms per request; 3 replicas x 50 m need 750 req/s in all.
+    r = sized(0.02)
+    assert r.fault.refuse(r.scene) is None
+    assert r.fault.plan is not None and r.fault.plan.rate == 650
+    assert r.fault.inject(r.scene) == "load step 1/3: 217 req/s of the steady traffic"
+    assert r.loads.made[0].spec.paths == ("/",) and r.loads.made[0].spec.worker_pods == 0
+    r.fault.step(r.at(10))
+    r.fault.step(r.at(20))
+    assert [round(x) for x in r.rates()] == [217, 433, 650]
+    assert any("0.20 ms of CPU per request" in n and "~750 req/s" in n for n in r.notes())
+
+
+def test_the_generic_ramp_is_capped_by_max_rate() -> None:
+    r = sized(0.1)  # 0.01 ms per request: 15,000 req/s would be needed
+    r.fault.measure = lambda _t: [PodCpu("web-a", 0.001, r.clock.time(), 15.0)]
+    assert r.fault.refuse(r.scene) is None
+    assert r.fault.plan is not None and r.fault.plan.rate == 1000 and r.fault.plan.capped
+    assert "capped by hpa.max_rate (1000 req/s)" in r.fault.plan.describe()
+
+
+def test_no_cpu_usage_for_the_pods_refuses_before_any_ramp() -> None:
+    r = sized(None)
+    refusal = r.fault.refuse(r.scene)
+    assert refusal is not None and refusal.startswith(
+        "HPA web cannot be driven to 3 replicas by the app's own traffic, so no ramp was "
+        "started: a missing metric: metrics.k8s.io reported no CPU usage")
+    assert r.loads.made == []
+
+
+def test_an_hpa_without_a_cpu_target_refuses_before_any_ramp() -> None:
+    r = sized(0.02, hpa=Autoscaler("web", 2, 6, CpuTarget(None, "it scales on memory, not "
+                                                                "on CPU")))
+    refusal = r.fault.refuse(r.scene)
+    assert refusal is not None and "it scales on memory, not on CPU" in refusal
+
+
+def test_no_answered_request_in_the_steady_phase_refuses_before_any_ramp() -> None:
+    r = sized(0.02, rate=100)
+    r.timeline.requests = Requests()
+    refusal = r.fault.refuse(r.scene)
+    assert refusal is not None and "no requests: the steady phase had no answered" in refusal
+
+
+def test_max_replicas_below_the_expected_still_fails_at_inject_without_sizing() -> None:
+    r = sized(None, hpa=Autoscaler("web", 2, 2, CpuTarget(0.05, "50m")))
+    assert r.fault.refuse(r.scene) is None  # not "a missing metric": maxReplicas comes first
+    assert "(maxReplicas)" in r.fault.inject(r.scene)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from verdict_helpers import T0, experiment
 
 from aftershock.checks.check import combine
@@ -51,7 +52,7 @@ def test_scale_up_within_the_deadline_passes_with_its_numbers() -> None:
     assert r.measurements["metric_passed_target_s"] == 3.0
     assert r.measurements["scale_up_s"] == 6.5
     assert r.measurements["peak_ready_replicas"] == 5
-    assert "scale-down not observed" in " ".join(r.findings)
+    assert "scale-down not judged" in " ".join(r.findings)
 
 
 def test_default_expectation_is_one_more_than_at_the_start() -> None:
@@ -157,4 +158,42 @@ def test_a_cpu_path_the_app_refuses_is_inconclusive_not_a_missed_deadline() -> N
     r = check_scaling(tl, ScalingLimits(expected_replicas=5, work_path="/cpu"))
     assert r.outcome is Outcome.INCONCLUSIVE and not r.violations
     assert r.reasons == ("every request to /cpu answered 404: the CPU load measured nothing; "
-                         "set hpa.work_path to a CPU-heavy path of your app",)
+                         "set hpa.work_path to a CPU-heavy path of your app, or leave it unset "
+                         "to ramp your own traffic",)
+
+
+def test_requests_failing_while_the_extra_pods_leave_fail_the_after_phase() -> None:
+    # Scaled 3 -> 5 during the ramp; after it (from +20 s) the HPA scales back to 3 and a
+    # leaving pod drops connections for 300 ms: a pod kill's judgement, in the after phase.
+    tl = experiment([(24.0, 24.3)], fault="hpa_ramp", kind=ErrorKind.RESET, after=15.0)
+    tl.observations += [w(0, 3, 3), hpa(12, 5), w(12, 5, 5), w(23.5, 3, 3)]
+    r = check_scaling(tl, ScalingLimits(expected_replicas=5, scale_down_wait_s=105))
+    assert r.outcome is Outcome.PASS, r.explain()
+    assert r.measurements["scale_down_s"] == 3.5
+    assert r.measurements["scale_down_wait_s"] == 105
+    v = combine(evaluate(tl, SLO()), r)
+    assert v.outcome is Outcome.FAIL
+    assert {x.phase for x in v.violations} == {Phase.AFTER}
+    [window] = v.outages
+    assert window.phase is Phase.AFTER and window.start == pytest.approx(T0 + 24.0, abs=0.011)
+    assert 280 <= window.duration_ms <= 310
+
+
+def test_a_clean_scale_down_passes_with_the_ramps_sizing_in_the_result() -> None:
+    tl = experiment(fault="hpa_ramp", after=15.0)
+    tl.observations += [w(0, 3, 3), hpa(12, 5), w(12, 5, 5), w(23.5, 3, 3)]
+    sizing = "the ramp adds up to 350 req/s of the steady traffic: ..."
+    r = check_scaling(tl, ScalingLimits(expected_replicas=5, scale_down_wait_s=105,
+                                        ramp_load=sizing))
+    assert r.outcome is Outcome.PASS
+    assert r.findings[0] == sizing and r.measurements["ramp_load"] == sizing
+    assert combine(evaluate(tl, SLO()), r).outcome is Outcome.PASS
+
+
+def test_a_skipped_scale_down_says_why() -> None:
+    tl = scaled(w(0, 3, 3), hpa(12, 5), w(12, 5, 5))
+    why = ("scale-down not judged: HPA web's scale-down stabilization window is 600 s, "
+           "longer than hpa.scale_down_max_wait_s (300 s)")
+    r = check_scaling(tl, ScalingLimits(expected_replicas=5, scale_down_skipped=why))
+    assert r.outcome is Outcome.PASS
+    assert why in r.findings and r.measurements["scale_down_s"] is None

@@ -21,8 +21,10 @@ Deployment's pod failing its probe next to the target's outage explains nothing 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 from aftershock.checks.timeline import (
     BudgetObserved,
@@ -85,7 +87,7 @@ class Change:
     at: float
     kind: ChangeKind
     subject: str  # "pod web-7f9", "node worker-1", "the fault"
-    what: str  # "left the endpoints"
+    what: str  # "left the endpoints", "turned not Ready (readiness probe) and left the ..."
 
     @property
     def text(self) -> str:
@@ -157,6 +159,34 @@ class TargetObjects:
         return name in self.by_kind.get(kind, frozenset())
 
 
+#: What a pod that left the endpoints because it turned not Ready did.
+READINESS_LEFT = "turned not Ready (readiness probe) and left the endpoints"
+
+
+def left_the_endpoints(history: Sequence[PodObserved], at: float) -> str:
+    """What a pod that left the endpoints at ``at`` did, naming readiness when that was why.
+
+    A pod leaves the endpoints when it is terminating or when it turns not Ready while
+    running (its readiness probe failed: the readiness design at work, as when a dependency
+    goes away). The pod watch and the EndpointSlice watch are separate streams, so the pod's
+    own observations up to :data:`LOOKAHEAD_S` after ``at`` count. Readiness is named only
+    when the pod was not Ready then, was not terminating, and restarted no container (a
+    crash turns a pod not Ready too); otherwise, or with no pod observed, the plain words.
+    """
+    near = [p for p in history if p.at <= at + LOOKAHEAD_S]
+    if not near or any(p.deleting or p.gone for p in near):
+        return "left the endpoints"
+    state_at = [p for p in near if p.at <= at]
+    around = [p for p in near if p.at > at]
+    if state_at:
+        around.insert(0, state_at[-1])
+    restarted = any(b.restarts > a.restarts for a, b in pairwise(near)
+                    if b.at >= at - LOOKAHEAD_S)
+    if restarted or all(p.ready for p in around):
+        return "left the endpoints"
+    return READINESS_LEFT
+
+
 def changes(timeline: Timeline) -> list[Change]:
     """Every disruptive change of the target in the timeline, in time order."""
     out: list[Change] = []
@@ -164,6 +194,10 @@ def changes(timeline: Timeline) -> list[Change]:
     last_pod: dict[str, PodObserved] = {}
     last_ready: dict[str, frozenset[str]] = {}
     last_node: dict[str, NodeObserved] = {}
+    histories: dict[str, list[PodObserved]] = {}
+    for o in sorted(timeline.observations, key=lambda o: o.at):
+        if isinstance(o, PodObserved):
+            histories.setdefault(o.name, []).append(o)
     for o in sorted(timeline.observations, key=lambda o: o.at):
         if isinstance(o, PodObserved):
             prev = last_pod.get(o.name)
@@ -183,7 +217,8 @@ def changes(timeline: Timeline) -> list[Change]:
         elif isinstance(o, EndpointsObserved):
             prev_ready = last_ready.get(o.slice_name, frozenset())
             now_ready: frozenset[str] = frozenset() if o.gone else o.ready_pods
-            out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}", "left the endpoints")
+            out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}",
+                              left_the_endpoints(histories.get(pod, ()), o.at))
                        for pod in sorted(prev_ready - now_ready))
             was_dark = bool(last_ready) and not any(last_ready.values())
             last_ready[o.slice_name] = now_ready

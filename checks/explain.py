@@ -16,6 +16,9 @@ HPA and the budgets that select it, and the suite's own actions (fault markers, 
 dependency taken away, evictions of target pods). The events stream covers the whole
 namespace, so an Event counts only when its involved object is one of these; another
 Deployment's pod failing its probe next to the target's outage explains nothing about it.
+Nor does a readiness probe failure of a target pod already out of the endpoints: the
+kubelet repeats it every period, and the change that disrupted was the pod leaving, which
+is named as readiness when that was why (:func:`left_the_endpoints`).
 """
 
 from __future__ import annotations
@@ -187,6 +190,14 @@ def left_the_endpoints(history: Sequence[PodObserved], at: float) -> str:
     return READINESS_LEFT
 
 
+def _repeats_readiness(event: EventObserved, out_of_endpoints: frozenset[str]) -> bool:
+    """A readiness probe failure of a pod already out of the endpoints: the kubelet repeats
+    it every probe period while the pod stays not Ready, and it disrupts nothing more. As
+    the latest change before a window it would hide the one that did (the pod leaving)."""
+    return (event.kind == "Pod" and event.reason == "Unhealthy"
+            and event.message.startswith("Readiness probe") and event.name in out_of_endpoints)
+
+
 def changes(timeline: Timeline) -> list[Change]:
     """Every disruptive change of the target in the timeline, in time order."""
     out: list[Change] = []
@@ -194,6 +205,7 @@ def changes(timeline: Timeline) -> list[Change]:
     last_pod: dict[str, PodObserved] = {}
     last_ready: dict[str, frozenset[str]] = {}
     last_node: dict[str, NodeObserved] = {}
+    out_of_endpoints: frozenset[str] = frozenset()  # pods that left and have not rejoined
     histories: dict[str, list[PodObserved]] = {}
     for o in sorted(timeline.observations, key=lambda o: o.at):
         if isinstance(o, PodObserved):
@@ -222,6 +234,8 @@ def changes(timeline: Timeline) -> list[Change]:
                        for pod in sorted(prev_ready - now_ready))
             was_dark = bool(last_ready) and not any(last_ready.values())
             last_ready[o.slice_name] = now_ready
+            out_of_endpoints = ((out_of_endpoints | (prev_ready - now_ready))
+                                - frozenset().union(*last_ready.values()))
             if was_dark and now_ready:
                 out.append(Change(o.at, ChangeKind.ENDPOINTS_RETURNED, "the Service",
                                   f"had ready endpoints again after none (a connection tried "
@@ -243,7 +257,8 @@ def changes(timeline: Timeline) -> list[Change]:
             where = f" from node {o.node}" if o.node else ""
             out.append(Change(o.at, ChangeKind.EVICTED, f"pod {o.pod}", f"was evicted{where}"))
         elif (isinstance(o, EventObserved) and target.owns(o.kind, o.name)
-              and (o.type == "Warning" or o.reason in DISRUPTIVE_EVENT_REASONS)):
+              and (o.type == "Warning" or o.reason in DISRUPTIVE_EVENT_REASONS)
+              and not _repeats_readiness(o, out_of_endpoints)):
             out.append(Change(o.at, ChangeKind.EVENT, f"{o.kind.lower()} {o.name}",
                               f"had event {o.reason}: {o.message}".rstrip(": ")))
     for m in timeline.markers:

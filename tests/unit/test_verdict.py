@@ -400,6 +400,32 @@ def test_a_pod_that_turned_not_ready_and_left_the_endpoints_names_readiness() ->
                                   "(readiness probe) and left the endpoints")
 
 
+def test_readiness_failures_repeated_after_the_pod_left_do_not_hide_its_leaving() -> None:
+    """The kubelet repeats "Readiness probe failed" every period; once the pod is out of the
+    endpoints the repeats disrupt nothing, and the outage is still explained by its leaving
+    (the order recorded on the testbed: pod not Ready, event, slice, the event again
+    53 ms later, the window 876 ms after the slice). A readiness failure of a pod still in
+    the endpoints stays a candidate."""
+    unhealthy = "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    tl = experiment([(14.0, 14.5)])
+    tl.observations += [
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-7f9"})),
+        PodObserved(T0 + 1, "web-7f9", "Running", True, False, 0),
+        PodObserved(T0 + 13.084, "web-7f9", "Running", False, False, 0),
+        EventObserved(T0 + 13.171, "Pod", "web-7f9", "Unhealthy", unhealthy, "Warning"),
+        EndpointsObserved(T0 + 13.172, "web-x", frozenset()),
+        EventObserved(T0 + 13.225, "Pod", "web-7f9", "Unhealthy", unhealthy, "Warning"),
+    ]
+    found = [(round(c.at - T0, 3), c.kind) for c in changes(tl) if c.kind is not
+             ChangeKind.FAULT]
+    assert found == [(13.084, ChangeKind.NOT_READY), (13.171, ChangeKind.EVENT),
+                     (13.172, ChangeKind.LEFT_ENDPOINTS)]
+    [w] = evaluate(tl, SLO()).outages
+    assert w.explanation is not None
+    assert str(w.explanation) == ("starting 828 ms after pod web-7f9 turned not Ready "
+                                  "(readiness probe) and left the endpoints")
+
+
 @pytest.mark.parametrize("later", [
     PodObserved(T0 + 13.05, "web-7f9", "Running", False, True, 0),  # terminating: a kill
     PodObserved(T0 + 13.05, "web-7f9", "Running", False, False, 1),  # a crash, restarted

@@ -16,13 +16,18 @@ HPA and the budgets that select it, and the suite's own actions (fault markers, 
 dependency taken away, evictions of target pods). The events stream covers the whole
 namespace, so an Event counts only when its involved object is one of these; another
 Deployment's pod failing its probe next to the target's outage explains nothing about it.
+Nor does a readiness probe failure of a target pod already out of the endpoints: the
+kubelet repeats it every period, and the change that disrupted was the pod leaving, which
+is named as readiness when that was why (:func:`left_the_endpoints`).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 from aftershock.checks.timeline import (
     BudgetObserved,
@@ -85,7 +90,7 @@ class Change:
     at: float
     kind: ChangeKind
     subject: str  # "pod web-7f9", "node worker-1", "the fault"
-    what: str  # "left the endpoints"
+    what: str  # "left the endpoints", "turned not Ready (readiness probe) and left the ..."
 
     @property
     def text(self) -> str:
@@ -157,6 +162,42 @@ class TargetObjects:
         return name in self.by_kind.get(kind, frozenset())
 
 
+#: What a pod that left the endpoints because it turned not Ready did.
+READINESS_LEFT = "turned not Ready (readiness probe) and left the endpoints"
+
+
+def left_the_endpoints(history: Sequence[PodObserved], at: float) -> str:
+    """What a pod that left the endpoints at ``at`` did, naming readiness when that was why.
+
+    A pod leaves the endpoints when it is terminating or when it turns not Ready while
+    running (its readiness probe failed: the readiness design at work, as when a dependency
+    goes away). The pod watch and the EndpointSlice watch are separate streams, so the pod's
+    own observations up to :data:`LOOKAHEAD_S` after ``at`` count. Readiness is named only
+    when the pod was not Ready then, was not terminating, and restarted no container (a
+    crash turns a pod not Ready too); otherwise, or with no pod observed, the plain words.
+    """
+    near = [p for p in history if p.at <= at + LOOKAHEAD_S]
+    if not near or any(p.deleting or p.gone for p in near):
+        return "left the endpoints"
+    state_at = [p for p in near if p.at <= at]
+    around = [p for p in near if p.at > at]
+    if state_at:
+        around.insert(0, state_at[-1])
+    restarted = any(b.restarts > a.restarts for a, b in pairwise(near)
+                    if b.at >= at - LOOKAHEAD_S)
+    if restarted or all(p.ready for p in around):
+        return "left the endpoints"
+    return READINESS_LEFT
+
+
+def _repeats_readiness(event: EventObserved, out_of_endpoints: frozenset[str]) -> bool:
+    """A readiness probe failure of a pod already out of the endpoints: the kubelet repeats
+    it every probe period while the pod stays not Ready, and it disrupts nothing more. As
+    the latest change before a window it would hide the one that did (the pod leaving)."""
+    return (event.kind == "Pod" and event.reason == "Unhealthy"
+            and event.message.startswith("Readiness probe") and event.name in out_of_endpoints)
+
+
 def changes(timeline: Timeline) -> list[Change]:
     """Every disruptive change of the target in the timeline, in time order."""
     out: list[Change] = []
@@ -164,6 +205,11 @@ def changes(timeline: Timeline) -> list[Change]:
     last_pod: dict[str, PodObserved] = {}
     last_ready: dict[str, frozenset[str]] = {}
     last_node: dict[str, NodeObserved] = {}
+    out_of_endpoints: frozenset[str] = frozenset()  # pods that left and have not rejoined
+    histories: dict[str, list[PodObserved]] = {}
+    for o in sorted(timeline.observations, key=lambda o: o.at):
+        if isinstance(o, PodObserved):
+            histories.setdefault(o.name, []).append(o)
     for o in sorted(timeline.observations, key=lambda o: o.at):
         if isinstance(o, PodObserved):
             prev = last_pod.get(o.name)
@@ -183,10 +229,13 @@ def changes(timeline: Timeline) -> list[Change]:
         elif isinstance(o, EndpointsObserved):
             prev_ready = last_ready.get(o.slice_name, frozenset())
             now_ready: frozenset[str] = frozenset() if o.gone else o.ready_pods
-            out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}", "left the endpoints")
+            out.extend(Change(o.at, ChangeKind.LEFT_ENDPOINTS, f"pod {pod}",
+                              left_the_endpoints(histories.get(pod, ()), o.at))
                        for pod in sorted(prev_ready - now_ready))
             was_dark = bool(last_ready) and not any(last_ready.values())
             last_ready[o.slice_name] = now_ready
+            out_of_endpoints = ((out_of_endpoints | (prev_ready - now_ready))
+                                - frozenset().union(*last_ready.values()))
             if was_dark and now_ready:
                 out.append(Change(o.at, ChangeKind.ENDPOINTS_RETURNED, "the Service",
                                   f"had ready endpoints again after none (a connection tried "
@@ -208,7 +257,8 @@ def changes(timeline: Timeline) -> list[Change]:
             where = f" from node {o.node}" if o.node else ""
             out.append(Change(o.at, ChangeKind.EVICTED, f"pod {o.pod}", f"was evicted{where}"))
         elif (isinstance(o, EventObserved) and target.owns(o.kind, o.name)
-              and (o.type == "Warning" or o.reason in DISRUPTIVE_EVENT_REASONS)):
+              and (o.type == "Warning" or o.reason in DISRUPTIVE_EVENT_REASONS)
+              and not _repeats_readiness(o, out_of_endpoints)):
             out.append(Change(o.at, ChangeKind.EVENT, f"{o.kind.lower()} {o.name}",
                               f"had event {o.reason}: {o.message}".rstrip(": ")))
     for m in timeline.markers:

@@ -10,6 +10,8 @@ from typing import Any
 
 from aftershock.config import Config
 from aftershock.errors import EXIT_PASS
+from aftershock.job.chaos import Shipment
+from aftershock.job.chaos import ship as ship_chaos
 from aftershock.job.pod import ERROR_FILE, MANIFESTS
 from aftershock.job.rbac import check_worker_pod_rule
 from aftershock.job.render import (
@@ -42,6 +44,20 @@ def _in_job_load(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {**raw, "load": {k: v for k, v in load.items() if k != "master_host"}}
 
 
+def say_chaos(chaos: Shipment, *, granted: bool) -> None:
+    """What job run adds for faults.chaostoolkit, so the Role's extra verbs show."""
+    what = ", ".join(key for key, _ in chaos.files)
+    if not chaos.rules:
+        rbac = "its chaosk8s actions need nothing beyond the Job's Role"
+    elif granted:
+        rbac = ("the Job's Role grants, for this run, what its chaosk8s actions need beyond "
+                "it (" + ", ".join(chaos.actions) + ")")
+    else:
+        rbac = ("your Role must grant what its chaosk8s actions need ("
+                + ", ".join(chaos.actions) + "; docs/chaostoolkit.md)")
+    say(f"faults.chaostoolkit: the experiment travels in the ConfigMap ({what}); {rbac}")
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -52,7 +68,7 @@ def _version() -> str:
 
 def cli(ns: Any, passthrough: list[str], config: Config, overrides: Mapping[str, Any]) -> int:
     """``aftershock job run`` and ``aftershock job render``."""
-    raw = raw_config(ns.config, ns.set_options, overrides)
+    raw, chaos = ship_chaos(config, raw_config(ns.config, ns.set_options, overrides))
     config_yaml, locustfile = in_cluster_config(config, _in_job_load(raw))
     spec = JobSpec(namespace=config.target.namespace, run_id=ns.run_id or new_run_id(),
                    image=ns.image or f"aftershock.local/aftershock:{_version()}",
@@ -61,7 +77,8 @@ def cli(ns: Any, passthrough: list[str], config: Config, overrides: Mapping[str,
                    rbac_check=not ns.no_rbac_check,
                    restore=not getattr(ns, "no_restore", False),
                    worker_pods=config.load.worker_pods,
-                   master_port=config.load.master_port, grant_worker_pods=not ns.manifests)
+                   master_port=config.load.master_port, grant_worker_pods=not ns.manifests,
+                   files=chaos.files, extra_rules=() if ns.manifests else chaos.rules)
     docs = load_manifests(Path(ns.manifests) if ns.manifests else MANIFESTS)
     rendered = render(docs, spec)
     check_worker_pod_rule(rendered, spec.worker_pods)
@@ -73,6 +90,8 @@ def cli(ns: Any, passthrough: list[str], config: Config, overrides: Mapping[str,
             f"(its IP, port {spec.master_port}); "
             + ("the Job's Role grants pod create for this run" if spec.grant_worker_pods
                 else "your Role's pod create rule is used"))
+    if chaos.files:
+        say_chaos(chaos, granted=not ns.manifests)
     out = Path(config.results_dir)
     t0 = time.monotonic()
     outcome = run_job(config, spec, docs, out, keep=ns.keep, timeout_s=ns.timeout)

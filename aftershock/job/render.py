@@ -14,6 +14,7 @@ import yaml
 
 from aftershock.config import SUITE_IMAGE_ENV, Config
 from aftershock.errors import UsageError
+from aftershock.job.chaos import add_rules
 from aftershock.job.pod import (
     CONFIG_KEY,
     CONFIG_MOUNT,
@@ -47,6 +48,11 @@ class JobSpec:
     #: With worker_pods, add the opt-in pod create rule to the Job's Role (the shipped
     #: manifests); False leaves a user's own Role as it is (--manifests).
     grant_worker_pods: bool = True
+    #: More ConfigMap entries, (key, text): the faults.chaostoolkit experiment (job/chaos.py).
+    files: tuple[tuple[str, str], ...] = ()
+    #: Rules added to the Job's Role for this run: what the faults.chaostoolkit experiment's
+    #: chaosk8s actions need beyond it (job/chaos.py). Empty with --manifests.
+    extra_rules: tuple[dict[str, list[str]], ...] = ()
 
     @property
     def job_name(self) -> str:
@@ -105,14 +111,17 @@ def render(docs: Sequence[Mapping[str, Any]], spec: JobSpec) -> list[dict[str, A
                 if s.get("kind") == "ServiceAccount":
                     s["name"] = names.get(("ServiceAccount", s["name"]), s["name"])
                     s["namespace"] = spec.namespace
-        elif kind == "Role" and spec.worker_pods > 0 and spec.grant_worker_pods:
+        elif kind == "Role":
             rules = d.setdefault("rules", [])
-            if not any(grants_pod_create(r) for r in rules):
+            if (spec.worker_pods > 0 and spec.grant_worker_pods
+                    and not any(grants_pod_create(r) for r in rules)):
                 rules.append(copy.deepcopy(WORKER_POD_RULE))
+            add_rules(rules, spec.extra_rules)
         elif kind == "ConfigMap":
             d["data"] = {CONFIG_KEY: spec.config_yaml}
             if spec.locustfile is not None:
                 d["data"][LOCUSTFILE_KEY] = spec.locustfile
+            d["data"].update(dict(spec.files))
         elif kind == "Job":
             _render_job(d, spec, names)
     return out

@@ -5,8 +5,10 @@ With the control, Chaos Toolkit's verdict follows aftershock's: a pod kill of th
 well-behaved app completes and passes; a rolling restart of the app that exits at once on
 SIGTERM deviates, ``chaos run`` exits non-zero, and results.json lists the outage windows.
 As a fault, a method that scales the app's dependency to 0 fails on outages explained by
-readiness, and its rollback puts the dependency back, also when aftershock is stopped by
-SIGTERM in the middle of the method.
+readiness (the verdict says the pods turned not Ready and left the endpoints), and its
+rollback puts the dependency back, also when aftershock is stopped by SIGTERM in the middle
+of the method, and the same from inside the Job (``aftershock job run``, the suite's image
+built and imported in the same session).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from aftershock.checks.explain import READINESS_LEFT
 from tests.e2e.conftest import (
     AFTERSHOCK,
     KUBECONFIG,
@@ -123,6 +126,19 @@ def _ctk_config(tmp_path: Path, apps: Scratch, name: str) -> Path:
                             "experiment": str(EXAMPLES / "scale-dep-to-0.json")}})
 
 
+def _assert_names_readiness(exp: dict[str, Any], results: Path) -> None:
+    """The verdict names the readiness behaviour: every explained outage is a pod that
+    turned not Ready and left the endpoints, and so says the message; on the timeline
+    pods turned not Ready while none of them was deleted."""
+    causes = [o["cause"] for o in exp["outages"] if o["cause"]]
+    assert causes and all(c["what"] == READINESS_LEFT for c in causes), exp["outages"]
+    assert READINESS_LEFT in exp["message"], exp["message"]
+    pods = [json.loads(line) for line in (results / exp["timeline"])
+            .read_text().splitlines() if line.startswith('{"record": "pod"')]
+    assert any(not p["ready"] and not p["deleting"] for p in pods), "no pod turned not Ready"
+    assert not any(p["deleting"] or p["gone"] for p in pods), "a pod was deleted"
+
+
 def test_aftershock_run_with_a_chaos_toolkit_method_names_readiness_and_rolls_back(
         apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
     assert _dep_replicas(apps) == 2
@@ -138,10 +154,7 @@ def test_aftershock_run_with_a_chaos_toolkit_method_names_readiness_and_rolls_ba
     causes = [o["cause"] for o in exp["outages"] if o["cause"]]
     assert causes and all(c["kind"] == "left_endpoints" for c in causes), exp["outages"]
     explained = [o["explanation"] for o in exp["outages"]]
-    pods = [json.loads(line) for line in (cfg.parent / "results" / exp["timeline"])
-            .read_text().splitlines() if line.startswith('{"record": "pod"')]
-    assert any(not p["ready"] and not p["deleting"] for p in pods), "no pod turned not Ready"
-    assert not any(p["deleting"] or p["gone"] for p in pods), "a pod was deleted"
+    _assert_names_readiness(exp, cfg.parent / "results")
     assert any(a.startswith("Chaos Toolkit method: scale-dep-to-0 succeeded")
                for a in exp["actions"]), exp["actions"]
     assert [a for a in exp["actions"] if "scale-dep-back-to-2 succeeded" in a] == [
@@ -174,3 +187,32 @@ def test_sigterm_mid_method_still_runs_the_rollback(apps: Scratch, tmp_path: Pat
     exp = _experiment(results_of(cfg), "chaostoolkit")
     assert exp["verdict"] == "inconclusive", exp
     print(f"\nSIGTERM mid-method: dep back to {_dep_replicas(apps)}; {exp['message']}")
+
+
+def test_job_run_with_a_chaos_toolkit_method_names_readiness_and_restores_dep(
+        apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock, suite_image: str) -> None:
+    """The same from inside the Job: the experiment travels in the ConfigMap, and the
+    method runs with the pod's service account, TLS verified."""
+    assert _dep_replicas(apps) == 2
+    cfg = _ctk_config(tmp_path, apps, "job.yaml")
+    t0 = time.monotonic()
+    proc = run_aftershock("job", "run", "--config", str(cfg), "--image", suite_image,
+                          *CHAOSTOOLKIT, timeout=600)
+    assert _dep_replicas(apps) == 2, "the Chaos Toolkit rollback did not restore dep"
+    assert "the experiment travels in the ConfigMap (chaostoolkit-experiment.json)" \
+        in proc.stderr, _show(proc)
+    assert proc.returncode == 1, _show(proc)
+    results = cfg.parent / "results"
+    exp = _experiment(results_of(cfg), "chaostoolkit")
+    assert exp["verdict"] == "fail", exp["message"]
+    assert exp["outages"], exp["message"]
+    _assert_names_readiness(exp, results)
+    assert any(a.startswith("Chaos Toolkit method: scale-dep-to-0 succeeded")
+               for a in exp["actions"]), exp["actions"]
+    assert "Chaos Toolkit rollbacks: scale-dep-back-to-2 succeeded" in exp["actions"]
+    # chaosk8s in the pod: in-cluster credentials, and TLS verified (urllib3 warns on every
+    # unverified request).
+    method_out = (results / "chaostoolkit" / "chaostoolkit" / "method-journal.out").read_text()
+    assert "InsecureRequestWarning" not in method_out, method_out[-3000:]
+    print(f"\njob run with scale-dep-to-0: {time.monotonic() - t0:.0f} s; "
+          f"{exp['message'].splitlines()[0]}")

@@ -303,3 +303,75 @@ def test_extract_refuses_paths_outside_the_destination_without_tar_filters(
     with pytest.raises(tarfile.TarError):
         job.extract(_tar({"../evil": b"x"}), tmp_path / "out")
     assert not (tmp_path / "evil").exists()
+
+
+def _render_with_chaos(tmp_path: Path, capsys: pytest.CaptureFixture[str], method: str,
+                       *extra: str) -> dict[str, dict[str, Any]]:
+    experiment = tmp_path / "exp.json"
+    experiment.write_text(
+        '{"title": "t", "method": [' + method + '], "rollbacks": [{"type": "action", '
+        '"name": "back", "provider": {"type": "python", "module": "chaosk8s.deployment.actions", '
+        '"func": "scale_deployment", "arguments": {"name": "dep", "replicas": 2}}}]}')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("target: {namespace: shop, deployment: web, service: web}\n"
+                   f"faults: {{chaostoolkit: {{experiment: {experiment}, timeout_s: 60}}}}\n")
+    assert main(["job", "render", "--config", str(cfg), "--image", "i:1", *extra]) == 0
+    return _by_kind(list(yaml.safe_load_all(capsys.readouterr().out)))
+
+
+_SCALE = ('{"type": "action", "name": "down", "provider": {"type": "python", '
+          '"module": "chaosk8s.deployment.actions", "func": "scale_deployment", '
+          '"arguments": {"name": "dep", "replicas": 0}}}')
+
+
+def test_job_render_ships_the_chaos_toolkit_experiment_in_the_configmap(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs = _render_with_chaos(tmp_path, capsys, _SCALE)
+    data = docs["ConfigMap"]["data"]
+    shipped = yaml.safe_load(data["aftershock.yaml"])
+    # The pod reads the file from the config mount, as JSON by its suffix.
+    assert shipped["faults"]["chaostoolkit"] == {
+        "experiment": "/etc/aftershock/chaostoolkit-experiment.json", "timeout_s": 60}
+    assert data["chaostoolkit-experiment.json"] == (tmp_path / "exp.json").read_text()
+    # Scaling patches deployments, which the Job's Role grants already: nothing added.
+    assert docs["Role"]["rules"] == _by_kind(job.load_manifests())["Role"]["rules"]
+
+
+def test_job_render_grants_what_the_experiments_chaosk8s_actions_need_for_that_run_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deny = ('{"type": "action", "name": "deny", "provider": {"type": "python", '
+            '"module": "chaosk8s.networking.actions", "func": "deny_all_ingress"}}, '
+            '{"type": "action", "name": "undeny", "provider": {"type": "python", '
+            '"module": "chaosk8s.networking.actions", "func": "remove_deny_all_ingress"}}, '
+            '{"type": "action", "name": "again", "provider": {"type": "python", '
+            '"module": "chaosk8s.networking.actions", "func": "deny_all_egress"}}')
+    docs = _render_with_chaos(tmp_path, capsys, deny)
+    added = _grants(docs["Role"]) - _grants(_by_kind(job.load_manifests())["Role"])
+    assert added == {("create", "networking.k8s.io", "networkpolicies"),
+                     ("delete", "networking.k8s.io", "networkpolicies")}
+    assert len(docs["Role"]["rules"]) == len(_by_kind(job.load_manifests())["Role"]["rules"]) + 2
+    assert _grants(docs["ClusterRole"]) == _grants(_by_kind(job.load_manifests())["ClusterRole"])
+    # --manifests: the user's Role is used as it is.
+    own = _render_with_chaos(tmp_path, capsys, deny, "--manifests", str(job.MANIFESTS))
+    assert own["Role"]["rules"] == _by_kind(job.load_manifests())["Role"]["rules"]
+    assert "chaostoolkit-experiment.json" in own["ConfigMap"]["data"]
+
+
+def test_without_faults_chaostoolkit_the_role_and_configmap_are_unchanged(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["job", "render", "--namespace", "shop", "--deployment", "web", "--service",
+                 "web", "--image", "i:1"]) == 0
+    docs = _by_kind(list(yaml.safe_load_all(capsys.readouterr().out)))
+    assert list(docs["ConfigMap"]["data"]) == ["aftershock.yaml"]
+    assert docs["Role"]["rules"] == _by_kind(job.load_manifests())["Role"]["rules"]
+
+
+def test_job_render_refuses_a_broken_chaos_toolkit_experiment_before_anything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    experiment = tmp_path / "exp.json"
+    experiment.write_text('{"title": "no method"}')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("target: {namespace: shop, deployment: web, service: web}\n"
+                   f"faults: {{chaostoolkit: {{experiment: {experiment}}}}}\n")
+    assert main(["job", "render", "--config", str(cfg), "--image", "i:1"]) == EXIT_USAGE
+    assert "has no method" in capsys.readouterr().err

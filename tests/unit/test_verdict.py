@@ -383,6 +383,69 @@ def test_outage_explained_by_the_nearest_preceding_change() -> None:
     assert str(w.explanation) == "starting 12 ms after pod web-7f9 left the endpoints"
 
 
+def test_a_pod_that_turned_not_ready_and_left_the_endpoints_names_readiness() -> None:
+    """The dependency-outage shape: a running pod fails its readiness probe, the endpoint
+    controller drops it; the pod watch may deliver the not-Ready state after the slice."""
+    tl = experiment([(13.016, 13.428)])
+    tl.observations += [
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-7f9", "web-2"})),
+        PodObserved(T0 + 1, "web-7f9", "Running", True, False, 0),
+        EndpointsObserved(T0 + 13.008, "web-x", frozenset({"web-2"})),
+        PodObserved(T0 + 13.05, "web-7f9", "Running", False, False, 0),  # delivered late
+    ]
+    [w] = evaluate(tl, SLO()).outages
+    assert w.explanation is not None
+    assert w.explanation.change.kind is ChangeKind.LEFT_ENDPOINTS
+    assert str(w.explanation) == ("starting 12 ms after pod web-7f9 turned not Ready "
+                                  "(readiness probe) and left the endpoints")
+
+
+def test_readiness_failures_repeated_after_the_pod_left_do_not_hide_its_leaving() -> None:
+    """The kubelet repeats "Readiness probe failed" every period; once the pod is out of the
+    endpoints the repeats disrupt nothing, and the outage is still explained by its leaving
+    (the order recorded on the testbed: pod not Ready, event, slice, the event again
+    53 ms later, the window 876 ms after the slice). A readiness failure of a pod still in
+    the endpoints stays a candidate."""
+    unhealthy = "Readiness probe failed: HTTP probe failed with statuscode: 503"
+    tl = experiment([(14.0, 14.5)])
+    tl.observations += [
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-7f9"})),
+        PodObserved(T0 + 1, "web-7f9", "Running", True, False, 0),
+        PodObserved(T0 + 13.084, "web-7f9", "Running", False, False, 0),
+        EventObserved(T0 + 13.171, "Pod", "web-7f9", "Unhealthy", unhealthy, "Warning"),
+        EndpointsObserved(T0 + 13.172, "web-x", frozenset()),
+        EventObserved(T0 + 13.225, "Pod", "web-7f9", "Unhealthy", unhealthy, "Warning"),
+    ]
+    found = [(round(c.at - T0, 3), c.kind) for c in changes(tl) if c.kind is not
+             ChangeKind.FAULT]
+    assert found == [(13.084, ChangeKind.NOT_READY), (13.171, ChangeKind.EVENT),
+                     (13.172, ChangeKind.LEFT_ENDPOINTS)]
+    [w] = evaluate(tl, SLO()).outages
+    assert w.explanation is not None
+    assert str(w.explanation) == ("starting 828 ms after pod web-7f9 turned not Ready "
+                                  "(readiness probe) and left the endpoints")
+
+
+@pytest.mark.parametrize("later", [
+    PodObserved(T0 + 13.05, "web-7f9", "Running", False, True, 0),  # terminating: a kill
+    PodObserved(T0 + 13.05, "web-7f9", "Running", False, False, 1),  # a crash, restarted
+    PodObserved(T0 + 13.05, "web-7f9", "Running", True, False, 0),  # Ready all along
+    PodObserved(T0 + 16.0, "web-7f9", "Running", False, False, 0),  # long after: unrelated
+])
+def test_a_pod_that_left_the_endpoints_otherwise_is_not_called_readiness(
+        later: PodObserved) -> None:
+    tl = experiment([(13.016, 13.428)])
+    tl.observations += [
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-7f9", "web-2"})),
+        PodObserved(T0 + 1, "web-7f9", "Running", True, False, 0),
+        EndpointsObserved(T0 + 13.008, "web-x", frozenset({"web-2"})),
+        later,
+    ]
+    [w] = evaluate(tl, SLO()).outages
+    assert w.explanation is not None
+    assert str(w.explanation) == "starting 12 ms after pod web-7f9 left the endpoints"
+
+
 def test_endpoints_returning_from_none_explain_a_later_unanswered_connect() -> None:
     """The one join that explains failures: kube-proxy's stale conntrack entries."""
     tl = experiment([(30.0, 30.005)], after=20.0, kind=ErrorKind.CONNECT_TIMEOUT)

@@ -298,10 +298,21 @@ def test_hpa_preview_gives_the_ramp_it_would_send() -> None:
         "steady state are ready, within 180 s",
         "send a second load of GET /cpu (hpa.work_path) beside the steady load: 10, 20, 30 "
         "req/s, 3 step(s) of 15 s, until the HPA wants more replicas",
-        "then stop the CPU load (scale-down not waited for: hpa.scale_down_wait_s is 0)")
+        "then wait for the scale-down (the HPA's stabilization window 300 s plus slack) and "
+        "judge the requests while the extra pods leave")
+    generic = HpaRamp(HpaConfig(max_rate=120, ramp_steps=3, step_seconds=15,
+                                scale_down_max_wait_s=60),
+                      lambda: Autoscaler("web", 3, 6)).preview(TARGET).lines
+    assert generic[1] == (
+        "send a second load of the steady traffic (same locustfile, paths and mix) beside it, "
+        "sized after the steady phase from the CPU per request metrics.k8s.io reports and the "
+        "HPA's CPU target, at most 120 req/s (hpa.max_rate), 3 step(s) of 15 s, until the HPA "
+        "wants more replicas")
+    assert generic[2].startswith("scale-down not judged: HPA web's scale-down stabilization "
+                                 "window is 300 s, longer than hpa.scale_down_max_wait_s (60 s)")
     capped = settings.model_copy(update={"expected_replicas": 8})
     lines = HpaRamp(capped, lambda: Autoscaler("web", 3, 6)).preview(TARGET).lines
-    assert lines[1] == ("send no CPU load: maxReplicas 6 is below the expected 8 (judged at "
+    assert lines[1] == ("send no load: maxReplicas 6 is below the expected 8 (judged at "
                         "once)")
     assert HpaRamp(settings, lambda: None).preview(TARGET).lines == (
         "nothing: no HorizontalPodAutoscaler scales deployment web",)

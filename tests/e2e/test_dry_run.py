@@ -117,7 +117,7 @@ def test_dry_run_changes_nothing_and_names_the_real_objects(
         or "PodDisruptionBudget web allows no disruption" in out, _show(proc)
     assert "would: rolling restart of deployment web" in out, _show(proc)
     assert re.search(r"would: drive HPA web \(\d+-\d+ replicas\)", out), _show(proc)
-    assert "send a second load of GET /work?ms=10" in out, _show(proc)
+    assert "send a second load of the steady traffic" in out, _show(proc)  # no work_path
     assert f"scale dependency deployment {app.name}/dep from" in out, _show(proc)
     assert "pod-kill.json" in out and "cannot be previewed in detail" in out, _show(proc)
     assert "custom fault delete_oldest_pod" in out, _show(proc)

@@ -257,16 +257,46 @@ def outage_windows(requests: Requests, phase_of: PhaseOf | None = None) -> list[
     return out
 
 
+#: Seconds of slack in :func:`_max_end`'s cut: far more than any rounding of start +
+#: latency at epoch-sized times (an ulp there is ~2e-7 s).
+_END_SLACK_S = 1.0
+#: Requests per block in :func:`_wide_steps`' scan.
+_STEP_BLOCK = 256
+
+
 def _max_end(starts: Sequence[float], lat: Sequence[float], lo: int, hi: int,
              current: float) -> float:
     """The latest end (start + latency) of requests ``lo:hi``, or ``current`` if later; the
-    same arithmetic as a loop, at C speed (the tail after the last candidate is often all
-    of a run's requests)."""
+    same arithmetic as a loop, at C speed. Only the requests that started within the
+    longest latency (plus slack) of the last start can end after the last one does
+    (starts are sorted), so only those are added up: the tail after the last candidate is
+    often all of a run's requests, and its longest latency a few seconds of it."""
     if hi <= lo:
         return current
-    latest: float = max(map(add, starts[lo:hi],
-                            map(truediv, lat[lo:hi], repeat(1000.0, hi - lo))))
+    longest = max(0.0, max(lat[lo:hi])) / 1000.0
+    cut = lo
+    if math.isfinite(longest):  # else (hand-built data) add them all, as before
+        cut = bisect_left(starts, starts[hi - 1] - longest - _END_SLACK_S, lo, hi)
+    latest: float = max(map(add, starts[cut:hi],
+                            map(truediv, lat[cut:hi], repeat(1000.0, hi - cut))))
     return latest if latest > current else current
+
+
+def _wide_steps(starts: Sequence[float], thr: float) -> list[int]:
+    """Every ``i`` with ``starts[i] - starts[i - 1] > thr`` (``starts`` sorted), in order.
+    A block whose whole span is at most ``thr`` has no such step (a difference of sorted
+    floats never exceeds the span it lies in, rounding included), so under steady load
+    only the blocks around a real pause are scanned one step at a time."""
+    n = len(starts)
+    out: list[int] = []
+    block = _STEP_BLOCK
+    for lo in range(0, n - 1, block):
+        hi = min(lo + block, n - 1)  # steps lo+1 .. hi
+        if starts[hi] - starts[lo] <= thr:
+            continue
+        diffs = map(sub, starts[lo + 1:hi + 1], starts[lo:hi])
+        out += compress(range(lo + 1, hi + 1), map(gt, diffs, repeat(thr)))
+    return out
 
 
 def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
@@ -281,8 +311,7 @@ def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
     out: list[Gap] = []
     # A blind stretch before request i is at most starts[i] - starts[i-1]: only those
     # candidates need the (slower) running maximum of request ends.
-    diffs = map(sub, starts[1:], starts[:-1])
-    candidates = list(compress(range(1, n), map(gt, diffs, repeat(thr))))
+    candidates = _wide_steps(starts, thr)
     max_end = 0.0
     done = 0
     for i in candidates:

@@ -250,7 +250,7 @@ def nearest_ranks(values: Sequence[float], ps: Sequence[float]) -> list[float | 
     ranks = [max(1, math.ceil(p / 100.0 * m)) for p in ps]
     if m < _SELECT_MIN or not math.isfinite(sum(values)):
         return _ranks_by_sorting(values, ranks)
-    sample = sorted(values[::m // _SAMPLE])
+    sample = sorted(values[::max(1, m // _SAMPLE)])
     k = len(sample)
     out: list[float | None] = []
     for r in ranks:

@@ -61,11 +61,18 @@ def _result(proc: subprocess.Popen[str], tmp: str, seconds: int) -> tuple[float,
     if proc.returncode != 0:
         raise RuntimeError(f"locust exited {proc.returncode}: {err[-2000:]}")
     w = json.loads((Path(tmp) / "cpu.json").read_text())
+    if not w["requests"] or w["seconds"] <= 0:
+        raise NoRequests("no request completed in the round")
     lines = 0
     for p in Path(tmp).glob("requests-*.jsonl"):
         with open(p) as f:
             lines += sum(1 for _ in f)
     return w["requests"] / w["seconds"], lines, w["cpu_s"] / w["requests"] * 1e6
+
+
+class NoRequests(RuntimeError):
+    """A round in which locust completed no request (a machine too busy to start it in
+    time): it measures nothing, so its pair is dropped, and said so."""
 
 
 def run_pair(url: str, seconds: int, users: int, together: bool
@@ -136,9 +143,16 @@ def main() -> int:
     cpu_ratio: list[float] = []
     rate_ratio: list[float] = []
     cpu_bare: list[float] = []
+    dropped = 0
     with SampleApp() as app:
         for i in range(a.rounds):
-            got = run_pair(app.url, a.seconds, a.users, together=not a.sequential)
+            try:
+                got = run_pair(app.url, a.seconds, a.users, together=not a.sequential)
+            except NoRequests as e:
+                dropped += 1
+                print(f"pair {i + 1}: dropped ({e}); load average {os.getloadavg()[0]:.2f}",
+                      flush=True)
+                continue
             (b, _, cb), (r, lines, cr) = got[False], got[True]
             cpu_ratio.append(100 * (cr - cb) / cb)
             rate_ratio.append(100 * (r - b) / b)
@@ -147,10 +161,13 @@ def main() -> int:
                   f"{r:,.0f} req/s ({cr:.1f} us CPU/request, {lines:,} lines): CPU "
                   f"{cpu_ratio[-1]:+.1f} %, throughput {rate_ratio[-1]:+.1f} %; load average "
                   f"{os.getloadavg()[0]:.2f}", flush=True)
+    if len(cpu_ratio) < 2:
+        print(f"only {len(cpu_ratio)} of {a.rounds} pairs measured anything: no interval")
+        return 1
     lo, hi = bootstrap_median(cpu_ratio)
     print(f"CPU per request, recording vs bare: median {statistics.median(cpu_ratio):+.1f} % "
-          f"[95 % CI {lo:+.1f} %, {hi:+.1f} %] over {a.rounds} pairs (budget +{BUDGET_PCT:g} "
-          f"%): {verdict(lo, hi)}")
+          f"[95 % CI {lo:+.1f} %, {hi:+.1f} %] over {len(cpu_ratio)} pairs ({dropped} "
+          f"dropped; budget +{BUDGET_PCT:g} %): {verdict(lo, hi)}")
     tlo, thi = bootstrap_median(rate_ratio)
     print(f"throughput, recording vs bare: median {statistics.median(rate_ratio):+.1f} % "
           f"[95 % CI {tlo:+.1f} %, {thi:+.1f} %] (contention moves this one far more)")

@@ -282,8 +282,7 @@ class _Decoder:
             # NaN and Infinity are no JSON, so the parser refused them; 1e999 parses as inf.
             if not (_isfinite(sum(starts)) and _isfinite(sum(lats))):
                 return False
-            kinds = _ERRORS
-            errors = [kinds[r.error] for r in recs]
+            errors = [r.error for r in recs]
         except (msgspec.DecodeError, KeyError, OverflowError, ValueError, RecursionError):
             return False  # line by line: the same verdict on each line, with its message
         req = self.tl.requests
@@ -320,7 +319,7 @@ class _RequestRecord(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     start: float
     latency_ms: float
     status: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
-    error: str = ""
+    error: ErrorKind = ErrorKind.NONE
     new_connection: bool | None = None
     name: str = ""
     pod: str | None = ""

@@ -7,7 +7,8 @@ which would otherwise dominate short rounds.
 
 With ``AFTERSHOCK_BENCH_TOGGLE_S`` set too (and aftershock's recorder loaded before this
 file), it switches the recorder's request listener off and on every that many seconds,
-in the order on, off, off, on (so a steady drift hits both alike), flushing the
+each pair of windows in a random order, each window 0.8-1.2 times that long (so
+neither a drift nor anything periodic in locust sides with one), flushing the
 recorder's batch at the end of each recording window so its writes count there, and
 writes each window's CPU seconds and requests to ``AFTERSHOCK_BENCH_WINDOWS_FILE``: the
 same process, the same connections, the same moment, with and without recording.
@@ -15,6 +16,7 @@ same process, the same connections, the same moment, with and without recording.
 
 import json
 import os
+import random
 import resource
 import sys
 import time
@@ -54,9 +56,13 @@ def _recorder() -> tuple[Any, Any]:
 def _alternate() -> None:
     listener, module = _recorder()
     recording = True
+    order = random.Random(int(os.environ.get("AFTERSHOCK_BENCH_SEED", "1")))
     k = 0
+    first = True
     while True:
-        want = k % 4 in (0, 3)  # on, off, off, on, ...
+        if k % 2 == 0:  # a new pair: which half records is drawn, so nothing periodic
+            first = order.random() < 0.5  # in locust (its stats, its CPU monitor) sides
+        want = first if k % 2 == 0 else not first  # with one of them
         if want != recording:
             if want:
                 events.request.add_listener(listener)
@@ -64,7 +70,7 @@ def _alternate() -> None:
                 events.request.remove_listener(listener)
             recording = want
         cpu, n, at = _cpu(), _window.get("requests", 0), time.monotonic()
-        gevent.sleep(_TOGGLE_S)
+        gevent.sleep(_TOGGLE_S * order.uniform(0.8, 1.2))
         if recording:
             module._flush()  # this window's records are written in this window
         _windows.append({"record": recording, "cpu_s": _cpu() - cpu,

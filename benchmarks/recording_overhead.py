@@ -12,8 +12,9 @@ of +0.1 % ... +10.6 %: two processes never see the same machine. So, by default
 (``--mode windows``):
 
 * one locust process with the recorder loaded switches the recorder's listener off and
-  on every ``--window`` seconds (on, off, off, on, ...: A/B/B/A, so a steady drift
-  cancels), the recorder's batch written at the end of each recording window; each
+  on about every ``--window`` seconds (each pair of windows in a random order and
+  of random lengths, so neither a drift nor locust's own periodic work sides with
+  one), the recorder's batch written at the end of each recording window; each
   recording window and its neighbouring bare one make a pair, one ratio of CPU per
   request. Same process, same connections, same moment: only the recording differs.
   ``--rounds`` such processes of ``--seconds`` each; the first and last pairs of each
@@ -112,7 +113,8 @@ def run_windows(url: str, seconds: int, users: int, window: float
         proc = subprocess.Popen(
             [sys.executable, "-m", "locust", "--headless", "-f", f"{RECORDER},{PROFILE}",
              "--host", url, "-u", str(users), "-r", str(users * 10), "--run-time",
-             f"{seconds}s", "--exit-code-on-error", "0", "--loglevel", "ERROR"],
+             f"{seconds}s", "--exit-code-on-error", "0", "--loglevel", "ERROR",
+             "--only-summary"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, ENV_RECORDS: tmp, "AFTERSHOCK_BENCH_TOGGLE_S": str(window),
                  "AFTERSHOCK_BENCH_WINDOWS_FILE": str(out)})
@@ -121,7 +123,7 @@ def run_windows(url: str, seconds: int, users: int, window: float
             raise RuntimeError(f"locust exited {proc.returncode}: {err[-2000:]}")
         windows = json.loads(out.read_text())
     pairs = []
-    for k in range(0, len(windows) - 1, 2):  # (on, off), (off, on), ...
+    for k in range(0, len(windows) - 1, 2):  # pairs, in a random order each
         a, b = windows[k], windows[k + 1]
         on, off = (a, b) if a["record"] else (b, a)
         if on["record"] == off["record"] or not on["requests"] or not off["requests"]:

@@ -266,7 +266,7 @@ class _Decoder:
         other block is halved and each half tried again, down to a few lines that go line
         by line through :meth:`line`, which also gives every error its message, so both
         ways accept and refuse exactly the same lines, in order."""
-        if self.pending_error is None and self._requests(block):
+        if self.pending_error is None and (self._requests(block) or self._observations(block)):
             return
         if len(block) > _MIN_SPLIT:  # e.g. the header and requests: halve, try again
             mid = block.find(b"\n", len(block) // 2) + 1
@@ -311,6 +311,18 @@ class _Decoder:
         req.pods.extend(map(cache, pods, pods))
         return True
 
+    def _observations(self, block: bytes) -> bool:
+        """Append ``block``'s observations if it holds pod and endpoints records only, each
+        as the typed way of :meth:`line` takes it; else False and nothing appended."""
+        body = block[:-1] if block.endswith(b"\n") else block
+        try:
+            recs = _obs_block_decoder.decode(b"[" + body.replace(b"\n", b",") + b"]")
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        shared = self.names
+        self.tl.observations.extend([_typed_observation(r, shared) for r in recs])
+        return True
+
     def finish(self) -> Timeline:
         tl = self.tl
         tl.requests.sort()
@@ -338,13 +350,15 @@ class _RequestRecord(msgspec.Struct, gc=False, forbid_unknown_fields=True):
 _block_decoder = msgspec.json.Decoder(list[_RequestRecord])
 
 
-class _PodLine(msgspec.Struct, tag_field="record", tag="pod", gc=False):
+class _PodLine(msgspec.Struct, tag_field="record", tag="pod", gc=False,
+               forbid_unknown_fields=True):
     """A pod record exactly as :func:`_observation` would read it, for the typed path of
     the two kinds busy watches write by the hundred thousand. Each field takes only the
     JSON type :func:`_observation` would pass on unchanged (``int | float`` keeps an
     integer an int, as json does); anything else (a ``1`` for a bool, a string for a
-    list, NaN, a missing field) fails here and goes the general way, which decides.
-    Unknown fields are ignored there too."""
+    list, NaN, a missing field) fails here and goes the general way, which decides; so
+    does an unknown field (ignored there, but it could be nested as deep as json refuses).
+    Whole blocks of these are decoded in one go (:meth:`_Decoder._observations`)."""
 
     at: int | float
     name: str
@@ -358,7 +372,8 @@ class _PodLine(msgspec.Struct, tag_field="record", tag="pod", gc=False):
     grace_s: int | float | None = None
 
 
-class _EndpointsLine(msgspec.Struct, tag_field="record", tag="endpoints", gc=False):
+class _EndpointsLine(msgspec.Struct, tag_field="record", tag="endpoints", gc=False,
+                     forbid_unknown_fields=True):
     """An endpoints record, as :class:`_PodLine` (missing pod lists are empty there too)."""
 
     at: int | float
@@ -370,6 +385,7 @@ class _EndpointsLine(msgspec.Struct, tag_field="record", tag="endpoints", gc=Fal
 
 
 _obs_decoder = msgspec.json.Decoder(_PodLine | _EndpointsLine)
+_obs_block_decoder = msgspec.json.Decoder(list[_PodLine | _EndpointsLine])
 
 
 def _typed_observation(rec: _PodLine | _EndpointsLine, shared: dict[Any, Any]) -> Observation:

@@ -420,7 +420,15 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
                                 extra={"learned": learned.to_json()} if learned else None)
         if skipped:
             entry["not_recomputed"] = skipped
-        json.dump(entry, sys.stdout, indent=2)  # streamed: no second copy as one string
+        # Streamed (no second copy as one string), in writes of a few thousand pieces:
+        # json.dump writes each of its millions of pieces on its own. The same bytes.
+        out, pieces = sys.stdout, []
+        for piece in json.JSONEncoder(indent=2).iterencode(entry):
+            pieces.append(piece)
+            if len(pieces) >= 4096:
+                out.write("".join(pieces))
+                pieces.clear()
+        out.write("".join(pieces))
         print()
     else:
         print(report.explain(v))

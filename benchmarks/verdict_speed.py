@@ -11,7 +11,9 @@ peak RSS (``wait4`` rusage) are reported per round; the figure is the median.
 busy watches); ``--json`` times ``verdict --json``. ``--src DIR`` runs the CLI from
 another checkout (``git archive BASE | tar -x -C DIR``) with the same interpreter, so
 a change is compared with its base in one sitting on a noisy machine; rounds
-alternate between the two so load drifts hit both alike.
+alternate between the two so load drifts hit both alike. Each round also times a bare
+``python -c pass`` the same way, and the figures are given as multiples of it too: on
+a shared machine that ratio moves far less than the seconds do.
 
     .venv/bin/python benchmarks/verdict_speed.py [N] [--outages K] [--observations M]
         [--json] [--rounds 3] [--src BASE_DIR]
@@ -28,24 +30,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aftershock.checks.timeline import (
-    EndpointsObserved,
-    ErrorKind,
-    Marker,
-    MarkerKind,
-    PodObserved,
-    Requests,
-    Timeline,
-    WorkloadObserved,
-)
-from aftershock.results import write_timeline
+if TYPE_CHECKING:
+    from aftershock.checks.timeline import Timeline
 
 BUDGET_S = 1.5
 BUDGET_MB = 200.0
 
 
 def build(n: int, rate: float = 2000.0, outages: int = 3, observations: int = 0) -> Timeline:
+    # Imported here, in the child that writes the file (see main): the timing parent
+    # stays small.
+    from aftershock.checks.timeline import (
+        EndpointsObserved,
+        ErrorKind,
+        Marker,
+        MarkerKind,
+        PodObserved,
+        Requests,
+        Timeline,
+        WorkloadObserved,
+    )
     rnd = random.Random(1)
     t0 = 1_700_000_000.0
     duration = n / rate
@@ -98,12 +104,23 @@ def build(n: int, rate: float = 2000.0, outages: int = 3, observations: int = 0)
     return tl
 
 
-def run_cli(path: Path, src: str | None, as_json: bool) -> tuple[float, float, float, int]:
-    """One ``aftershock verdict`` subprocess: (wall s, CPU s, peak RSS MB, exit code)."""
-    env = dict(os.environ)
+#: Where the timed commands keep their bytecode (set in main): an installed aftershock
+#: has its .pyc files; a checkout under PYTHONDONTWRITEBYTECODE would compile every
+#: module on every run (~0.2 s CPU here), which is no part of the command's cost.
+PYCACHE: dict[str, str] = {}
+
+
+def run_cli(path: Path | None, src: str | None, as_json: bool
+            ) -> tuple[float, float, float, int]:
+    """One ``aftershock verdict`` subprocess (``python -c pass`` when ``path`` is None):
+    (wall s, CPU s, peak RSS MB, exit code)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYCACHE)
     if src:
         env["PYTHONPATH"] = src
     cmd = [sys.executable, "-m", "aftershock", "verdict", "--timeline", str(path)]
+    if path is None:
+        cmd = [sys.executable, "-c", "pass"]
     if as_json:
         cmd.append("--json")
     t = time.perf_counter()
@@ -122,21 +139,40 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="time verdict --json")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--src", help="also time the CLI of this checkout (e.g. the base commit)")
+    ap.add_argument("--write-to", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.write_to:
+        from aftershock.results import write_timeline
+        write_timeline(Path(a.write_to),
+                       build(a.n, outages=a.outages, observations=a.observations),
+                       {"experiment": "bench"})
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_timeline(Path(tmp) / "timeline.jsonl",
-                              build(a.n, outages=a.outages, observations=a.observations),
-                              {"experiment": "bench"})
+        # Built in a child: a child's peak RSS counts what its parent held when it
+        # started it (Linux keeps the high-water mark across exec), so this process
+        # must stay small for the figures to be the command's own.
+        path = Path(tmp) / "timeline.jsonl"
+        subprocess.run([sys.executable, __file__, str(a.n), "--outages", str(a.outages),
+                        "--observations", str(a.observations), "--write-to", str(path)],
+                       check=True)
+        warm = Path(tmp) / "warm-up.jsonl"
+        subprocess.run([sys.executable, __file__, "1000", "--write-to", str(warm)], check=True)
+        for src in (None, a.src):  # untimed: fills the bytecode cache of both checkouts
+            PYCACHE["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / f"pycache-{src is None}")
+            run_cli(warm, src, a.json)
         size = path.stat().st_size / 1e6
         print(f"timeline: {a.n:,} requests, {a.outages:,} outage windows, "
               f"{a.observations:,} extra observations, {size:.0f} MB"
               f"{', --json' if a.json else ''}")
-        runs: dict[str, list[tuple[float, float, float]]] = {"this": [], "src": []}
+        runs: dict[str, list[tuple[float, float, float]]] = {"this": [], "src": [],
+                                                             "pass": []}
         for i in range(a.rounds):
-            for label, src in (("this", None), ("src", a.src)):
+            for label, src in (("pass", None), ("this", None), ("src", a.src)):
                 if label == "src" and not src:
                     continue
-                wall, cpu, rss, code = run_cli(path, src, a.json)
+                PYCACHE["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / f"pycache-{src is None}")
+                wall, cpu, rss, code = run_cli(None if label == "pass" else path, src,
+                                               a.json and label != "pass")
                 runs[label].append((wall, cpu, rss))
                 print(f"round {i + 1} {label}: {wall:.2f} s ({cpu:.2f} s CPU), peak RSS "
                       f"{rss:.0f} MB, exit "
@@ -147,11 +183,15 @@ def main() -> int:
                 max(r[2] for r in rows))
 
     wall, cpu, rss = summary("this")
+    pw, pc, _ = summary("pass")
     # Wall time is the budget; on a machine busy with other work the CPU time (which
     # contention moves far less) says what an idle machine would show.
     met = wall <= BUDGET_S and rss <= BUDGET_MB
     print(f"median {wall:.2f} s ({cpu:.2f} s CPU), peak RSS {rss:.0f} MB (budget {BUDGET_S} s, "
           f"{BUDGET_MB:.0f} MB): {'MET' if met else 'NOT MET'}")
+    print(f"python -c pass: median {pw:.3f} s ({pc:.3f} s CPU), peak RSS "
+          f"{max(r[2] for r in runs['pass']):.0f} MB; verdict / pass = "
+          f"{wall / pw:.1f}x wall, {cpu / pc:.1f}x CPU")
     if runs["src"]:
         ws, cs, rs = summary("src")
         print(f"--src: median {ws:.2f} s ({cs:.2f} s CPU), peak RSS {rs:.0f} MB; this / src = "

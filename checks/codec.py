@@ -200,6 +200,15 @@ class _Decoder:
         try:
             if line.count("[") + line.count("{") < _SHALLOW:
                 try:
+                    typed = _obs_decoder.decode(line)
+                except msgspec.DecodeError:
+                    typed = None
+                if typed is not None:
+                    obs = _typed_observation(typed, self.names)
+                    _finite(obs.at)
+                    tl.observations.append(obs)
+                    return
+                try:
                     d = _fast_loads(line)
                 except (msgspec.DecodeError, ValueError):
                     d = _loads(line)  # the standard parser's verdict and message
@@ -261,7 +270,7 @@ class _Decoder:
         other block is halved and each half tried again, down to a few lines that go line
         by line through :meth:`line`, which also gives every error its message, so both
         ways accept and refuse exactly the same lines, in order."""
-        if self.pending_error is None and self._requests(block):
+        if self.pending_error is None and (self._requests(block) or self._observations(block)):
             return
         if len(block) > _MIN_SPLIT:  # e.g. the header and requests: halve, try again
             mid = block.find(b"\n", len(block) // 2) + 1
@@ -286,8 +295,7 @@ class _Decoder:
             # NaN and Infinity are no JSON, so the parser refused them; 1e999 parses as inf.
             if not (_isfinite(sum(starts)) and _isfinite(sum(lats))):
                 return False
-            kinds = _ERRORS
-            errors = [kinds[r.error] for r in recs]
+            errors = [r.error for r in recs]
         except (msgspec.DecodeError, KeyError, OverflowError, ValueError, RecursionError):
             return False  # line by line: the same verdict on each line, with its message
         req = self.tl.requests
@@ -307,6 +315,18 @@ class _Decoder:
         req.pods.extend(map(cache, pods, pods))
         return True
 
+    def _observations(self, block: bytes) -> bool:
+        """Append ``block``'s observations if it holds pod and endpoints records only, each
+        as the typed way of :meth:`line` takes it; else False and nothing appended."""
+        body = block[:-1] if block.endswith(b"\n") else block
+        try:
+            recs = _obs_block_decoder.decode(b"[" + body.replace(b"\n", b",") + b"]")
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        shared = self.names
+        self.tl.observations.extend([_typed_observation(r, shared) for r in recs])
+        return True
+
     def finish(self) -> Timeline:
         tl = self.tl
         tl.requests.sort()
@@ -324,7 +344,7 @@ class _RequestRecord(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     start: float
     latency_ms: float
     status: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
-    error: str = ""
+    error: ErrorKind = ErrorKind.NONE
     new_connection: bool | None = None
     name: str = ""
     pod: str | None = ""
@@ -332,6 +352,58 @@ class _RequestRecord(msgspec.Struct, gc=False, forbid_unknown_fields=True):
 
 
 _block_decoder = msgspec.json.Decoder(list[_RequestRecord])
+
+
+class _PodLine(msgspec.Struct, tag_field="record", tag="pod", gc=False,
+               forbid_unknown_fields=True):
+    """A pod record exactly as :func:`_observation` would read it, for the typed path of
+    the two kinds busy watches write by the hundred thousand. Each field takes only the
+    JSON type :func:`_observation` would pass on unchanged (``int | float`` keeps an
+    integer an int, as json does); anything else (a ``1`` for a bool, a string for a
+    list, NaN, a missing field) fails here and goes the general way, which decides; so
+    does an unknown field (ignored there, but it could be nested as deep as json refuses).
+    Whole blocks of these are decoded in one go (:meth:`_Decoder._observations`)."""
+
+    at: int | float
+    name: str
+    phase: str
+    ready: bool
+    deleting: bool
+    restarts: int
+    node: str = ""
+    gone: bool = False
+    ip: str = ""
+    grace_s: int | float | None = None
+
+
+class _EndpointsLine(msgspec.Struct, tag_field="record", tag="endpoints", gc=False,
+                     forbid_unknown_fields=True):
+    """An endpoints record, as :class:`_PodLine` (missing pod lists are empty there too)."""
+
+    at: int | float
+    slice_name: str
+    ready_pods: list[str] = []
+    serving_pods: list[str] = []
+    gone: bool = False
+    port: int = 0
+
+
+_obs_decoder = msgspec.json.Decoder(_PodLine | _EndpointsLine)
+_obs_block_decoder = msgspec.json.Decoder(list[_PodLine | _EndpointsLine])
+
+
+def _typed_observation(rec: _PodLine | _EndpointsLine, shared: dict[Any, Any]) -> Observation:
+    """The observation :func:`_observation` makes of the same line, strings and pod sets
+    shared the same way."""
+    one = shared.setdefault
+    if type(rec) is _PodLine:
+        return PodObserved(rec.at, one(rec.name, rec.name), one(rec.phase, rec.phase),
+                           rec.ready, rec.deleting, rec.restarts, one(rec.node, rec.node),
+                           rec.gone, one(rec.ip, rec.ip), rec.grace_s)
+    assert type(rec) is _EndpointsLine
+    ready, serving = frozenset(rec.ready_pods), frozenset(rec.serving_pods)
+    return EndpointsObserved(rec.at, one(rec.slice_name, rec.slice_name),
+                             one(ready, ready), one(serving, serving), rec.gone, rec.port)
 
 
 def text_of(block: bytes, source: str, lineno: int) -> str:

@@ -58,13 +58,15 @@ otherwise inconclusive when anything could not be judged; otherwise pass.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from itertools import compress, repeat
-from operator import add, gt, sub, truediv
+from operator import add, ge, gt, le, sub, truediv
 
 from aftershock.checks.explain import Explainer, Explanation, changes
 from aftershock.checks.gaps import ApiOutage, api_outages
@@ -228,6 +230,47 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
     return sorted_values[rank - 1]
 
 
+#: Below this many values, sorting them all is as quick as selecting.
+_SELECT_MIN = 50_000
+#: Values sampled to place the bands :func:`nearest_ranks` selects from.
+_SAMPLE = 8192
+
+
+def nearest_ranks(values: Sequence[float], ps: Sequence[float]) -> list[float | None]:
+    """``[percentile(sorted(values), p) for p in ps]``, without sorting a large input.
+
+    A sorted sample places a narrow band of values around each wanted rank; one pass
+    counts the values below the band and keeps those in it, and only the band is sorted.
+    When the band misses the rank (a sample that far off is about a 4-sigma event) or a
+    value is NaN (which orders nothing), it sorts everything, as before: the answer is
+    always exactly the nearest-rank percentile."""
+    m = len(values)
+    if m == 0:
+        return [None for _ in ps]
+    ranks = [max(1, math.ceil(p / 100.0 * m)) for p in ps]
+    if m < _SELECT_MIN or not math.isfinite(sum(values)):
+        return _ranks_by_sorting(values, ranks)
+    sample = sorted(values[::max(1, m // _SAMPLE)])
+    k = len(sample)
+    out: list[float | None] = []
+    for r in ranks:
+        q = r / m
+        j = int(q * k)
+        w = int(4.0 * math.sqrt(q * (1.0 - q) * k)) + 8  # 4 sigma of the sample quantile
+        upper = values if j - w < 0 else list(filter(partial(le, sample[j - w]), values))
+        below = m - len(upper)
+        band = sorted(upper if j + w >= k else filter(partial(ge, sample[j + w]), upper))
+        if not below < r <= below + len(band):
+            return _ranks_by_sorting(values, ranks)
+        out.append(band[r - below - 1])
+    return out
+
+
+def _ranks_by_sorting(values: Sequence[float], ranks: Sequence[int]) -> list[float | None]:
+    ordered = sorted(values)
+    return [ordered[r - 1] for r in ranks]
+
+
 def outage_windows(requests: Requests, phase_of: PhaseOf | None = None) -> list[OutageWindow]:
     """Consecutive failed requests (in start order) merged into windows."""
     requests.sort()
@@ -257,16 +300,46 @@ def outage_windows(requests: Requests, phase_of: PhaseOf | None = None) -> list[
     return out
 
 
+#: Seconds of slack in :func:`_max_end`'s cut: far more than any rounding of start +
+#: latency at epoch-sized times (an ulp there is ~2e-7 s).
+_END_SLACK_S = 1.0
+#: Requests per block in :func:`_wide_steps`' scan.
+_STEP_BLOCK = 256
+
+
 def _max_end(starts: Sequence[float], lat: Sequence[float], lo: int, hi: int,
              current: float) -> float:
     """The latest end (start + latency) of requests ``lo:hi``, or ``current`` if later; the
-    same arithmetic as a loop, at C speed (the tail after the last candidate is often all
-    of a run's requests)."""
+    same arithmetic as a loop, at C speed. Only the requests that started within the
+    longest latency (plus slack) of the last start can end after the last one does
+    (starts are sorted), so only those are added up: the tail after the last candidate is
+    often all of a run's requests, and its longest latency a few seconds of it."""
     if hi <= lo:
         return current
-    latest: float = max(map(add, starts[lo:hi],
-                            map(truediv, lat[lo:hi], repeat(1000.0, hi - lo))))
+    longest = max(0.0, max(lat[lo:hi])) / 1000.0
+    cut = lo
+    if math.isfinite(longest):  # else (hand-built data) add them all, as before
+        cut = bisect_left(starts, starts[hi - 1] - longest - _END_SLACK_S, lo, hi)
+    latest: float = max(map(add, starts[cut:hi],
+                            map(truediv, lat[cut:hi], repeat(1000.0, hi - cut))))
     return latest if latest > current else current
+
+
+def _wide_steps(starts: Sequence[float], thr: float) -> list[int]:
+    """Every ``i`` with ``starts[i] - starts[i - 1] > thr`` (``starts`` sorted), in order.
+    A block whose whole span is at most ``thr`` has no such step (a difference of sorted
+    floats never exceeds the span it lies in, rounding included), so under steady load
+    only the blocks around a real pause are scanned one step at a time."""
+    n = len(starts)
+    out: list[int] = []
+    block = _STEP_BLOCK
+    for lo in range(0, n - 1, block):
+        hi = min(lo + block, n - 1)  # steps lo+1 .. hi
+        if starts[hi] - starts[lo] <= thr:
+            continue
+        diffs = map(sub, starts[lo + 1:hi + 1], starts[lo:hi])
+        out += compress(range(lo + 1, hi + 1), map(gt, diffs, repeat(thr)))
+    return out
 
 
 def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
@@ -281,8 +354,7 @@ def recorder_gaps(requests: Requests, max_gap_ms: float, load_end: float | None,
     out: list[Gap] = []
     # A blind stretch before request i is at most starts[i] - starts[i-1]: only those
     # candidates need the (slower) running maximum of request ends.
-    diffs = map(sub, starts[1:], starts[:-1])
-    candidates = list(compress(range(1, n), map(gt, diffs, repeat(thr))))
+    candidates = _wide_steps(starts, thr)
     max_end = 0.0
     done = 0
     for i in candidates:
@@ -383,7 +455,8 @@ def phase_stats(req: Requests, phase: Phase, lo: int, hi: int, start: float | No
     ok_count = errs.count(ErrorKind.NONE)
     n_err = n - ok_count
     lat = req.latency_ms[lo:hi]
-    ok_lat = sorted(lat) if n_err == 0 else sorted(compress(lat, [not e for e in errs]))
+    ok_lat = lat if n_err == 0 else array("d", compress(lat, [not e for e in errs]))
+    p50, p95, p99 = nearest_ranks(ok_lat, (50, 95, 99))
     if n and start is not None and end is not None:
         if phase is Phase.BEFORE:
             start = max(start, req.starts[lo])
@@ -396,8 +469,7 @@ def phase_stats(req: Requests, phase: Phase, lo: int, hi: int, start: float | No
     return PhaseStats(
         phase=phase, start=start, end=end, requests=n, errors=n_err,
         error_rate=(n_err / n) if n else None, achieved_rps=rps,
-        p50_ms=percentile(ok_lat, 50), p95_ms=percentile(ok_lat, 95),
-        p99_ms=percentile(ok_lat, 99), outages=len(mine),
+        p50_ms=p50, p95_ms=p95, p99_ms=p99, outages=len(mine),
         longest_outage_ms=max((w.duration_ms for w in mine), default=0.0),
         errors_by_kind=tuple(by_kind),
     )

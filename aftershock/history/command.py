@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftershock.errors import EXIT_PASS, UsageError
-from aftershock.history.record import SECTION, experiment_row, run_row
-from aftershock.history.store import HistoryStore, TrendRow, shown, sqlite_url, store_url
+
+if TYPE_CHECKING:
+    from aftershock.history.store import TrendRow
+
+# The store (SQLAlchemy) is imported by the functions that use it, not here: every
+# command builds this parser, and `aftershock verdict` must not pay for SQLAlchemy.
 
 
 def add_parser(sub: Any, epilog: str, config_options: Any) -> None:
@@ -65,6 +69,7 @@ def _url(ns: argparse.Namespace, config: Any) -> str:
     store = getattr(ns, "store", None)
     if store:
         return str(store)
+    from aftershock.history.store import sqlite_url, store_url
     if config is not None:
         return store_url(config)
     from aftershock.config.history import DEFAULT_HISTORY_FILE
@@ -99,6 +104,7 @@ def trend_table(rows: list[TrendRow]) -> str:
 
 
 def cmd_history(ns: argparse.Namespace, load: Any) -> int:
+    from aftershock.history.store import HistoryStore, shown
     config = _config(ns, load)
     url = _url(ns, config)
     if ns.history_command == "import":
@@ -116,6 +122,8 @@ def cmd_history(ns: argparse.Namespace, load: Any) -> int:
 
 
 def _import(ns: argparse.Namespace, config: Any, url: str) -> int:
+    from aftershock.history.record import SECTION, experiment_row, run_row
+    from aftershock.history.store import HistoryStore, shown
     from aftershock.results import RESULTS_FILE, load_results
     docs = []
     for d in ns.dirs:

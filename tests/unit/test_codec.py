@@ -160,6 +160,13 @@ def _both(text: str) -> list[object]:
 
 
 GOOD_REQ = request_line(T0, 1.5, 200, "", None, "/")
+POD_LINE = ('{"record": "pod", "at": 1700000000.25, "name": "web-1", "phase": "Running", '
+            '"ready": true, "deleting": false, "restarts": 0, "node": "node-1", '
+            '"gone": false, "ip": "10.0.0.7", "grace_s": null}')
+EPS_LINE = ('{"record": "endpoints", "at": 1700000000.5, "slice_name": "web-abc", '
+            '"ready_pods": ["web-0"], "serving_pods": ["web-0", "web-1"], "gone": false, '
+            '"port": 8080}')
+OBS = "\n".join([POD_LINE, EPS_LINE] * 40) + "\n"
 MANY = "\n".join(request_line(T0 + i / 10, 1.0 + i, 200 if i % 7 else 503,
                               "" if i % 7 else "http", None, f"/p{i % 3}")
                  for i in range(300)) + "\n"
@@ -188,6 +195,14 @@ MANY = "\n".join(request_line(T0 + i / 10, 1.0 + i, 200 if i % 7 else 503,
     MANY + GOOD_REQ.replace(",", ",\n", 1) + "\n",  # one record over two lines
     MANY + GOOD_REQ.replace('"start"', '"start":1,"start"') + "\n",  # a key twice
     MANY + "[1, 2]\n" + MANY,
+    OBS + MANY,  # pod and endpoints blocks: typed in one go
+    OBS + OBS.replace('"ready": true', '"ready": 1', 1) + MANY,  # the general way
+    OBS + OBS.replace('"gone": false', '"gone": false, "x": [[1]]', 1) + MANY,
+    OBS + OBS.replace('"at": 1700000000.25', '"at": 1e999', 1) + MANY,
+    OBS + OBS.replace('"port": 8080', '"port": 8080.5', 1) + MANY,
+    OBS.replace("}\n{", "}\n\n{", 1) + MANY,
+    OBS + POD_LINE + " " + POD_LINE + "\n" + OBS,
+    OBS + POD_LINE.replace(",", ",\n", 1) + "\n" + MANY,
 ])
 def test_blocks_decode_exactly_as_lines(text: str) -> None:
     first, *others = _both(text)
@@ -232,3 +247,17 @@ def test_deep_unknown_fields_get_the_same_verdict_either_way(depth: int) -> None
     first, *others = _both(MANY + deep + "\n" + MANY)
     for other in others:
         assert other == first
+
+
+def test_blocks_of_pods_and_endpoints_take_the_typed_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from aftershock.checks import codec
+
+    read_by_line: list[int] = []
+    line = codec._Decoder.line
+    monkeypatch.setattr(codec._Decoder, "line",
+                        lambda self, n, text: (read_by_line.append(n), line(self, n, text)))
+    text = '{"record": "timeline", "schema": 1}\n' + OBS * 20 + MANY
+    tl = codec.decode_blocks(_blocks(text, 1 << 20), source="t")
+    assert len(tl.observations) == 1600 and len(tl.requests) == 300
+    assert 1 in read_by_line and len(read_by_line) < 200  # the header's few lines only

@@ -20,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from aftershock.checks.timeline import CounterScraped, Observation, PodObserved, Timeline
 from aftershock.config.metrics import MetricsConfig
+from aftershock.kube.followers import Loop, PodFollowers
 from aftershock.kube.serving import pod_address
 
 #: Labels that carry a response's status in the usual request counters.
@@ -120,45 +122,31 @@ class MetricsScraper:
         self.clock, self.allowed = clock, allowed
         self.client = httpx.Client(transport=transport, timeout=self.settings.timeout_s,
                                    trust_env=False, follow_redirects=False)
-        self._gone: dict[str, threading.Event] = {}
-        self._started: set[str] = set()
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self.followers = PodFollowers("scrape", self.settings.max_pods,
+                                      self.settings.timeout_s + 1.0)
 
     def seen(self, obs: Observation) -> None:
         """One observation the recorder just put on the timeline."""
-        if not isinstance(obs, PodObserved):
-            return
-        with self._lock:
-            gone = self._gone.setdefault(obs.name, threading.Event())
-            if obs.gone:
-                gone.set()
-                return
-            if obs.name in self._started or self._stop.is_set() or not obs.ip \
-                    or not self.allowed(obs.ip) or len(self._started) >= self.settings.max_pods:
-                return
-            self._started.add(obs.name)
-            t = threading.Thread(target=self.follow, name=f"scrape-{obs.name}", daemon=True,
-                                 args=(obs.name, obs.ip, gone))
-            self._threads.append(t)
-            t.start()
+        if isinstance(obs, PodObserved):
+            self.followers.seen(obs, self._follower_for)
+
+    def _follower_for(self, obs: PodObserved) -> Loop | None:
+        if not (obs.ip and self.allowed(obs.ip)):
+            return None
+        return partial(self.follow, obs.name, obs.ip)
 
     def stop(self) -> None:
         """End every scraping thread and wait for them, bounded."""
-        self._stop.set()
-        with self._lock:
-            threads = list(self._threads)
-        for t in threads:
-            t.join(timeout=self.settings.timeout_s + 1.0)
+        self.followers.stop()
         self.client.close()
 
     def follow(self, pod: str, ip: str, gone: threading.Event) -> None:
         """Scrape one pod every interval until it is gone or the recording stops."""
-        while not (gone.is_set() or self._stop.is_set()):
+        stopping = self.followers.stopping
+        while not (gone.is_set() or stopping.is_set()):
             began = self.clock()
             self.timeline.observations.append(self.scrape(pod, ip))
-            self._stop.wait(max(0.0, self.target.interval_s - (self.clock() - began)))
+            stopping.wait(max(0.0, self.target.interval_s - (self.clock() - began)))
 
     def scrape(self, pod: str, ip: str) -> CounterScraped:
         """One scrape of one pod, stamped halfway through its round trip."""

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from aftershock.checks.timeline import (
     EndpointsObserved,
@@ -35,6 +36,7 @@ from aftershock.checks.timeline import (
     ServingStopped,
     Timeline,
 )
+from aftershock.kube.followers import Loop, PodFollowers
 
 _UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
 
@@ -104,11 +106,8 @@ class ServingProber:
         self.connect, self.clock, self.allowed = connect, clock, allowed
         self.port = 0
         self._ips: dict[str, str] = {}
-        self._gone: dict[str, threading.Event] = {}
-        self._started: set[str] = set()
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self.followers = PodFollowers("serving", self.settings.max_probers,
+                                      self.settings.connect_timeout_s + 1.0)
 
     def seen(self, obs: Observation) -> None:
         """One observation the recorder just put on the timeline."""
@@ -116,40 +115,28 @@ class ServingProber:
             self.port = obs.port
         if not isinstance(obs, PodObserved):
             return
-        with self._lock:
-            if obs.ip:
-                self._ips[obs.name] = obs.ip
-            gone = self._gone.setdefault(obs.name, threading.Event())
-            if obs.gone:
-                gone.set()
-                return
-            if not obs.deleting or obs.name in self._started or self._stop.is_set():
-                return
-            ip, port = self._ips.get(obs.name, ""), self.port
-            if not (ip and port and self.allowed(ip)) or \
-                    len(self._started) >= self.settings.max_probers:
-                return
-            self._started.add(obs.name)
-            grace = min(obs.grace_s if obs.grace_s is not None else 30.0,
-                        self.settings.max_grace_s)
-            t = threading.Thread(target=self.probe, name=f"serving-{obs.name}", daemon=True,
-                                 args=(obs.name, ip, port, obs.at + grace
-                                       + self.settings.extra_s, gone))
-            self._threads.append(t)
-            t.start()
+        if obs.ip:
+            self._ips[obs.name] = obs.ip
+        self.followers.seen(obs, self._prober_for)
+
+    def _prober_for(self, obs: PodObserved) -> Loop | None:
+        """A deleting pod's prober, when its address and the serving port are known."""
+        ip, port = self._ips.get(obs.name, ""), self.port
+        if not (obs.deleting and ip and port and self.allowed(ip)):
+            return None
+        grace = min(obs.grace_s if obs.grace_s is not None else 30.0,
+                    self.settings.max_grace_s)
+        return partial(self.probe, obs.name, ip, port, obs.at + grace + self.settings.extra_s)
 
     def stop(self) -> None:
         """End every prober (each records how far it got) and wait for them, bounded."""
-        self._stop.set()
-        with self._lock:
-            threads = list(self._threads)
-        for t in threads:
-            t.join(timeout=self.settings.connect_timeout_s + 1.0)
+        self.followers.stop()
 
     def probe(self, pod: str, ip: str, port: int, deadline: float,
               gone: threading.Event) -> None:
         """Connect until the pod stops serving (or the bounds); record the outcome once."""
         s = self.settings
+        stopping = self.followers.stopping
         last_ok: float | None = None
         first_failure: tuple[float, ServingStop] | None = None
         failures = attempts = 0
@@ -163,7 +150,7 @@ class ServingProber:
             now = self.clock()
             if gone.is_set():
                 return record(now, ServingStop.GONE)
-            if self._stop.is_set() or now >= deadline:
+            if stopping.is_set() or now >= deadline:
                 return record(now, ServingStop.STILL_SERVING)
             attempts += 1
             try:
@@ -180,4 +167,4 @@ class ServingProber:
                     return record(at, how if how is ServingStop.REFUSED else first)
             else:
                 last_ok, first_failure, failures = now, None, 0
-            self._stop.wait(max(0.0, s.interval_s - (self.clock() - now)))
+            stopping.wait(max(0.0, s.interval_s - (self.clock() - now)))

@@ -112,8 +112,8 @@ def test_each_pod_is_followed_from_its_ip_until_gone() -> None:
     s.seen(PodObserved(2, "web-1", "Running", True, False, 0, ip="198.18.1.5"))  # one thread
     assert third.wait(5)
     s.seen(PodObserved(3, "web-1", "Running", False, True, 0, gone=True))
-    s._threads[0].join(5)
-    assert not s._threads[0].is_alive() and len(s._threads) == 1
+    s.followers.threads[0].join(5)
+    assert not s.followers.threads[0].is_alive() and len(s.followers.threads) == 1
     n = len(tl.observations)
     assert n >= 3 and all(o.pod == "web-1" for o in tl.of_type(CounterScraped))
     s.stop()

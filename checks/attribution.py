@@ -11,9 +11,10 @@ cannot be split at this resolution: it is kept apart as *straddling*, never gues
 A counter that drops between two scrapes was reset (the container restarted): the
 increase is its new value. A pod first seen after the recording began starts from 0 when
 it was first seen (its process had not started yet), so what it answered before its
-first scrape counts too. The counter counts whatever the app counts: an app that counts
-the kubelet's probe requests shows them as traffic (count the load's requests only, or
-send a pod header).
+first scrape counts too. The counter counts whatever the app counts; the scraper leaves
+out samples labelled with the pods' probe paths (:mod:`aftershock.kube.scrape`), but a
+counter without a path label shows the kubelet's probes as traffic (count the load's
+requests only, or send a pod header).
 """
 
 from __future__ import annotations

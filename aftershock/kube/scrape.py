@@ -10,7 +10,8 @@ prometheus_client's parser. What the values mean is decided in
 
 Where the endpoint is: ``load.metrics`` (:class:`aftershock.config.metrics.MetricsConfig`),
 else the pod template's ``prometheus.io/scrape``/``port``/``path`` annotations
-(:func:`scrape_target`). Only addresses the cluster gave the target's pods are scraped, as
+(:func:`scrape_target`). Samples labelled with one of the pods' HTTP probe paths are
+the kubelet's, not the load's, and are left out (:func:`probe_paths`). Only addresses the cluster gave the target's pods are scraped, as
 the serving prober does (:func:`aftershock.kube.serving.pod_address`).
 """
 
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,6 +34,9 @@ from aftershock.kube.serving import pod_address
 
 #: Labels that carry a response's status in the usual request counters.
 STATUS_LABELS = ("code", "status", "status_code")
+#: Labels that carry the request's path or route (promhttp and most middlewares: handler,
+#: path, route; Spring: uri): how the kubelet's probe requests are told apart.
+PATH_LABELS = ("handler", "path", "route", "uri", "url", "endpoint")
 
 
 @dataclass(frozen=True)
@@ -43,15 +48,31 @@ class ScrapeTarget:
     counter: str = "http_requests_total"
     interval_s: float = 1.0
     failure_statuses: frozenset[int] = frozenset(range(500, 600))
+    probe_paths: frozenset[str] = frozenset()
+    """The kubelet's HTTP probe paths: samples labelled with one are not the load's."""
 
     def describe(self) -> str:
+        skip = (f" (not counting the kubelet's probes of {', '.join(sorted(self.probe_paths))})"
+                if self.probe_paths else "")
         return (f"metrics counter {self.counter} at :{self.port}{self.path} every "
-                f"{self.interval_s:g} s")
+                f"{self.interval_s:g} s{skip}")
+
+
+def probe_paths(containers: Iterable[Any] | None) -> frozenset[str]:
+    """The paths of the containers' HTTP readiness, liveness and startup probes (the
+    kubelet's requests, which an app's request counter usually counts too)."""
+    paths = set()
+    for c in containers or ():
+        for probe in (c.readiness_probe, c.liveness_probe, c.startup_probe):
+            get = probe.http_get if probe is not None else None
+            if get is not None and get.path:
+                paths.add(get.path.split("?", 1)[0])
+    return frozenset(paths)
 
 
 def scrape_target(config: MetricsConfig | None, annotations: Mapping[str, str] | None,
                   failure_statuses: Collection[int] = frozenset(range(500, 600)),
-                  ) -> ScrapeTarget | None:
+                  skip_paths: Collection[str] = frozenset()) -> ScrapeTarget | None:
     """The endpoint from ``load.metrics``, else from the pod template's annotations; None
     when neither names a port (nothing to scrape)."""
     notes = annotations or {}
@@ -71,19 +92,24 @@ def scrape_target(config: MetricsConfig | None, annotations: Mapping[str, str] |
     return ScrapeTarget(port, path if path.startswith("/") else f"/{path}",
                         config.counter if config is not None else "http_requests_total",
                         config.interval_s if config is not None else 1.0,
-                        frozenset(failure_statuses))
+                        frozenset(failure_statuses), frozenset(skip_paths))
 
 
-def read_counter(text: str, counter: str,
-                 failure_statuses: Collection[int]) -> tuple[float | None, float | None]:
-    """The counter's value (its samples summed; None: no such counter) and how much of it
-    has a failure status (None: no sample carries a status label)."""
+def read_counter(text: str, counter: str, failure_statuses: Collection[int],
+                 skip_paths: Collection[str] = frozenset(),
+                 ) -> tuple[float | None, float | None]:
+    """The counter's value (its samples summed, but those whose path label is one of
+    ``skip_paths``; None: no such counter) and how much of it has a failure status (None:
+    no sample carries a status label)."""
     names = {counter, f"{counter}_total"}
     total: float | None = None
     failed: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name not in names:
+                continue
+            if skip_paths and any(sample.labels.get(k, "").split("?", 1)[0] in skip_paths
+                                  for k in PATH_LABELS):
                 continue
             total = (total or 0.0) + sample.value
             status = next((sample.labels[k] for k in STATUS_LABELS if k in sample.labels), None)
@@ -160,7 +186,8 @@ class MetricsScraper:
                 return CounterScraped(at, pod, t.counter, None, error=f"HTTP {r.status_code}")
             if len(r.content) > self.settings.max_bytes:
                 return CounterScraped(at, pod, t.counter, None, error="metrics page too large")
-            value, failed = read_counter(r.text, t.counter, t.failure_statuses)
+            value, failed = read_counter(r.text, t.counter, t.failure_statuses,
+                                         t.probe_paths)
         except httpx.HTTPError as exc:
             return CounterScraped((sent + self.clock()) / 2, pod, t.counter, None,
                                   error=f"{type(exc).__name__}: {exc}"[:200])

@@ -10,7 +10,7 @@ from aftershock.checks.timeline import Timeline
 from aftershock.config import Config, in_cluster
 from aftershock.kube.cluster import Cluster, label_selector, read_deployment, service_url
 from aftershock.kube.load_workers import WorkerPods, worker_pods
-from aftershock.kube.scrape import MetricsScraper, scrape_target
+from aftershock.kube.scrape import MetricsScraper, probe_paths, scrape_target
 from aftershock.kube.serving import ServingProber
 from aftershock.kube.watch import Recorder, target_streams
 from aftershock.load.driver import LoadSpec
@@ -42,10 +42,12 @@ class KubeSite:
 
     def watch(self, timeline: Timeline, target: Target) -> Recorder:
         template = read_deployment(self.cluster, target.namespace,
-                                   target.deployment).spec.template.metadata
+                                   target.deployment).spec.template
         load = self.config.load
-        scrape = scrape_target(load.metrics, template.annotations if template else None,
-                               load.failure_status_set())
+        scrape = scrape_target(load.metrics,
+                               template.metadata.annotations if template.metadata else None,
+                               load.failure_status_set(),
+                               probe_paths(template.spec.containers if template.spec else None))
         scrapers = [MetricsScraper(timeline, scrape)] if scrape is not None else []
         return Recorder(timeline, target_streams(self.cluster, target.namespace,
                                                  target.deployment, target.service,

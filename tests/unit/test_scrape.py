@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from aftershock.checks.timeline import CounterScraped, PodObserved, Timeline
 from aftershock.config.load import LoadConfig
 from aftershock.config.metrics import MetricsConfig
-from aftershock.kube.scrape import MetricsScraper, ScrapeTarget, read_counter, scrape_target
+from aftershock.kube.scrape import (
+    MetricsScraper,
+    ScrapeTarget,
+    probe_paths,
+    read_counter,
+    scrape_target,
+)
 
 PAGE = """# HELP http_requests_total Requests.
 # TYPE http_requests_total counter
@@ -118,3 +124,43 @@ def test_each_pod_is_followed_from_its_ip_until_gone() -> None:
     assert n >= 3 and all(o.pod == "web-1" for o in tl.of_type(CounterScraped))
     s.stop()
     assert len(tl.observations) == n  # nothing after the pod was gone
+
+
+PROBED = """# TYPE http_requests_total counter
+http_requests_total{code="200",handler="/"} 120
+http_requests_total{code="200",handler="/healthz"} 40
+http_requests_total{code="503",handler="/readyz"} 9
+http_requests_total{code="200",uri="/readyz?full=1"} 2
+http_requests_total{code="500",path="/work"} 3
+"""
+
+
+def test_the_kubelets_probe_requests_are_left_out_by_their_path_label() -> None:
+    probes = frozenset({"/healthz", "/readyz"})
+    assert read_counter(PROBED, "http_requests_total", range(500, 600), probes) == (123.0, 3.0)
+    # Without the probe paths every sample counts, as before.
+    assert read_counter(PROBED, "http_requests_total", range(500, 600)) == (174.0, 12.0)
+
+
+def test_probe_paths_come_from_the_containers_http_probes() -> None:
+    from kubernetes.client import (
+        V1Container,
+        V1ExecAction,
+        V1HTTPGetAction,
+        V1Probe,
+        V1TCPSocketAction,
+    )
+    app = V1Container(name="app",
+                      readiness_probe=V1Probe(http_get=V1HTTPGetAction(path="/ready?x=1",
+                                                                       port=8080)),
+                      liveness_probe=V1Probe(http_get=V1HTTPGetAction(path="/healthz",
+                                                                      port=8080)),
+                      startup_probe=V1Probe(tcp_socket=V1TCPSocketAction(port=8080)))
+    sidecar = V1Container(name="sidecar",
+                          liveness_probe=V1Probe(_exec=V1ExecAction(command=["true"])))
+    assert probe_paths([app, sidecar]) == {"/ready", "/healthz"}
+    assert probe_paths(None) == frozenset()
+    target = scrape_target(None, ANNOTATED, skip_paths=probe_paths([app]))
+    assert target is not None and target.probe_paths == {"/ready", "/healthz"}
+    assert target.describe() == ("metrics counter http_requests_total at :9102/stats every 1 s "
+                                 "(not counting the kubelet's probes of /healthz, /ready)")

@@ -394,13 +394,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # shared run progresses in its fixture's setup).
     if _PROGRESS_KEY in item.config.stash:
         item.config.stash[_PROGRESS_KEY].begin_line()
-    if _dry_run(item.config):
-        from aftershock.faults.preview import RUNNER_FIXTURES
-        if item.get_closest_marker("fault") is None and \
-                not RUNNER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            # No fault through the runner, so no plan to show (posture reads only): not run.
-            pytest.skip("dry run: this test injects no fault through the experiment runner, "
-                        "so there is no plan to show; not run")
+    if _dry_run(item.config) and not _previewable(item):
+        # No fault through the runner, so no plan to show (posture reads only), or a fault
+        # the test would inject by its own hand, which a dry run must not do: not run.
+        pytest.skip("dry run: this test injects no fault through the experiment runner, "
+                    "so there is no plan to show; not run")
+
+
+def _previewable(item: pytest.Item) -> bool:
+    """Whether a dry run may run ``item``: it reaches the experiment runner through a
+    fixture (its preview stops it before anything is injected), or it is a shipped
+    experiment with a fault marker (the Chaos Toolkit one takes ``run`` by name, once it
+    knows it is configured). A team's test with a fault marker and no runner would inject
+    by its own hand."""
+    from aftershock.faults.preview import RUNNER_FIXTURES
+    from aftershock.resources import experiments_dir
+    if RUNNER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    shipped = experiments_dir().resolve()
+    return item.get_closest_marker("fault") is not None and \
+        Path(item.path).resolve().is_relative_to(shipped)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -345,13 +345,17 @@ def test_a_dry_run_session_runs_no_test_that_cannot_show_a_plan_and_writes_nothi
 
         def test_plain():
             pathlib.Path({str(ran)!r}).write_text("plain")
+
+        @pytest.mark.fault("custom")
+        def test_faults_by_its_own_hand(aftershock_config):
+            pathlib.Path({str(ran)!r}).write_text("injected without the runner")
     """)
     out = tmp_path / "results"
     config = Config(target=TargetConfig(namespace="shop", deployment="web", service="web"),
                     results_dir=out)
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs",
                                 plugins=[Loaded(config, Results(out), mode="dry-run")])
-    result.assert_outcomes(skipped=2)
+    result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*dry run: this test injects no fault through the experiment "
                                  "runner, so there is no plan to show; not run"])
     assert not ran.exists()

@@ -282,11 +282,19 @@ def _has_path_arg(args: Sequence[str]) -> bool:
     return any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in args)
 
 
+#: pytest-asyncio warns on every session whose ini leaves this unset: every team's that has
+#: no async tests of its own. Only the notice goes; the default it is about stays as it is,
+#: and a team's own setting stays theirs.
+QUIET_LOOP_SCOPE = ('ignore:The configuration option "asyncio_default_fixture_loop_scope" '
+                    'is unset:DeprecationWarning')
+
+
 def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str], results_dir: Path
                 ) -> list[str]:
     """The pytest command line ``aftershock run`` uses. The configuration is not in it: the
     session gets the loaded Config itself (:class:`aftershock.plugin.Loaded`)."""
-    args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}"]
+    args: list[str] = ["-p", "no:locust", f"--junitxml={results_dir / 'junit.xml'}",
+                       "-W", QUIET_LOOP_SCOPE]
     args += list(passthrough)
     if not _has_path_arg(passthrough):
         args.append(str(EXPERIMENTS_DIR))  # the built-ins, then the team's own

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,17 +149,18 @@ def test_pytest_args_carry_no_config_and_exit_code_mapping(tmp_path: Path) -> No
     ns = cli.build_parser().parse_known_args(
         ["run", "--config", "c.yaml", "--set", "a.b=1", "--namespace", "shop", "-k", "kill"])
     args = cli.pytest_args(ns[0], ns[1], tmp_path)
-    assert args[:3] == ["-p", "no:locust", f"--junitxml={tmp_path / 'junit.xml'}"]
+    assert args[:5] == ["-p", "no:locust", f"--junitxml={tmp_path / 'junit.xml'}", "-W",
+                        cli.QUIET_LOOP_SCOPE]
     # the session is handed the loaded Config itself, not its options to load again
     assert not [a for a in args if a.startswith("--aftershock-")]
-    assert args[3:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
+    assert args[5:] == ["-k", "kill", str(cli.EXPERIMENTS_DIR)]
     # --experiments adds a team's own directory to the shipped experiments; a path given
     # the way pytest takes one replaces them, and --experiments still adds to it
     ns = cli.build_parser().parse_known_args(["run", "--experiments", "mine", "-q"])
-    assert cli.pytest_args(ns[0], ns[1], tmp_path)[3:] == ["-q", str(cli.EXPERIMENTS_DIR),
+    assert cli.pytest_args(ns[0], ns[1], tmp_path)[5:] == ["-q", str(cli.EXPERIMENTS_DIR),
                                                            "mine"]
     ns = cli.build_parser().parse_known_args(["run", str(tmp_path), "--experiments", "mine"])
-    assert cli.pytest_args(ns[0], ns[1], tmp_path)[3:] == [str(tmp_path), "mine"]
+    assert cli.pytest_args(ns[0], ns[1], tmp_path)[5:] == [str(tmp_path), "mine"]
     # pytest's --co must not be read as --config (no abbreviations)
     ns = cli.build_parser().parse_known_args(["run", "--co"])
     assert ns[0].config is None and ns[1] == ["--co"]
@@ -254,3 +257,19 @@ def test_report_command_prints_each_verdict_and_exits_with_the_overall(
     assert out.rstrip().endswith("overall: fail")
     assert cli.main(["report", str(tmp_path / "missing")]) == 2
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_a_session_without_a_loop_scope_setting_prints_no_pytest_asyncio_notice(
+        tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+
+    def session(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              check=True)
+        return proc.stdout + proc.stderr
+
+    notice = 'The configuration option "asyncio_default_fixture_loop_scope" is unset'
+    assert notice in session()  # what the filter takes away
+    assert notice not in session("-W", cli.QUIET_LOOP_SCOPE)

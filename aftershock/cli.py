@@ -378,25 +378,28 @@ def _push(url: str, results: Any, config: Config) -> None:
 
 
 def cmd_verdict(ns: argparse.Namespace) -> int:
-    from aftershock.checks import report
-    from aftershock.checks.codec import TimelineFormatError
-    from aftershock.checks.verdict import evaluate
-    from aftershock.config import Layer, file_layer, load_slo, tree_layer
-    from aftershock.results import exit_code, experiment_json, read_timeline
+    from aftershock.timeline_read import TimelineRead
     path = Path(ns.timeline)
-    try:
-        timeline, meta = read_timeline(path)
-    except FileNotFoundError:
-        raise ConfigError(f"timeline file {path} does not exist",
-                          "pass a file from results/timelines/") from None
-    except IsADirectoryError:
-        raise ConfigError(f"timeline {path} is a directory, not a file",
-                          "pass a file from results/timelines/") from None
-    except OSError as e:
-        raise ConfigError(f"timeline file {path} cannot be read: {e.strerror}",
-                          "check the path and its permissions") from None
-    except TimelineFormatError as e:
-        raise ConfigError(str(e), "pass an aftershock timeline file") from None
+    # Entered before the heavier imports: a large file's tail is decoded meanwhile.
+    with TimelineRead(path) as reading:
+        from aftershock.checks import report
+        from aftershock.checks.codec import TimelineFormatError
+        from aftershock.checks.verdict import evaluate
+        from aftershock.config import Layer, file_layer, load_slo, tree_layer
+        from aftershock.results import exit_code, experiment_json
+        try:
+            timeline, meta = reading.result()
+        except FileNotFoundError:
+            raise ConfigError(f"timeline file {path} does not exist",
+                              "pass a file from results/timelines/") from None
+        except IsADirectoryError:
+            raise ConfigError(f"timeline {path} is a directory, not a file",
+                              "pass a file from results/timelines/") from None
+        except OSError as e:
+            raise ConfigError(f"timeline file {path} cannot be read: {e.strerror}",
+                              "check the path and its permissions") from None
+        except TimelineFormatError as e:
+            raise ConfigError(str(e), "pass an aftershock timeline file") from None
     if ns.config:
         base = file_layer(Path(ns.config))
     elif isinstance(meta.get("slo"), dict):

@@ -141,14 +141,26 @@ class TimelineRead:
 
     def _tail(self) -> Any:
         """The child's answer, or None when it has none (it failed or was killed)."""
-        chunks = []
-        while chunk := os.read(self.rfd, 1 << 20):
-            chunks.append(chunk)
+        size = int.from_bytes(self._read(8) or b"\0", "big")
+        data = self._read(size) if size else None
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
-        if status != 0 or not chunks:
+        if status != 0 or data is None:
             return None
-        return pickle.loads(b"".join(chunks))
+        return pickle.loads(data)
+
+    def _read(self, size: int) -> bytearray | None:
+        """Exactly ``size`` bytes from the child, into one buffer (no copies of a
+        payload of tens of megabytes), or None when it ended sooner."""
+        buf = bytearray(size)
+        view, got = memoryview(buf), 0
+        while got < size:
+            n = os.readv(self.rfd, [view[got:]])
+            if not n:
+                return None
+            got += n
+        view.release()
+        return buf
 
     def result(self) -> tuple[Timeline, dict[str, Any]]:
         """The timeline and its header metadata, exactly as the serial reader gives them."""
@@ -179,8 +191,10 @@ class TimelineRead:
             starts = columns[0]
             if not in_order or (req.starts and starts and starts[0] < req.starts[-1]):
                 req._sorted = False
+            del tail
             for name, col in zip(_COLUMNS, columns, strict=True):
-                getattr(req, name).extend(col)
+                col[:0] = getattr(req, name)  # the head is the smaller part: copy that
+                setattr(req, name, col)
             dec.tl.observations.extend(observations)
             dec.tl.markers.extend(markers)
             for m in metas:
@@ -209,6 +223,7 @@ def _child(path: Path, split: int, wfd: int) -> None:
                 answer = ("error", str(e))
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(wfd, "wb") as w:
+            w.write(len(data).to_bytes(8, "big"))
             w.write(data)
         code = 0
     finally:

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from aftershock.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -459,6 +457,7 @@ def cmd_config(ns: argparse.Namespace) -> int:
         print(example_yaml(), end="")
         return EXIT_PASS
     config = _load_config(ns)
+    import yaml  # here: `verdict` forks its reader before its imports (timeline_read)
     print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
     return EXIT_PASS
 

@@ -20,10 +20,12 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from aftershock.checks.codec import TimelineDecoder, TimelineFormatError
-from aftershock.checks.timeline import Timeline
+# The codec (msgspec, the timeline types) is imported where it is used: the CLI forks the
+# tail's reader before, and both processes import it at once.
+if TYPE_CHECKING:
+    from aftershock.checks.timeline import Timeline
 
 #: The longest line a timeline may have (a request is ~150 bytes; an endpoints record of
 #: a thousand pods some 50 KB). A longer one is refused before it fills memory.
@@ -36,7 +38,7 @@ MIN_PARALLEL_BYTES = 32 << 20
 #: The parent's imports (while the child decodes) take about as long as decoding this
 #: many bytes, so the parent's head is half of what is left (measured with
 #: benchmarks/verdict_speed.py on 1M requests, 143 MB).
-IMPORTS_AS_BYTES = 48 << 20
+IMPORTS_AS_BYTES = 32 << 20
 
 
 def line_blocks(f: BinaryIO, source: str, lines_before: Callable[[], int],
@@ -46,6 +48,7 @@ def line_blocks(f: BinaryIO, source: str, lines_before: Callable[[], int],
     read before the position, the start of the first block. A line longer than
     MAX_TIMELINE_LINE raises TimelineFormatError naming it: ``lines_before()`` is the
     number of lines the caller has taken in so far (the reader need not count them)."""
+    from aftershock.checks.codec import TimelineFormatError
     while True:
         chunk = f.read(CHUNK)
         if not chunk:
@@ -68,6 +71,7 @@ def line_blocks(f: BinaryIO, source: str, lines_before: Callable[[], int],
 
 def read_serial(f: BinaryIO, source: str) -> tuple[Timeline, dict[str, Any]]:
     """The timeline in ``f`` and its header metadata, one block after the other."""
+    from aftershock.checks.codec import TimelineDecoder
     meta: dict[str, Any] = {}
     dec = TimelineDecoder(source, meta.update)
     for block in line_blocks(f, source, lambda: dec.lines):
@@ -117,10 +121,11 @@ class TimelineRead:
         if not split:
             return self
         rfd, wfd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(rfd)
-            _child(self.path, split, wfd)
+            _child(self.path, split, wfd, parent)
         os.close(wfd)
         self.split, self.pid, self.rfd = split, pid, rfd
         return self
@@ -164,6 +169,7 @@ class TimelineRead:
 
     def result(self) -> tuple[Timeline, dict[str, Any]]:
         """The timeline and its header metadata, exactly as the serial reader gives them."""
+        from aftershock.checks.codec import TimelineDecoder, TimelineFormatError
         source = str(self.path)
         with open(self.path, "rb") as f:
             if not self.split:
@@ -205,11 +211,13 @@ class TimelineRead:
 _COLUMNS = ("starts", "latency_ms", "statuses", "errors", "new_connection", "names", "pods")
 
 
-def _child(path: Path, split: int, wfd: int) -> None:
+def _child(path: Path, split: int, wfd: int, parent: int) -> None:
     """Decode the file from ``split`` on, send the part (or its error) to ``wfd``, exit."""
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent cleans up
+        _die_with(parent)
+        from aftershock.checks.codec import TimelineFormatError
         source = str(path)
         try:
             answer: tuple[Any, ...] = _decode_tail(path, source, split, 0)
@@ -230,6 +238,18 @@ def _child(path: Path, split: int, wfd: int) -> None:
         os._exit(code)
 
 
+def _die_with(parent: int) -> None:
+    """Have Linux kill this process when the parent dies, even of SIGKILL (which leaves
+    it no ``finally``); elsewhere a write to the closed pipe ends it."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(1)
+
+
 def _count_lines(f: BinaryIO, end: int) -> int:
     n, at = 0, 0
     while at < end:
@@ -242,6 +262,7 @@ def _count_lines(f: BinaryIO, end: int) -> int:
 
 
 def _decode_tail(path: Path, source: str, split: int, lines_before: int) -> tuple[Any, ...]:
+    from aftershock.checks.codec import TimelineDecoder
     metas: list[dict[str, Any]] = []
     dec = TimelineDecoder(source, metas.append)
     dec.lines = lines_before

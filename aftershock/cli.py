@@ -383,10 +383,18 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
         from aftershock.checks import report
         from aftershock.checks.codec import TimelineFormatError
         from aftershock.checks.verdict import evaluate
-        from aftershock.config import Layer, file_layer, load_slo, tree_layer
         from aftershock.results import exit_code, experiment_json
+        early: list[Any] = []  # [the head's metadata, its SLO, or the error making it gave]
+
+        def slo_ahead(head_meta: dict[str, Any]) -> None:
+            # While the child still reads the tail; kept unless the tail has a header, and
+            # an error is raised only after the timeline read well, as when made after.
+            try:
+                early[:] = [dict(head_meta), _verdict_slo(ns, head_meta, path), None]
+            except Exception as e:
+                early[:] = [dict(head_meta), None, e]
         try:
-            timeline, meta = reading.result()
+            timeline, meta = reading.result(while_waiting=slo_ahead)
         except FileNotFoundError:
             raise ConfigError(f"timeline file {path} does not exist",
                               "pass a file from results/timelines/") from None
@@ -398,13 +406,12 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
                               "check the path and its permissions") from None
         except TimelineFormatError as e:
             raise ConfigError(str(e), "pass an aftershock timeline file") from None
-    if ns.config:
-        base = file_layer(Path(ns.config))
-    elif isinstance(meta.get("slo"), dict):
-        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    if early and early[0] == meta:
+        if early[2] is not None:
+            raise early[2]
+        slo = early[1]
     else:
-        base = Layer()
-    slo = load_slo(base, set_options=ns.set_options)
+        slo = _verdict_slo(ns, meta, path)
     v = evaluate(timeline, slo)
     learned = _recorded_learned(meta, path)
     if learned is not None:  # the limits the run learned from its history, as recorded
@@ -436,6 +443,18 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
         if skipped:
             print(f"note: this is the request verdict against the SLO; {skipped}")
     return exit_code(v.outcome)
+
+
+def _verdict_slo(ns: argparse.Namespace, meta: dict[str, Any], path: Path) -> Any:
+    """The SLO ``verdict`` judges by: --config's, else the one recorded in the timeline."""
+    from aftershock.config import Layer, file_layer, load_slo, tree_layer
+    if ns.config:
+        base = file_layer(Path(ns.config))
+    elif isinstance(meta.get("slo"), dict):
+        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    else:
+        base = Layer()
+    return load_slo(base, set_options=ns.set_options)
 
 
 def _recorded_learned(meta: dict[str, Any], path: Path) -> Any:

@@ -35,10 +35,10 @@ MAX_TIMELINE_LINE = 8 << 20
 CHUNK = 1 << 20
 #: Files smaller than this are read serially: a fork and a pipe cost more than they save.
 MIN_PARALLEL_BYTES = 32 << 20
-#: The parent's imports (while the child decodes) take about as long as decoding this
-#: many bytes, so the parent's head is half of what is left (measured with
-#: benchmarks/verdict_speed.py on 1M requests, 143 MB).
-IMPORTS_AS_BYTES = 32 << 20
+#: The parent's share of the file. It also imports the command's modules meanwhile, but
+#: the child's part costs as much more again: pickled and unpickled, and decoded a little
+#: slower (measured with benchmarks/verdict_speed.py on 1M requests, 143 MB).
+HEAD_SHARE = 0.5
 
 
 def line_blocks(f: BinaryIO, source: str, lines_before: Callable[[], int],
@@ -94,15 +94,16 @@ def split_point(f: BinaryIO, size: int, head: int) -> int:
 
 class TimelineRead:
     """A timeline file being read: ``with TimelineRead(path) as r: ...; r.result()``.
-    Entering forks the tail's reader when that pays (``min_bytes``, ``imports_as``:
-    see MIN_PARALLEL_BYTES, IMPORTS_AS_BYTES; tests force small files through it);
+    Entering forks the tail's reader when that pays (``min_bytes``: see
+    MIN_PARALLEL_BYTES; tests force small files through it, the child's part starting
+    about ``head`` bytes in, HEAD_SHARE of the file by default);
     leaving kills and reaps it, whatever happened meanwhile."""
 
-    def __init__(self, path: Path, *, min_bytes: int = MIN_PARALLEL_BYTES,
-                 imports_as: int = IMPORTS_AS_BYTES) -> None:
+    def __init__(self, path: Path, *, min_bytes: int | None = None,
+                 head: int | None = None) -> None:
         self.path = path
-        self.min_bytes = min_bytes
-        self.imports_as = imports_as
+        self.min_bytes = MIN_PARALLEL_BYTES if min_bytes is None else min_bytes
+        self.head = head
         self.split = 0  # where the child's tail starts; 0: no child
         self.pid = 0
         self.rfd = -1
@@ -115,7 +116,8 @@ class TimelineRead:
             if size < self.min_bytes:
                 return self
             with open(self.path, "rb") as f:
-                split = split_point(f, size, max(size - self.imports_as, 0) // 2)
+                head = int(size * HEAD_SHARE) if self.head is None else self.head
+                split = split_point(f, size, head)
         except OSError:
             return self  # result() reads serially and says what is wrong
         if not split:
@@ -167,8 +169,11 @@ class TimelineRead:
         view.release()
         return buf
 
-    def result(self) -> tuple[Timeline, dict[str, Any]]:
-        """The timeline and its header metadata, exactly as the serial reader gives them."""
+    def result(self, while_waiting: Callable[[dict[str, Any]], None] | None = None
+               ) -> tuple[Timeline, dict[str, Any]]:
+        """The timeline and its header metadata, exactly as the serial reader gives them.
+        ``while_waiting``: called with the head's metadata when the head is read well and
+        the child still reads the tail (only then), to do work that would wait for it."""
         from aftershock.checks.codec import TimelineDecoder, TimelineFormatError
         source = str(self.path)
         with open(self.path, "rb") as f:
@@ -183,8 +188,11 @@ class TimelineRead:
                 at += len(block)
                 if at >= self.split:
                     break
-            tail = (self._tail() if at == self.split and dec.pending_error is None
-                    else None)
+            tail = None
+            if at == self.split and dec.pending_error is None:
+                if while_waiting is not None:
+                    while_waiting(meta)
+                tail = self._tail()
             self._stop()
             if tail is None:  # read on serially: the same blocks, the same verdict
                 for block in blocks:

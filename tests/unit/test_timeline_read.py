@@ -86,8 +86,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def _parallel(path: Path, head: int) -> tuple[object, int]:
     """The parallel read with the child's tail starting near ``head`` bytes in."""
-    size = path.stat().st_size
-    with TimelineRead(path, min_bytes=0, imports_as=size - 2 * head) as reading:
+    with TimelineRead(path, min_bytes=0, head=head) as reading:
         split = reading.split
         return _shape(reading.result), split
 
@@ -139,8 +138,7 @@ def test_a_child_that_fails_leaves_the_parent_to_read_on(tmp_path: Path,
 def test_the_child_is_killed_and_reaped_when_the_reader_is_left(tmp_path: Path) -> None:
     path = _write(tmp_path, CASES["well formed"] * 3)
     # As Ctrl-C during the parent's imports:
-    with pytest.raises(KeyboardInterrupt), TimelineRead(path, min_bytes=0,
-                                                        imports_as=0) as reading:
+    with pytest.raises(KeyboardInterrupt), TimelineRead(path, min_bytes=0) as reading:
         pid = reading.pid
         assert pid
         raise KeyboardInterrupt
@@ -156,7 +154,60 @@ def test_no_child_for_a_small_file_a_directory_or_a_missing_file(tmp_path: Path)
         assert reading.split == 0 and reading.pid == 0
         assert _shape(reading.result) == _shape(lambda: read_timeline(path))
     for odd in (tmp_path, tmp_path / "missing.jsonl"):
-        with TimelineRead(odd, min_bytes=0, imports_as=0) as reading:
+        with TimelineRead(odd, min_bytes=0, head=0) as reading:
             assert reading.pid == 0
             with pytest.raises(OSError):
                 reading.result()
+
+
+# ---- the command: `aftershock verdict` on two cores says exactly what it says on one.
+
+SLO_OK = {"during": {"max_outage_ms": 2000.0, "max_error_rate": 0.5}}
+
+
+def _timeline_text(slo: object, tail: str = "") -> str:
+    from verdict_helpers import experiment
+
+    from aftershock.checks.codec import encode
+    lines = list(encode(experiment([(12, 12.3)], rate=10.0), {"experiment": "e", "slo": slo}))
+    return "\n".join(lines) + "\n" + tail
+
+
+def _verdict_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str], *extra: str) -> list[object]:
+    """(exit code, stdout, stderr) of `aftershock verdict`, read serially and in parallel."""
+    from aftershock import cli
+    tails: list[int] = []
+    real = TimelineRead._tail
+    monkeypatch.setattr(TimelineRead, "_tail",
+                        lambda self: (tails.append(1), real(self))[1])
+    runs: list[object] = []
+    for least in (1 << 40, 0):
+        monkeypatch.setattr(timeline_read, "MIN_PARALLEL_BYTES", least)
+        code = cli.main(["verdict", "--timeline", str(path), *extra])
+        out, err = capsys.readouterr()
+        runs.append((code, out, err))
+    assert tails == [1]  # the second run's tail came from a child
+    return runs
+
+
+@pytest.mark.usefixtures("small_reads")
+@pytest.mark.parametrize(("slo", "tail", "extra", "says"), [
+    (SLO_OK, "", (), "pass"),
+    (SLO_OK, "", ("--set", "slo.during.max_outage_ms=100"), "fail"),
+    (SLO_OK, "", ("--json",), '"verdict": "pass"'),
+    # The SLO is made while the child reads the tail; a header there makes it again.
+    (SLO_OK, '{"record": "timeline", "schema": 1, "slo": {"during": {"max_outage_ms": 1}}}\n',
+     (), "fail"),
+    # A bad recorded SLO is said only when the timeline read well, as when read serially.
+    ({"during": {"max_outage_ms": "soon"}}, "", (), "max_outage_ms"),
+    ({"during": {"max_outage_ms": "soon"}}, "garbage\n" + GOOD + "\n", (), "bad record"),
+])
+def test_verdict_on_two_cores_says_what_it_says_on_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        slo: object, tail: str, extra: tuple[str, ...], says: str) -> None:
+    path = _write(tmp_path, _timeline_text(slo, tail))
+    serial, parallel = _verdict_both_ways(path, monkeypatch, capsys, *extra)
+    assert parallel == serial
+    _, out, err = serial  # type: ignore[misc]
+    assert says in out + err

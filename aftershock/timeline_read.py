@@ -79,6 +79,15 @@ def read_serial(f: BinaryIO, source: str) -> tuple[Timeline, dict[str, Any]]:
     return dec.finish(), meta
 
 
+def can_fork() -> bool:
+    """os.fork exists and this process may run on two or more CPUs."""
+    if not hasattr(os, "fork"):
+        return False
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) >= 2
+    return (os.cpu_count() or 1) >= 2
+
+
 def split_point(f: BinaryIO, size: int, head: int) -> int:
     """Where the serial reader ends the block that ends nearest after ``head`` bytes (the
     last newline of a chunk), or 0 when there is none before the end of the file."""
@@ -110,7 +119,7 @@ class TimelineRead:
 
     def __enter__(self) -> TimelineRead:
         try:
-            if not (hasattr(os, "fork") and len(os.sched_getaffinity(0)) >= 2):
+            if not can_fork():
                 return self
             size = os.stat(self.path).st_size
             if size < self.min_bytes:

@@ -17,7 +17,7 @@ from aftershock.checks.codec import TimelineFormatError, decode, request_line
 from aftershock.results import read_timeline
 from aftershock.timeline_read import TimelineRead
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or len(os.sched_getaffinity(0)) < 2,
+pytestmark = pytest.mark.skipif(not timeline_read.can_fork(),
                                 reason="the parallel path needs os.fork and two CPUs")
 
 GOOD = request_line(T0, 1.5, 200, "", None, "/")
@@ -211,3 +211,11 @@ def test_verdict_on_two_cores_says_what_it_says_on_one(
     assert parallel == serial
     _, out, err = serial  # type: ignore[misc]
     assert says in out + err
+
+
+def test_one_cpu_reads_serially(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, CASES["well formed"])
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    with TimelineRead(path, min_bytes=0, head=0) as reading:
+        assert reading.pid == 0 and reading.split == 0
+        assert _shape(reading.result) == _shape(lambda: read_timeline(path))

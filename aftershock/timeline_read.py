@@ -152,14 +152,17 @@ class TimelineRead:
         if self.pid:
             with contextlib.suppress(ProcessLookupError):  # it may have ended already
                 os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: reaped already
+                os.waitpid(self.pid, 0)
             self.pid = 0
 
     def _tail(self) -> Any:
         """The child's answer, or None when it has none (it failed or was killed)."""
         size = int.from_bytes(self._read(8) or b"\0", "big")
         data = self._read(size) if size else None
-        _, status = os.waitpid(self.pid, 0)
+        status = 0  # when SIGCHLD is ignored, the whole answer is what tells it went well
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(self.pid, 0)
         self.pid = 0
         if status != 0 or data is None:
             return None
@@ -216,7 +219,7 @@ class TimelineRead:
                 req._sorted = False
             del tail
             for name, col in zip(_COLUMNS, columns, strict=True):
-                col[:0] = getattr(req, name)  # the head is the smaller part: copy that
+                col[:0] = getattr(req, name)  # one copy of the head, none of the tail
                 setattr(req, name, col)
             dec.tl.observations.extend(observations)
             dec.tl.markers.extend(markers)

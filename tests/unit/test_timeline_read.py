@@ -219,3 +219,15 @@ def test_one_cpu_reads_serially(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with TimelineRead(path, min_bytes=0, head=0) as reading:
         assert reading.pid == 0 and reading.split == 0
         assert _shape(reading.result) == _shape(lambda: read_timeline(path))
+
+
+@pytest.mark.usefixtures("small_reads")
+def test_children_reaped_by_the_system_still_answer(tmp_path: Path) -> None:
+    import signal
+    path = _write(tmp_path, CASES["well formed"])
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies, nothing to wait for
+    try:
+        parallel, split = _parallel(path, 400)
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+    assert split and parallel == _shape(lambda: read_timeline(path))

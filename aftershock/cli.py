@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from aftershock.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -386,32 +384,42 @@ def _push(url: str, results: Any, config: Config) -> None:
 
 
 def cmd_verdict(ns: argparse.Namespace) -> int:
-    from aftershock.checks import report
-    from aftershock.checks.codec import TimelineFormatError
-    from aftershock.checks.verdict import evaluate
-    from aftershock.config import Layer, file_layer, load_slo, tree_layer
-    from aftershock.results import exit_code, experiment_json, read_timeline
+    from aftershock.timeline_read import TimelineRead
     path = Path(ns.timeline)
-    try:
-        timeline, meta = read_timeline(path)
-    except FileNotFoundError:
-        raise ConfigError(f"timeline file {path} does not exist",
-                          "pass a file from results/timelines/") from None
-    except IsADirectoryError:
-        raise ConfigError(f"timeline {path} is a directory, not a file",
-                          "pass a file from results/timelines/") from None
-    except OSError as e:
-        raise ConfigError(f"timeline file {path} cannot be read: {e.strerror}",
-                          "check the path and its permissions") from None
-    except TimelineFormatError as e:
-        raise ConfigError(str(e), "pass an aftershock timeline file") from None
-    if ns.config:
-        base = file_layer(Path(ns.config))
-    elif isinstance(meta.get("slo"), dict):
-        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    # Entered before the heavier imports: a large file's tail is decoded meanwhile.
+    with TimelineRead(path) as reading:
+        from aftershock.checks import report
+        from aftershock.checks.codec import TimelineFormatError
+        from aftershock.checks.verdict import evaluate
+        from aftershock.results import exit_code, experiment_json
+        early: list[Any] = []  # [the head's metadata, its SLO, or the error making it gave]
+
+        def slo_ahead(head_meta: dict[str, Any]) -> None:
+            # While the child still reads the tail; kept unless the tail has a header, and
+            # an error is raised only after the timeline read well, as when made after.
+            try:
+                early[:] = [dict(head_meta), _verdict_slo(ns, head_meta, path), None]
+            except Exception as e:
+                early[:] = [dict(head_meta), None, e]
+        try:
+            timeline, meta = reading.result(while_waiting=slo_ahead)
+        except FileNotFoundError:
+            raise ConfigError(f"timeline file {path} does not exist",
+                              "pass a file from results/timelines/") from None
+        except IsADirectoryError:
+            raise ConfigError(f"timeline {path} is a directory, not a file",
+                              "pass a file from results/timelines/") from None
+        except OSError as e:
+            raise ConfigError(f"timeline file {path} cannot be read: {e.strerror}",
+                              "check the path and its permissions") from None
+        except TimelineFormatError as e:
+            raise ConfigError(str(e), "pass an aftershock timeline file") from None
+    if early and early[0] == meta:
+        if early[2] is not None:
+            raise early[2]
+        slo = early[1]
     else:
-        base = Layer()
-    slo = load_slo(base, set_options=ns.set_options)
+        slo = _verdict_slo(ns, meta, path)
     v = evaluate(timeline, slo)
     learned = _recorded_learned(meta, path)
     if learned is not None:  # the limits the run learned from its history, as recorded
@@ -445,6 +453,18 @@ def cmd_verdict(ns: argparse.Namespace) -> int:
     return exit_code(v.outcome)
 
 
+def _verdict_slo(ns: argparse.Namespace, meta: dict[str, Any], path: Path) -> Any:
+    """The SLO ``verdict`` judges by: --config's, else the one recorded in the timeline."""
+    from aftershock.config import Layer, file_layer, load_slo, tree_layer
+    if ns.config:
+        base = file_layer(Path(ns.config))
+    elif isinstance(meta.get("slo"), dict):
+        base = tree_layer({"slo": meta["slo"]}, f"the SLO recorded in {path}")
+    else:
+        base = Layer()
+    return load_slo(base, set_options=ns.set_options)
+
+
 def _recorded_learned(meta: dict[str, Any], path: Path) -> Any:
     """The learned limits a timeline's header recorded, or None."""
     from aftershock.checks.learn import Learned
@@ -464,6 +484,7 @@ def cmd_config(ns: argparse.Namespace) -> int:
         print(example_yaml(), end="")
         return EXIT_PASS
     config = _load_config(ns)
+    import yaml  # here: `verdict` forks its reader before its imports (timeline_read)
     print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
     return EXIT_PASS
 

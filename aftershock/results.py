@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from aftershock.checks import report
 from aftershock.checks.codec import SCHEMA as TIMELINE_SCHEMA
-from aftershock.checks.codec import TimelineFormatError, decode_blocks, encode, text_of
+from aftershock.checks.codec import encode, text_of
 from aftershock.checks.gaps import api_outage_sentence
 from aftershock.checks.slo import SLO
 from aftershock.checks.timeline import Timeline
@@ -44,6 +44,7 @@ from aftershock.errors import (
     UsageError,
 )
 from aftershock.load.driver import LoadResult
+from aftershock.timeline_read import line_blocks, read_serial
 
 #: Version of the results.json format. Additive changes keep it; anything that changes
 #: or removes a documented field bumps it.
@@ -232,39 +233,18 @@ def write_timeline(path: Path, timeline: Timeline, meta: dict[str, Any] | None =
     return path
 
 
-#: The longest line a timeline may have (a request is ~150 bytes; an endpoints record of
-#: a thousand pods some 50 KB). A longer one is refused before it fills memory.
-MAX_TIMELINE_LINE = 8 << 20
 #: The longest results.json ``aftershock report`` reads.
 MAX_RESULTS_BYTES = 256 << 20
-_CHUNK = 1 << 20
 
 
 def timeline_blocks(f: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
     """A binary file as blocks of whole lines, about a megabyte each, with the number of
     lines before each block; a line longer than MAX_TIMELINE_LINE raises
     TimelineFormatError naming it. The last block is what follows the last newline."""
-    carry = b""
-    lineno = 0
-    while True:
-        chunk = f.read(_CHUNK)
-        if not chunk:
-            break
-        cut = chunk.rfind(b"\n") + 1
-        if not cut:
-            carry += chunk
-            if len(carry) > MAX_TIMELINE_LINE:
-                raise TimelineFormatError(f"{source}:{lineno + 1}: line longer than "
-                                          f"{MAX_TIMELINE_LINE >> 20} MiB")
-            continue
-        block, carry = carry + chunk[:cut], chunk[cut:]
-        yield lineno, block
-        lineno += block.count(b"\n")
-        if len(carry) > MAX_TIMELINE_LINE:
-            raise TimelineFormatError(f"{source}:{lineno + 1}: line longer than "
-                                      f"{MAX_TIMELINE_LINE >> 20} MiB")
-    if carry:
-        yield lineno, carry
+    lines = [0]  # before the next block
+    for block in line_blocks(f, source, lambda: lines[0]):
+        yield lines[0], block
+        lines[0] += block.count(b"\n")
 
 
 def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
@@ -280,11 +260,8 @@ def timeline_lines(f: BinaryIO, source: str) -> Iterator[str]:
 
 def read_timeline(path: Path) -> tuple[Timeline, dict[str, Any]]:
     """A timeline file and its header metadata (``{}`` when it has no header)."""
-    meta: dict[str, Any] = {}
     with open(path, "rb") as f:
-        tl = decode_blocks(timeline_blocks(f, str(path)), source=str(path),
-                           on_meta=meta.update)
-    return tl, meta
+        return read_serial(f, str(path))
 
 
 class Results:

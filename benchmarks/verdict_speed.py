@@ -5,7 +5,11 @@ with a rolling update's worth of Kubernetes observations and outage windows duri
 fault, writes it as a timeline file (``aftershock.checks.codec`` format, as a run
 writes it), and times the whole CLI path in a subprocess: interpreter start, imports,
 reading and parsing the file, the verdict and its report. Wall time and the child's
-peak RSS (``wait4`` rusage) are reported per round; the figure is the median.
+peak RSS (``wait4`` rusage) are reported per round; the figure is the median. On two or
+more CPUs the command reads a large timeline with a forked helper of its own
+(aftershock/timeline_read.py): the CPU time includes it (the command reaps it), but
+``wait4``'s peak RSS is the larger of the two processes' peaks, not their sum; the
+helper adds some 30 MB at the moment both are largest (docs/cli.md).
 
 ``--outages 48000 --observations 200000`` is the heavy variant (a flapping fault with
 busy watches); ``--json`` times ``verdict --json``. ``--src DIR`` runs the CLI from

@@ -188,6 +188,7 @@ class _Decoder:
         self.on_meta = on_meta
         self.pending_error: TimelineFormatError | None = None
         self.names: dict[str, str] = {}  # one string per distinct name, not one per request
+        self.lines = 0  # newlines fed so far (:meth:`feed`)
 
     def line(self, lineno: int, line: str) -> None:
         if self.pending_error is not None:
@@ -263,41 +264,54 @@ class _Decoder:
             # Remember it: fatal unless this was the last line (a torn final write).
             self.pending_error = bad
 
-    def block(self, lineno: int, block: bytes) -> None:
+    def feed(self, block: bytes) -> None:
+        """The next block of whole lines (see :meth:`block`), numbered on from the last."""
+        self.lines += self.block(self.lines, block)
+
+    def block(self, lineno: int, block: bytes) -> int:
         """Whole lines as bytes (each ending in a newline but perhaps the last), the first
-        being line ``lineno + 1``. A block of nothing but well-formed request records (what
+        being line ``lineno + 1``; returns how many newlines it held. A block of nothing
+        but well-formed request records (what
         a run writes, a megabyte at a time) is parsed in one go into typed records; any
         other block is halved and each half tried again, down to a few lines that go line
         by line through :meth:`line`, which also gives every error its message, so both
         ways accept and refuse exactly the same lines, in order."""
-        if self.pending_error is None and (self._requests(block) or self._observations(block)):
-            return
+        if self.pending_error is None:
+            n = self._requests(block)
+            if n < 0:
+                n = self._observations(block)
+            if n >= 0:
+                return n
         if len(block) > _MIN_SPLIT:  # e.g. the header and requests: halve, try again
             mid = block.find(b"\n", len(block) // 2) + 1
             if 0 < mid < len(block):
-                self.block(lineno, block[:mid])
-                self.block(lineno + block.count(b"\n", 0, mid), block[mid:])
-                return
+                k = self.block(lineno, block[:mid])
+                return k + self.block(lineno + k, block[mid:])
         lines = text_of(block, self.source, lineno).split("\n")
+        newlines = len(lines) - 1
         if block.endswith(b"\n"):
             lines.pop()  # what follows the last newline is no line
         for k, text in enumerate(lines, lineno + 1):
             self.line(k, text)
+        return newlines
 
-    def _requests(self, block: bytes) -> bool:
-        """Append ``block``'s requests if it holds requests only, all valid; else False
-        and nothing appended."""
+    def _requests(self, block: bytes) -> int:
+        """Append ``block``'s requests if it holds requests only, all valid, and return
+        its number of newlines; else -1 and nothing appended."""
         body = block[:-1] if block.endswith(b"\n") else block
+        newlines = body.count(b"\n")
         try:
             recs = _block_decoder.decode(b"[" + body.replace(b"\n", b",") + b"]")
+            if len(recs) != newlines + 1:  # two records on one line (or a blank one)
+                return -1
             starts = [r.start for r in recs]
             lats = [r.latency_ms for r in recs]
             # NaN and Infinity are no JSON, so the parser refused them; 1e999 parses as inf.
             if not (_isfinite(sum(starts)) and _isfinite(sum(lats))):
-                return False
+                return -1
             errors = [r.error for r in recs]
         except (msgspec.DecodeError, KeyError, OverflowError, ValueError, RecursionError):
-            return False  # line by line: the same verdict on each line, with its message
+            return -1  # line by line: the same verdict on each line, with its message
         req = self.tl.requests
         if req._sorted and ((req.starts and starts and starts[0] < req.starts[-1])
                             or starts != sorted(starts)):
@@ -313,19 +327,23 @@ class _Decoder:
         req.new_connection.extend([r.new_connection for r in recs])
         req.names.extend(map(cache, names, names))
         req.pods.extend(map(cache, pods, pods))
-        return True
+        return newlines + block.endswith(b"\n")
 
-    def _observations(self, block: bytes) -> bool:
+    def _observations(self, block: bytes) -> int:
         """Append ``block``'s observations if it holds pod and endpoints records only, each
-        as the typed way of :meth:`line` takes it; else False and nothing appended."""
+        as the typed way of :meth:`line` takes it, and return its number of newlines; else
+        -1 and nothing appended."""
         body = block[:-1] if block.endswith(b"\n") else block
+        newlines = body.count(b"\n")
         try:
             recs = _obs_block_decoder.decode(b"[" + body.replace(b"\n", b",") + b"]")
         except (msgspec.DecodeError, RecursionError):
-            return False
+            return -1
+        if len(recs) != newlines + 1:  # two records on one line (or a blank one)
+            return -1
         shared = self.names
         self.tl.observations.extend([_typed_observation(r, shared) for r in recs])
-        return True
+        return newlines + block.endswith(b"\n")
 
     def finish(self) -> Timeline:
         tl = self.tl
@@ -431,6 +449,11 @@ def decode(lines: Iterable[str], *, source: str = "timeline",
     for lineno, line in enumerate(lines, 1):
         dec.line(lineno, line)
     return dec.finish()
+
+
+#: The decoder of :func:`decode_blocks`, fed one block at a time (``feed``, ``lines``,
+#: ``pending_error``, ``finish``): for a reader that splits a file between processes.
+TimelineDecoder = _Decoder
 
 
 def decode_blocks(blocks: Iterable[tuple[int, bytes]], *, source: str = "timeline",

@@ -253,11 +253,20 @@ def nearest_ranks(values: Sequence[float], ps: Sequence[float]) -> list[float | 
     sample = sorted(values[::max(1, m // _SAMPLE)])
     k = len(sample)
     out: list[float | None] = []
+    # The values at or above the last band's floor: a higher floor needs only those
+    # (p95 and p99 search the top half p50 kept, not every value again).
+    pool: Sequence[float] = values
+    floor = -math.inf
     for r in ranks:
         q = r / m
         j = int(q * k)
         w = int(4.0 * math.sqrt(q * (1.0 - q) * k)) + 8  # 4 sigma of the sample quantile
-        upper = values if j - w < 0 else list(filter(partial(le, sample[j - w]), values))
+        if j - w < 0:
+            upper: Sequence[float] = values
+        else:
+            lo = sample[j - w]
+            upper = list(filter(partial(le, lo), pool if lo >= floor else values))
+            pool, floor = upper, lo
         below = m - len(upper)
         band = sorted(upper if j + w >= k else filter(partial(ge, sample[j + w]), upper))
         if not below < r <= below + len(band):

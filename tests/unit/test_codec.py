@@ -192,6 +192,7 @@ MANY = "\n".join(request_line(T0 + i / 10, 1.0 + i, 200 if i % 7 else 503,
     MANY + GOOD_REQ.replace("{", '{"record": "future",', 1) + "\n",
     MANY + GOOD_REQ.replace("{", '{"record": null,', 1) + "\n",
     MANY + GOOD_REQ + " " + GOOD_REQ + "\n",  # two records on one line
+    MANY + GOOD_REQ + "," + GOOD_REQ + "\n" + MANY,  # the same, joined as a block joins
     MANY + GOOD_REQ.replace(",", ",\n", 1) + "\n",  # one record over two lines
     MANY + GOOD_REQ.replace('"start"', '"start":1,"start"') + "\n",  # a key twice
     MANY + "[1, 2]\n" + MANY,
@@ -202,6 +203,7 @@ MANY = "\n".join(request_line(T0 + i / 10, 1.0 + i, 200 if i % 7 else 503,
     OBS + OBS.replace('"port": 8080', '"port": 8080.5', 1) + MANY,
     OBS.replace("}\n{", "}\n\n{", 1) + MANY,
     OBS + POD_LINE + " " + POD_LINE + "\n" + OBS,
+    OBS + POD_LINE + "," + POD_LINE + "\n" + OBS,
     OBS + POD_LINE.replace(",", ",\n", 1) + "\n" + MANY,
 ])
 def test_blocks_decode_exactly_as_lines(text: str) -> None:

@@ -11,8 +11,9 @@ prometheus_client's parser. What the values mean is decided in
 Where the endpoint is: ``load.metrics`` (:class:`aftershock.config.metrics.MetricsConfig`),
 else the pod template's ``prometheus.io/scrape``/``port``/``path`` annotations
 (:func:`scrape_target`). Samples labelled with one of the pods' HTTP probe paths are
-the kubelet's, not the load's, and are left out (:func:`probe_paths`). Only addresses the cluster gave the target's pods are scraped, as
-the serving prober does (:func:`aftershock.kube.serving.pod_address`).
+the kubelet's, not the load's, and are left out (:func:`probe_paths`). Only addresses the
+cluster gave the target's pods are scraped, as the serving prober does
+(:func:`aftershock.kube.serving.pod_address`).
 """
 
 from __future__ import annotations

@@ -114,15 +114,16 @@ def write_config(path: Path, namespace: str, deployment: str, **sections: Any) -
 RunAftershock = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def aftershock_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``aftershock`` CLI as a user would, bounded in time."""
+    return subprocess.run([AFTERSHOCK, *args], capture_output=True, text=True,
+                          timeout=timeout, check=False, cwd=ROOT)
+
+
 @pytest.fixture
 def run_aftershock() -> RunAftershock:
-    """Run the installed ``aftershock`` CLI as a user would, bounded in time."""
-
-    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([AFTERSHOCK, *args], capture_output=True, text=True,
-                              timeout=timeout, check=False, cwd=ROOT)
-
-    return run
+    """:func:`aftershock_cli`, for tests that take it as a fixture."""
+    return aftershock_cli
 
 
 def results_of(config_path: Path) -> dict[str, Any]:

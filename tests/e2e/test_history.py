@@ -3,8 +3,11 @@ then a release of web whose pods start 12 s slower (STARTUP_DELAY 2 s -> 14 s) f
 regressed on its recovery, naming the measured figure and the learned limit, though it
 stays within the static SLO. (A release that exits at once on SIGTERM regresses only when
 it loses the race with kube-proxy, which it did not in CI: slow start-up is deterministic.)
-The same sequence against a private PostgreSQL gives the same verdicts, and two runs
-finishing together both land in it.
+
+The seed runs write a SQLite store; ``aftershock history import`` seeds a private
+PostgreSQL from the same runs' results directories, and the slow release judged against
+PostgreSQL gives the same verdict. Two runs finishing together both land in PostgreSQL.
+One set of seed runs and one slow release serve both stores.
 
 Short phases (config overrides) keep each run to some 20 s.
 """
@@ -15,6 +18,7 @@ import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from tests.e2e.conftest import (
     ROOT,
     RunAftershock,
     Scratch,
+    aftershock_cli,
     kubectl,
     results_of,
     write_config,
@@ -78,12 +83,24 @@ def _pod_kill(proc: subprocess.CompletedProcess[str], cfg: Path) -> dict[str, An
     return found[0]
 
 
-def _seed(apps: Scratch, tmp: Path, run_aftershock: RunAftershock,
-          history: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Seeds:
+    """The seed runs: the SQLite store they wrote and their results directories."""
+
+    store: Path
+    results: list[Path]
+
+
+@pytest.fixture(scope="module")
+def seeds(apps: Scratch, tmp_path_factory: pytest.TempPathFactory) -> Seeds:
+    tmp = tmp_path_factory.mktemp("seeds")
+    store = tmp / "history.sqlite"
+    history = {"path": str(store)}
+    results = []
     for i in range(SEED_RUNS):
         (tmp / f"web-{i}").mkdir()
         cfg = _config(tmp / f"web-{i}" / "c.yaml", apps, "web", history)
-        proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
+        proc = aftershock_cli("run", "--config", str(cfg), *POD_KILL)
         exp = _pod_kill(proc, cfg)
         assert proc.returncode == 0 and exp["verdict"] == "pass", exp["message"]
         assert exp["learned"]["used"] is False
@@ -91,6 +108,15 @@ def _seed(apps: Scratch, tmp: Path, run_aftershock: RunAftershock,
         assert exp["learned"]["note"].startswith(
             "static SLO alone: " + (f"{i} usable past run" if i else "")), exp["learned"]
         print(f"seed {i + 1}: {exp['message'].splitlines()[0]}")
+        results.append(cfg.parent / "results")
+    return Seeds(store, results)
+
+
+@pytest.fixture(scope="module")
+def slow_web(apps: Scratch, seeds: Seeds) -> Iterator[Scratch]:
+    """web released slow once the seeds are in (hence ``seeds``), for every test after."""
+    with _slow_release(apps):
+        yield apps
 
 
 def _regressed(exp: dict[str, Any]) -> str:
@@ -109,18 +135,13 @@ def _regressed(exp: dict[str, Any]) -> str:
 
 
 def test_a_regressed_release_fails_against_the_history_on_sqlite(
-        apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
-    store = tmp_path / "history.sqlite"
-    history = {"path": str(store)}
-    _seed(apps, tmp_path, run_aftershock, history)
-    (tmp_path / "slow").mkdir()
-    cfg = _config(tmp_path / "slow" / "c.yaml", apps, "web", history)
-    with _slow_release(apps):
-        proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
+        seeds: Seeds, slow_web: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
+    cfg = _config(tmp_path / "c.yaml", slow_web, "web", {"path": str(seeds.store)})
+    proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
     assert proc.returncode == 1, proc.stderr[-3000:]
     headline = _regressed(_pod_kill(proc, cfg))
     print(f"the slow release against the SQLite history: {headline}")
-    trend = run_aftershock("history", "--store", str(store), "--experiment", "pod-kill")
+    trend = run_aftershock("history", "--store", str(seeds.store), "--experiment", "pod-kill")
     assert trend.returncode == 0, trend.stderr
     lines = trend.stdout.splitlines()
     assert lines[0] == "pod-kill  (target shop, profile e2e)"
@@ -128,16 +149,18 @@ def test_a_regressed_release_fails_against_the_history_on_sqlite(
     print(trend.stdout)
 
 
-def test_the_same_sequence_on_postgresql_and_two_runs_finishing_together(
-        apps: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
+def test_the_same_runs_imported_into_postgresql_and_two_runs_finishing_together(
+        seeds: Seeds, slow_web: Scratch, tmp_path: Path, run_aftershock: RunAftershock) -> None:
     with private_cluster() as pg:
         url = pg.fresh_database()
         history = {"url": url}
-        _seed(apps, tmp_path, run_aftershock, history)
+        imported = run_aftershock("history", "import", *map(str, seeds.results),
+                                  "--store", url)
+        assert imported.returncode == 0, imported.stderr[-3000:]
+        assert f"{SEED_RUNS} of {SEED_RUNS} runs added" in imported.stdout, imported.stdout
         (tmp_path / "slow").mkdir()
-        cfg = _config(tmp_path / "slow" / "c.yaml", apps, "web", history)
-        with _slow_release(apps):
-            proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
+        cfg = _config(tmp_path / "slow" / "c.yaml", slow_web, "web", history)
+        proc = run_aftershock("run", "--config", str(cfg), *POD_KILL)
         assert proc.returncode == 1, proc.stderr[-3000:]
         headline = _regressed(_pod_kill(proc, cfg))
         print(f"the slow release against the PostgreSQL history: {headline}")
@@ -147,7 +170,7 @@ def test_the_same_sequence_on_postgresql_and_two_runs_finishing_together(
         procs = {}
         for name in ("together-1", "together-2"):
             (tmp_path / name).mkdir()
-            c = _config(tmp_path / name / "c.yaml", apps, "web", history)
+            c = _config(tmp_path / name / "c.yaml", slow_web, "web", history)
             procs[name] = (c, subprocess.Popen(
                 [AFTERSHOCK, "run", "--config", str(c), *POD_KILL], cwd=ROOT, text=True,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE))

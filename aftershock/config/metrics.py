@@ -28,9 +28,9 @@ class MetricsConfig(Section):
                     "those whose code or status label is a failure status "
                     "(load.failure_statuses) count as failed, and those whose path label "
                     "(handler, path, route, uri, url, endpoint) is one of the pods' probe "
-                    "paths are left out. A counter with no path label must count the load's "
-                    "requests only: probe requests counted too would read as traffic. "
-                    "Default http_requests_total.")
+                    "paths, and not one of target.paths, are left out. A counter with no "
+                    "path label must count the load's requests only: probe requests counted "
+                    "too would read as traffic. Default http_requests_total.")
     interval_s: float = Field(
         default=1.0, ge=0.1, le=60,
         description="Between two scrapes of one pod, in seconds (0.1 to 60): the resolution "

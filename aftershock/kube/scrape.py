@@ -59,16 +59,23 @@ class ScrapeTarget:
                 f"{self.interval_s:g} s{skip}")
 
 
-def probe_paths(containers: Iterable[Any] | None) -> frozenset[str]:
+def probe_paths(containers: Iterable[Any] | None,
+                load_paths: Iterable[str] = ()) -> frozenset[str]:
     """The paths of the containers' HTTP readiness, liveness and startup probes (the
-    kubelet's requests, which an app's request counter usually counts too)."""
+    kubelet's requests, which an app's request counter usually counts too), but those the
+    load requests itself (``target.paths``): a probe of ``/`` under load on ``/`` cannot be
+    told apart, and leaving it out would hide the load's own requests."""
     paths = set()
     for c in containers or ():
         for probe in (c.readiness_probe, c.liveness_probe, c.startup_probe):
             get = probe.http_get if probe is not None else None
             if get is not None and get.path:
-                paths.add(get.path.split("?", 1)[0])
-    return frozenset(paths)
+                paths.add(_bare(get.path))
+    return frozenset(paths - {_bare(p) for p in load_paths})
+
+
+def _bare(path: str) -> str:
+    return path.split("?", 1)[0]
 
 
 def scrape_target(config: MetricsConfig | None, annotations: Mapping[str, str] | None,
@@ -109,7 +116,7 @@ def read_counter(text: str, counter: str, failure_statuses: Collection[int],
         for sample in family.samples:
             if sample.name not in names:
                 continue
-            if skip_paths and any(sample.labels.get(k, "").split("?", 1)[0] in skip_paths
+            if skip_paths and any(_bare(sample.labels.get(k, "")) in skip_paths
                                   for k in PATH_LABELS):
                 continue
             total = (total or 0.0) + sample.value

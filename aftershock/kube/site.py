@@ -47,7 +47,8 @@ class KubeSite:
         scrape = scrape_target(load.metrics,
                                template.metadata.annotations if template.metadata else None,
                                load.failure_status_set(),
-                               probe_paths(template.spec.containers if template.spec else None))
+                               probe_paths(template.spec.containers if template.spec else None,
+                                           self.config.target.paths))
         scrapers = [MetricsScraper(timeline, scrape)] if scrape is not None else []
         return Recorder(timeline, target_streams(self.cluster, target.namespace,
                                                  target.deployment, target.service,

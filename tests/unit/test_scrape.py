@@ -160,6 +160,8 @@ def test_probe_paths_come_from_the_containers_http_probes() -> None:
                           liveness_probe=V1Probe(_exec=V1ExecAction(command=["true"])))
     assert probe_paths([app, sidecar]) == {"/ready", "/healthz"}
     assert probe_paths(None) == frozenset()
+    # A path the load requests too stays counted: it holds the load's own requests.
+    assert probe_paths([app], ["/", "/healthz?deep=1"]) == {"/ready"}
     target = scrape_target(None, ANNOTATED, skip_paths=probe_paths([app]))
     assert target is not None and target.probe_paths == {"/ready", "/healthz"}
     assert target.describe() == ("metrics counter http_requests_total at :9102/stats every 1 s "

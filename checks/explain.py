@@ -32,6 +32,7 @@ from itertools import pairwise
 from aftershock.checks.timeline import (
     BudgetObserved,
     EndpointsObserved,
+    ErrorKind,
     EventObserved,
     EvictionObserved,
     EvictionOutcome,
@@ -272,14 +273,47 @@ def changes(timeline: Timeline) -> list[Change]:
     return out
 
 
+#: Connection attempts no host took: the SYN went unanswered, or had nowhere to go.
+UNANSWERED = frozenset({ErrorKind.CONNECT_TIMEOUT, ErrorKind.UNREACHABLE})
+#: The target's own failures: after one of these, an unanswered connect may be the
+#: target's (a SYN to a vanished pod IP goes unanswered too), not kube-proxy's.
+TARGET_FAILING = frozenset({ChangeKind.LEFT_ENDPOINTS, ChangeKind.TERMINATING,
+                            ChangeKind.NOT_READY, ChangeKind.RESTARTED, ChangeKind.DELETED,
+                            ChangeKind.NODE_NOT_READY})
+
+
+def stale_nat_return(found: Sequence[Change], start: float, end: float) -> Change | None:
+    """The Service's return from no endpoints that explains unanswered connects from
+    ``start`` to ``end`` as kube-proxy's stale NAT (:data:`STALE_NAT_S`): the latest return
+    at most STALE_NAT_S before ``start``, with no :data:`TARGET_FAILING` change between it
+    and ``end``; None when there is none."""
+    back = [c for c in found
+            if c.kind is ChangeKind.ENDPOINTS_RETURNED and c.at <= start <= c.at + STALE_NAT_S]
+    if not back:
+        return None
+    latest = max(back, key=lambda c: c.at)
+    if any(c.kind in TARGET_FAILING and latest.at <= c.at <= end for c in found):
+        return None
+    return latest
+
+
 class Explainer:
-    """Finds the change nearest to a moment, preferring the latest one before it."""
+    """Finds the change nearest to a moment, preferring the latest one before it; for
+    connects no host took after the Service came back from no endpoints, the return."""
 
     def __init__(self, found: list[Change]) -> None:
         self._changes = found
         self._times = [c.at for c in found]
 
-    def explain(self, start: float) -> Explanation | None:
+    def explain(self, start: float, unanswered_until: float | None = None
+                ) -> Explanation | None:
+        """``unanswered_until``: the window holds unanswered connects only, until then.
+        The nearest change before such a window may be anything (an HPA warning, say),
+        while what a SYN nobody took follows from is the stale NAT of a return."""
+        if unanswered_until is not None:
+            back = stale_nat_return(self._changes, start, unanswered_until + LOOKAHEAD_S)
+            if back is not None:
+                return Explanation(back, (start - back.at) * 1000.0)
         i = bisect_right(self._times, start)
         if i > 0:
             before = self._changes[i - 1]

@@ -74,12 +74,17 @@ from enum import StrEnum
 
 from aftershock.checks.attribution import CounterAttribution, counter_attribution
 from aftershock.checks.check import CheckResult, Measurement, result
-from aftershock.checks.explain import STALE_NAT_S, Change, ChangeKind, changes
+from aftershock.checks.explain import (
+    STALE_NAT_S,
+    UNANSWERED,
+    Change,
+    changes,
+    stale_nat_return,
+)
 from aftershock.checks.posture.model import PodSpec
 from aftershock.checks.posture.rules import pre_stop_seconds
 from aftershock.checks.timeline import (
     EndpointsObserved,
-    ErrorKind,
     EventObserved,
     MarkerKind,
     PodObserved,
@@ -889,7 +894,7 @@ def serving_again(timeline: Timeline, up: float, lag_s: float) -> ServingAgain:
         return ServingAgain(None)
     late = [i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
             if req.errors[i]]
-    found = changes(timeline) if any(req.errors[i] in _UNANSWERED for i in late) else []
+    found = changes(timeline) if any(req.errors[i] in UNANSWERED for i in late) else []
     stale = [_stale_nat(found, req, i) for i in late]
     return ServingAgain(first_ok, tuple(i for i, s in zip(late, stale, strict=True) if not s),
                         tuple(i for i, s in zip(late, stale, strict=True) if s))
@@ -999,26 +1004,13 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
     return result(name, violations, reasons, summary, findings, m)
 
 
-#: Connection attempts no host took: the SYN went unanswered, or had nowhere to go.
-_UNANSWERED = frozenset({ErrorKind.CONNECT_TIMEOUT, ErrorKind.UNREACHABLE})
-_TARGET_FAILING = frozenset({ChangeKind.LEFT_ENDPOINTS, ChangeKind.TERMINATING,
-                             ChangeKind.NOT_READY, ChangeKind.RESTARTED, ChangeKind.DELETED,
-                             ChangeKind.NODE_NOT_READY})
-
-
 def _stale_nat(found: list[Change], req: Requests, i: int) -> bool:
-    """Request ``i`` is an unanswered connect kube-proxy's stale conntrack entries explain:
-    it started within :data:`STALE_NAT_S` after the endpoints came back from none, and no
-    target pod left, failed or restarted between that return and the request's end (a SYN
-    to a vanished pod IP goes unanswered too, and that one is the target's)."""
-    if req.errors[i] not in _UNANSWERED:
+    """Request ``i`` is an unanswered connect kube-proxy's stale conntrack entries explain
+    (:func:`aftershock.checks.explain.stale_nat_return`, up to the request's end)."""
+    if req.errors[i] not in UNANSWERED:
         return False
-    start, end = req.starts[i], req.starts[i] + req.latency_ms[i] / 1000.0
-    back = [c.at for c in found
-            if c.kind is ChangeKind.ENDPOINTS_RETURNED and c.at <= start <= c.at + STALE_NAT_S]
-    if not back:
-        return False
-    return not any(c.kind in _TARGET_FAILING and max(back) <= c.at <= end for c in found)
+    start = req.starts[i]
+    return stale_nat_return(found, start, start + req.latency_ms[i] / 1000.0) is not None
 
 
 def _origin(timeline: Timeline) -> float:

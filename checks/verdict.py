@@ -68,7 +68,7 @@ from functools import partial
 from itertools import compress, repeat
 from operator import add, ge, gt, le, sub, truediv
 
-from aftershock.checks.explain import Explainer, Explanation, changes
+from aftershock.checks.explain import UNANSWERED, Explainer, Explanation, changes
 from aftershock.checks.gaps import ApiOutage, api_outages
 from aftershock.checks.slo import SLO, PhaseSLO
 from aftershock.checks.timeline import ErrorKind, MarkerKind, Requests, Timeline, WorkloadObserved
@@ -635,6 +635,10 @@ def evaluate_steady_state(timeline: Timeline, slo: SLO, *, until: float | None =
     return judge_phase(stats, slo.before, gaps)
 
 
+_UNANSWERED_KINDS = frozenset(k.value for k in UNANSWERED)
+
+
 def _explained(w: OutageWindow, explainer: Explainer) -> OutageWindow:
+    unanswered = bool(w.kinds) and all(kind in _UNANSWERED_KINDS for kind, _ in w.kinds)
     return OutageWindow(w.start, w.end, w.failed, w.phase, w.open, w.kinds,
-                        explainer.explain(w.start))
+                        explainer.explain(w.start, w.end if unanswered else None))

@@ -127,11 +127,19 @@ def _ctk_config(tmp_path: Path, apps: Scratch, name: str) -> Path:
 
 
 def _assert_names_readiness(exp: dict[str, Any], results: Path) -> None:
-    """The verdict names the readiness behaviour: every explained outage is a pod that
-    turned not Ready and left the endpoints, and so says the message; on the timeline
-    pods turned not Ready while none of them was deleted."""
-    causes = [o["cause"] for o in exp["outages"] if o["cause"]]
-    assert causes and all(c["what"] == READINESS_LEFT for c in causes), exp["outages"]
+    """The verdict names the readiness behaviour: the longest outage is a pod that turned
+    not Ready and left the endpoints, and so says the message; every other explained one
+    is that too, or connects no host took after the endpoints came back from none, which
+    are named as that return (kube-proxy's stale NAT, kubernetes#48719: a race of its rule
+    commits that a run may or may not lose). On the timeline pods turned not Ready while
+    none of them was deleted."""
+    explained = [o for o in exp["outages"] if o["cause"]]
+    longest = max(exp["outages"], key=lambda o: o["duration_ms"])
+    assert longest["cause"] and longest["cause"]["what"] == READINESS_LEFT, exp["outages"]
+    assert all(o["cause"]["what"] == READINESS_LEFT
+               or (o["cause"]["kind"] == "endpoints_returned"
+                   and set(o["errors_by_kind"]) <= {"connect_timeout", "unreachable"})
+               for o in explained), exp["outages"]
     assert READINESS_LEFT in exp["message"], exp["message"]
     pods = [json.loads(line) for line in (results / exp["timeline"])
             .read_text().splitlines() if line.startswith('{"record": "pod"')]

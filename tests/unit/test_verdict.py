@@ -19,13 +19,16 @@ from aftershock.checks.timeline import (
     Marker,
     MarkerKind,
     NodeObserved,
+    Observation,
     PodObserved,
     Request,
     Requests,
+    ScalerObserved,
     Timeline,
     WorkloadObserved,
 )
 from aftershock.checks.verdict import (
+    OutageWindow,
     Outcome,
     Phase,
     evaluate,
@@ -462,6 +465,40 @@ def test_endpoints_returning_from_none_explain_a_later_unanswered_connect() -> N
     assert w.explanation is not None
     assert w.explanation.change.kind is ChangeKind.ENDPOINTS_RETURNED
     assert "kubernetes#48719" in str(w.explanation)
+
+
+def _returned_then_warned(kind: ErrorKind, *later: Observation) -> OutageWindow:
+    """Endpoints dark, back at +23.3 s, an HPA warning at +29 s, failures at +30 s."""
+    tl = experiment([(30.0, 30.005)], after=20.0, kind=kind)
+    tl.observations += [
+        WorkloadObserved(T0, "web", 2, 2, 2, 2),
+        ScalerObserved(T0, "web", 2, 2, 2, 4),
+        EndpointsObserved(T0 + 1, "web-x", frozenset({"web-a", "web-b"})),
+        EndpointsObserved(T0 + 15, "web-x", frozenset()),
+        EndpointsObserved(T0 + 23.3, "web-x", frozenset({"web-a", "web-b"})),
+        EventObserved(T0 + 29.0, "HorizontalPodAutoscaler", "web", "FailedGetResourceMetric",
+                      "failed to get cpu utilization", "Warning"),
+        *later,
+    ]
+    [w] = evaluate(tl, SLO(after=PhaseSLO(max_error_rate=1, max_outage_ms=None))).outages
+    assert w.explanation is not None
+    return w
+
+
+def test_unanswered_connects_after_a_return_are_the_stale_nat_not_a_nearer_warning() -> None:
+    """An HPA warning between the return and the window is nearer, but a SYN nobody took
+    follows from kube-proxy's stale NAT (as the dependency check counts it)."""
+    w = _returned_then_warned(ErrorKind.CONNECT_TIMEOUT)
+    assert w.explanation is not None
+    assert w.explanation.change.kind is ChangeKind.ENDPOINTS_RETURNED
+    assert round(w.explanation.offset_ms) == 6700
+    # Answered failures are not the stale NAT's: the nearest change stays the explanation.
+    w = _returned_then_warned(ErrorKind.CONNECT)
+    assert w.explanation is not None and w.explanation.change.kind is ChangeKind.EVENT
+    # Nor are unanswered connects once a target pod failed after the return.
+    w = _returned_then_warned(ErrorKind.CONNECT_TIMEOUT,
+                              PodObserved(T0 + 29.5, "web-a", "Running", False, True, 0))
+    assert w.explanation is not None and w.explanation.change.kind is ChangeKind.TERMINATING
 
 
 def test_explanation_falls_back_to_the_fault_marker_then_to_a_late_change() -> None:

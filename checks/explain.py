@@ -23,7 +23,7 @@ is named as readiness when that was why (:func:`left_the_endpoints`).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -282,19 +282,27 @@ TARGET_FAILING = frozenset({ChangeKind.LEFT_ENDPOINTS, ChangeKind.TERMINATING,
                             ChangeKind.NODE_NOT_READY})
 
 
-def stale_nat_return(found: Sequence[Change], start: float, end: float) -> Change | None:
-    """The Service's return from no endpoints that explains unanswered connects from
-    ``start`` to ``end`` as kube-proxy's stale NAT (:data:`STALE_NAT_S`): the latest return
-    at most STALE_NAT_S before ``start``, with no :data:`TARGET_FAILING` change between it
-    and ``end``; None when there is none."""
-    back = [c for c in found
-            if c.kind is ChangeKind.ENDPOINTS_RETURNED and c.at <= start <= c.at + STALE_NAT_S]
-    if not back:
-        return None
-    latest = max(back, key=lambda c: c.at)
-    if any(c.kind in TARGET_FAILING and latest.at <= c.at <= end for c in found):
-        return None
-    return latest
+class StaleNat:
+    """Which return of the Service from no endpoints explains unanswered connects as
+    kube-proxy's stale NAT (:data:`STALE_NAT_S`). Built once per timeline: a flapping
+    run asks it for every window or request, so each answer is two bisections."""
+
+    def __init__(self, found: Sequence[Change]) -> None:
+        self._returns = [c for c in found if c.kind is ChangeKind.ENDPOINTS_RETURNED]
+        self._return_times = [c.at for c in self._returns]
+        self._failing = [c.at for c in found if c.kind in TARGET_FAILING]  # found is sorted
+
+    def explains(self, start: float, end: float) -> Change | None:
+        """The latest return at most STALE_NAT_S before ``start``, when no
+        :data:`TARGET_FAILING` change lies between it and ``end``; else None."""
+        i = bisect_right(self._return_times, start)
+        if i == 0 or start > self._return_times[i - 1] + STALE_NAT_S:
+            return None
+        latest = self._returns[i - 1]
+        j = bisect_left(self._failing, latest.at)
+        if j < len(self._failing) and self._failing[j] <= end:
+            return None
+        return latest
 
 
 class Explainer:
@@ -304,6 +312,7 @@ class Explainer:
     def __init__(self, found: list[Change]) -> None:
         self._changes = found
         self._times = [c.at for c in found]
+        self._stale_nat = StaleNat(found)
 
     def explain(self, start: float, unanswered_until: float | None = None
                 ) -> Explanation | None:
@@ -311,7 +320,7 @@ class Explainer:
         The nearest change before such a window may be anything (an HPA warning, say),
         while what a SYN nobody took follows from is the stale NAT of a return."""
         if unanswered_until is not None:
-            back = stale_nat_return(self._changes, start, unanswered_until + LOOKAHEAD_S)
+            back = self._stale_nat.explains(start, unanswered_until + LOOKAHEAD_S)
             if back is not None:
                 return Explanation(back, (start - back.at) * 1000.0)
         i = bisect_right(self._times, start)

@@ -77,9 +77,8 @@ from aftershock.checks.check import CheckResult, Measurement, result
 from aftershock.checks.explain import (
     STALE_NAT_S,
     UNANSWERED,
-    Change,
+    StaleNat,
     changes,
-    stale_nat_return,
 )
 from aftershock.checks.posture.model import PodSpec
 from aftershock.checks.posture.rules import pre_stop_seconds
@@ -894,8 +893,9 @@ def serving_again(timeline: Timeline, up: float, lag_s: float) -> ServingAgain:
         return ServingAgain(None)
     late = [i for i in range(bisect_left(req.starts, first_ok + lag_s), len(req))
             if req.errors[i]]
-    found = changes(timeline) if any(req.errors[i] in UNANSWERED for i in late) else []
-    stale = [_stale_nat(found, req, i) for i in late]
+    nat = StaleNat(changes(timeline) if any(req.errors[i] in UNANSWERED for i in late)
+                   else [])
+    stale = [_stale_nat(nat, req, i) for i in late]
     return ServingAgain(first_ok, tuple(i for i, s in zip(late, stale, strict=True) if not s),
                         tuple(i for i, s in zip(late, stale, strict=True) if s))
 
@@ -1004,13 +1004,13 @@ def check_dependency_outage(timeline: Timeline, *, max_restarts: int = 0,
     return result(name, violations, reasons, summary, findings, m)
 
 
-def _stale_nat(found: list[Change], req: Requests, i: int) -> bool:
+def _stale_nat(nat: StaleNat, req: Requests, i: int) -> bool:
     """Request ``i`` is an unanswered connect kube-proxy's stale conntrack entries explain
-    (:func:`aftershock.checks.explain.stale_nat_return`, up to the request's end)."""
+    (:class:`aftershock.checks.explain.StaleNat`, up to the request's end)."""
     if req.errors[i] not in UNANSWERED:
         return False
     start = req.starts[i]
-    return stale_nat_return(found, start, start + req.latency_ms[i] / 1000.0) is not None
+    return nat.explains(start, start + req.latency_ms[i] / 1000.0) is not None
 
 
 def _origin(timeline: Timeline) -> float:
